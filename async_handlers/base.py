@@ -1,0 +1,176 @@
+"""The base of every native Tornado handler: same checks and envelope as the Flask side.
+
+Signature and token checks call :func:`wsgi_app.services.request_auth.authenticate_request`
+(the very function the Flask decorator calls) on the worker thread pool, inside
+an app context, so the event loop never waits on the database or sync Redis.
+Errors render through :mod:`wsgi_app.errors`, like Flask's ``error_response``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import redis as redis_sync
+import redis.asyncio as aioredis
+import tornado.web
+from flask import Flask
+from sqlalchemy.exc import OperationalError
+from tornado.ioloop import IOLoop
+
+from wsgi_app import errors
+from wsgi_app.errors import ApiError, ErrorSpec
+from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
+from wsgi_app.params import Param, merge_request_params, parse_params
+from wsgi_app.services.request_auth import Caller, authenticate_request
+
+log = logging.getLogger("datingtoday.native")
+T = TypeVar("T")
+ShutdownHook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class NativeContext:
+    """What native handlers share in one process: the Flask app (for its services
+    and config), the worker pool for blocking calls, the async Redis client, and
+    the hooks to run on SIGTERM before the process exits."""
+
+    flask_app: Flask
+    executor: Executor
+    redis: aioredis.Redis
+    shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the worker pool inside an app context."""
+        app = self.flask_app
+
+        def call() -> T:
+            with app.app_context():
+                return fn(*args)
+
+        return await IOLoop.current().run_in_executor(self.executor, call)
+
+
+def _decode(pairs: dict[str, list[bytes]]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for name, values in pairs.items():
+        for value in values:
+            try:
+                out.append((name, value.decode("utf-8")))
+            except UnicodeDecodeError:
+                raise ApiError(errors.PARAM_INVALID, f"{name}: not valid UTF-8") from None
+    return out
+
+
+class NativeApiHandler(tornado.web.RequestHandler):
+    """JSON API handler; subclasses implement ``get``/``post`` with these helpers."""
+
+    context: NativeContext
+
+    def initialize(self, context: NativeContext) -> None:
+        self.context = context
+        self.caller: Caller | None = None
+        self.request_id = request_id_from(self.request.headers.get(REQUEST_ID_HEADER))
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+
+    def prepare(self) -> None:
+        self.set_header(REQUEST_ID_HEADER, self.request_id)
+        allowed = self.context.flask_app.config["CORS_ORIGINS"]
+        for name, value in cors_headers(self.request.headers.get("Origin"), allowed).items():
+            self.set_header(name, value)
+
+    def options(self, *args: Any) -> None:
+        self.set_status(204)
+        self.finish()
+
+    # -- parameters and auth ------------------------------------------------------
+    def raw_params(self) -> dict[str, str]:
+        return merge_request_params(
+            _decode(self.request.query_arguments), _decode(self.request.body_arguments)
+        )
+
+    async def authenticate(self, *, need_user: bool = True) -> Caller:
+        raw = self.raw_params()
+        self.caller = await self.context.run_blocking(
+            authenticate_request,
+            self.request.method or "GET",
+            self.request.path,
+            raw,
+            self.request.headers.get("Authorization"),
+            need_user,
+        )
+        return self.caller
+
+    def parse(self, specs: list[Param]) -> dict[str, Any]:
+        return parse_params(specs, self.raw_params())
+
+    # -- responses --------------------------------------------------------------
+    def send_success(self, data: dict[str, Any] | None = None) -> None:
+        self.finish(json.dumps(errors.success_body(data), ensure_ascii=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Tornado calls this for any exception; ``send_error`` cleared the headers."""
+        self.prepare()
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+            self.set_status(exc.http_status)
+            self.finish(json.dumps(exc.body(), ensure_ascii=False))
+            return
+        spec = spec_for_native_failure(status_code, exc)
+        if spec is errors.INTERNAL_ERROR:
+            log.error("unhandled error (request %s)", self.request_id, exc_info=kwargs.get("exc_info"))
+        self.set_status(spec.http_status)
+        self.finish(json.dumps(errors.error_body(spec), ensure_ascii=False))
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(value, ApiError):
+            return  # an answered client error, not a server fault
+        super().log_exception(typ, value, tb)
+
+    def on_finish(self) -> None:
+        log_access(
+            self.request.method or "-",
+            self.request.path,
+            self.get_status(),
+            1000.0 * self.request.request_time(),
+            self.request_id,
+            self.request.remote_ip,
+            self.caller.user_id if self.caller else None,
+        )
+
+
+def spec_for_native_failure(status_code: int, exc: BaseException | None) -> ErrorSpec:
+    """Map a non-API failure on the native side to the one error table."""
+    if isinstance(exc, redis_sync.exceptions.ConnectionError | redis_sync.exceptions.TimeoutError):
+        return errors.REDIS_UNAVAILABLE
+    if isinstance(exc, OperationalError):
+        return errors.DATABASE_UNAVAILABLE
+    if isinstance(exc, tornado.web.HTTPError):
+        return {
+            400: errors.BAD_REQUEST,
+            404: errors.NOT_FOUND,
+            405: errors.METHOD_NOT_ALLOWED,
+            413: errors.PAYLOAD_TOO_LARGE,
+        }.get(exc.status_code, errors.INTERNAL_ERROR if exc.status_code >= 500 else errors.BAD_REQUEST)
+    if status_code == 405:
+        return errors.METHOD_NOT_ALLOWED
+    return errors.INTERNAL_ERROR
+
+
+class ServerTimeHandler(NativeApiHandler):
+    """``GET /api/time``: the server clock, for clients to calibrate ``timestamp``.
+
+    Unsigned on purpose: a client whose clock is off cannot sign until it knows it.
+    """
+
+    async def get(self) -> None:
+        self.send_success({"timestamp": round(time.time(), 3)})

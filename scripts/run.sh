@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the service on the embedded default (SQLite in ./instance, in-process Redis)
+# at http://127.0.0.1:${PORT:-8000}. Set DATABASE_URL / REDIS_URL to use real servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+export FLASK_APP=wsgi_app
+.venv/bin/flask db upgrade
+.venv/bin/flask products seed >/dev/null 2>&1 || true
+if [ ! -f instance/dev-app.json ]; then
+  .venv/bin/flask apps create --name dev --sign-method hmac-sha256 > instance/dev-app.json
+fi
+echo "Application credentials for the signing client (instance/dev-app.json):"
+cat instance/dev-app.json
+echo "Try: DT_APPKEY=... DT_APPSECRET=... .venv/bin/python -m wsgi_app.client GET /api/health"
+exec .venv/bin/python tornado_server.py "$@"

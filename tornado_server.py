@@ -1,0 +1,190 @@
+"""One Tornado process: native handlers on the event loop, Flask on a thread pool.
+
+    python tornado_server.py --port 8001
+
+Paths listed by ``async_handlers.native_routes`` go to native handlers; every
+other path goes to the Flask app through a WSGI container whose whole WSGI
+call (call, iterate, close) is one job on a ``ThreadPoolExecutor``, so the
+event loop stays free while Flask works and responses leave in order.
+
+On SIGTERM (supervisord's stop signal) the process stops accepting, runs the
+shutdown hooks (long-poll waiters are answered at once), waits for in-flight
+Flask requests up to ``SHUTDOWN_DRAIN_SECS``, then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import tornado.web
+from flask import Flask
+from tornado import httputil
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+from tornado.routing import AnyMatches, PathMatches, Rule, RuleRouter
+from tornado.wsgi import WSGIContainer
+
+from async_handlers import native_routes
+from async_handlers.base import NativeContext
+from wsgi_app import create_app, errors
+from wsgi_app.redis_client import make_async_client
+
+log = logging.getLogger("datingtoday.server")
+
+SHUTDOWN_DRAIN_SECS = 10.0
+BODY_LIMIT_HEADROOM_BYTES = 1024 * 1024
+WsgiResult = tuple[str, list[tuple[str, str]], bytes]
+
+
+def run_wsgi_app(app: Callable[..., Any], environ: dict[str, Any]) -> WsgiResult:
+    """One whole WSGI call: start it, drain the body, close it."""
+    captured: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured["status"], captured["headers"] = status, headers
+        return chunks.append
+
+    result = app(environ, start_response)
+    try:
+        for chunk in result:
+            chunks.append(chunk)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    if "status" not in captured:
+        raise RuntimeError("WSGI app did not call start_response")
+    return captured["status"], captured["headers"], b"".join(chunks)
+
+
+class WholeCallWSGIContainer(WSGIContainer):
+    """``WSGIContainer`` that runs each request as a single executor job.
+
+    Tornado's container submits the app call and every body chunk as separate
+    jobs on the executor's FIFO queue, so under load responses finish late and
+    in bulk (tornadoweb/tornado#3299). Access logging is the Flask app's job.
+    """
+
+    async def handle_request(self, request: httputil.HTTPServerRequest) -> None:
+        environ = self.environ(request)
+        try:
+            status, headers, body = await IOLoop.current().run_in_executor(
+                self.executor, run_wsgi_app, self.wsgi_application, environ
+            )
+        except Exception:
+            log.exception("WSGI call failed outside Flask's error handling")
+            status = "500 Internal Server Error"
+            headers = [("Content-Type", "application/json")]
+            body = json.dumps(errors.error_body(errors.INTERNAL_ERROR)).encode()
+        code_text, reason = status.split(" ", 1)
+        header_obj = httputil.HTTPHeaders()
+        for name, value in headers:
+            header_obj.add(name, value)
+        if "Content-Length" not in header_obj and int(code_text) != 304:
+            header_obj["Content-Length"] = str(len(body))
+        assert request.connection is not None
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", int(code_text), reason), header_obj, chunk=body
+        )
+        request.connection.finish()
+
+
+class TornadoService:
+    """The process: Flask app, worker pool, native context, router, server, shutdown."""
+
+    def __init__(self, flask_app: Flask, threads: int | None = None) -> None:
+        self.flask_app = flask_app
+        self.executor = ThreadPoolExecutor(
+            max_workers=threads or flask_app.config["WSGI_THREADS"], thread_name_prefix="wsgi"
+        )
+        self.context = NativeContext(
+            flask_app=flask_app,
+            executor=self.executor,
+            redis=make_async_client(flask_app.config["REDIS_URL"]),
+        )
+        self.server: HTTPServer | None = None
+        self.stopped = asyncio.Event()
+
+    def make_router(self) -> RuleRouter:
+        routes = native_routes(self.context)
+        native_app = tornado.web.Application(routes, log_function=lambda handler: None)
+        native_paths = "|".join(f"(?:{pattern})" for pattern, *_ in routes)
+        container = WholeCallWSGIContainer(self.flask_app, self.executor)
+        return RuleRouter(
+            [
+                Rule(PathMatches(re.compile(f"(?:{native_paths})$")), native_app),
+                Rule(AnyMatches(), container),
+            ]
+        )
+
+    def listen(self, port: int, address: str = "127.0.0.1") -> HTTPServer:
+        self.server = HTTPServer(
+            self.make_router(),
+            xheaders=True,
+            max_body_size=self.flask_app.config["MAX_CONTENT_LENGTH"] + BODY_LIMIT_HEADROOM_BYTES,
+            idle_connection_timeout=120,
+        )
+        self.server.listen(port, address)
+        return self.server
+
+    async def shutdown(self, drain_secs: float = SHUTDOWN_DRAIN_SECS) -> None:
+        """Stop accepting, answer waiters, drain Flask work, release resources."""
+        if self.stopped.is_set():
+            return
+        log.info("shutting down")
+        if self.server is not None:
+            self.server.stop()
+        for hook in self.context.shutdown_hooks:
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+        loop = asyncio.get_running_loop()
+        drained = loop.run_in_executor(None, self.executor.shutdown, True)
+        try:
+            await asyncio.wait_for(asyncio.shield(drained), drain_secs)
+        except TimeoutError:
+            log.warning("in-flight requests still running after %.0fs; exiting", drain_secs)
+        if self.server is not None:
+            await self.server.close_all_connections()
+        await self.context.redis.aclose()
+        self.stopped.set()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--address", default=os.environ.get("BIND_ADDRESS", "127.0.0.1"))
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    service = TornadoService(create_app())
+    service.listen(args.port, args.address)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(service.shutdown()))
+    log.info("listening on http://%s:%d (pid %d)", args.address, args.port, os.getpid())
+    await service.stopped.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(serve(parse_args(sys.argv[1:] if argv is None else argv)))
+
+
+if __name__ == "__main__":
+    main()

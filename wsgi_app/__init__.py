@@ -1,0 +1,45 @@
+"""DatingToday's Flask application: ``create_app(test_config)`` builds it.
+
+Served in production by ``tornado_server.py`` (through ``tornado.wsgi.WSGIContainer``
+on a thread pool, beside the native handlers of ``async_handlers``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    from wsgi_app import cli, models  # noqa: F401  (models register their tables)
+    from wsgi_app.api import register_blueprints
+    from wsgi_app.api.error_handlers import register_error_handlers
+    from wsgi_app.api.hooks import register_hooks
+    from wsgi_app.config import config_from_env
+    from wsgi_app.extensions import db, migrate, redis_store
+    from wsgi_app.services import sms
+
+    instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.from_mapping(config_from_env(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.url_map.strict_slashes = False
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    redis_store.init_app(app)
+    sms.init_app(app)
+    register_hooks(app)
+    register_error_handlers(app)
+    register_blueprints(app)
+    cli.init_app(app)
+    return app

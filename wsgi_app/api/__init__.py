@@ -1,0 +1,12 @@
+"""Thin blueprints, one per area of the API; logic lives in ``wsgi_app.services``."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from wsgi_app.api import auth, health, users
+
+
+def register_blueprints(app: Flask) -> None:
+    for module in (auth, users, health):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,75 @@
+"""``/api/auth``: SMS code, sign-in, sign-out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, request
+
+from wsgi_app.api.endpoint import endpoint
+from wsgi_app.errors import RATE_LIMITED, SMS_CODE_INVALID
+from wsgi_app.extensions import db
+from wsgi_app.params import Param
+from wsgi_app.services import sign_in, tokens
+from wsgi_app.services.request_auth import Caller
+from wsgi_app.timeutil import format_wire_datetime
+
+bp = Blueprint("auth", __name__, url_prefix="/api/auth")
+
+PHONE = Param("phone", required=True, pattern=sign_in.PHONE_PATTERN, description="mobile number")
+
+
+@bp.route("/sendsms", methods=["POST"])
+@endpoint(
+    summary="Send a sign-in code by SMS",
+    auth="app",
+    params=[PHONE],
+    errors=[RATE_LIMITED],
+    description="Same answer for registered and unregistered phones. Limits: 1/60 s, "
+    "5/hour, 10/day per phone, and per client address.",
+    data_schema={
+        "type": "object",
+        "required": ["phone"],
+        "properties": {"phone": {"type": "string"}, "code": {"type": "string"}},
+    },
+)
+def send_sms(caller: Caller, phone: str) -> dict[str, Any]:
+    code = sign_in.send_login_code(phone, request.remote_addr or "unknown")
+    data: dict[str, Any] = {"phone": phone}
+    if current_app.config["SMS_ECHO_CODE"]:
+        data["code"] = code
+    return data
+
+
+@bp.route("/login", methods=["POST"])
+@endpoint(
+    summary="Sign in (and register on first sign-in) with phone and SMS code",
+    auth="app",
+    params=[PHONE, Param("code", required=True, pattern=sign_in.CODE_PATTERN)],
+    errors=[SMS_CODE_INVALID],
+    data_schema={
+        "type": "object",
+        "required": ["token", "expire_time", "user_id"],
+        "properties": {
+            "token": {"type": "string"},
+            "expire_time": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
+            "user_id": {"type": "integer"},
+        },
+    },
+)
+def login(caller: Caller, phone: str, code: str) -> dict[str, Any]:
+    result = sign_in.sign_in(phone, code)
+    return {
+        "token": result.token,
+        "expire_time": format_wire_datetime(result.expires_at),
+        "user_id": result.user_id,
+    }
+
+
+@bp.route("/logout", methods=["POST"])
+@endpoint(summary="Revoke the token of this request", data_schema={"type": "object"})
+def logout(caller: Caller) -> dict[str, Any]:
+    assert caller.token_hash is not None
+    tokens.revoke(caller.token_hash)
+    db.session.commit()
+    return {}

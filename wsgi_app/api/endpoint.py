@@ -1,0 +1,78 @@
+"""The decorator every API view uses: sign check, token check, parameters, envelope.
+
+    @bp.route("/show", methods=["GET"])
+    @endpoint(summary="Show a profile", params=[Param("peerId", "integer", minimum=1)])
+    def show(caller: Caller, peer_id: int | None = None) -> dict: ...
+
+The view receives the :class:`Caller` and its declared parameters as keyword
+arguments (snake_case), and returns the ``data`` object of the envelope. The
+declaration is kept on the view (``endpoint_spec``) for the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flask import Response, g, jsonify, request
+
+from wsgi_app.errors import ErrorSpec, success_body
+from wsgi_app.params import Param, merge_request_params, parse_params
+from wsgi_app.services.request_auth import Caller, authenticate_request
+
+AuthLevel = Literal["none", "app", "user"]
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    summary: str
+    params: tuple[Param, ...] = ()
+    auth: AuthLevel = "user"
+    data_schema: dict[str, Any] | None = None
+    errors: tuple[ErrorSpec, ...] = ()
+    description: str = ""
+    tags: tuple[str, ...] = field(default=())
+
+
+def request_params() -> dict[str, str]:
+    """Query and form merged as the contract says (uploaded files are not params)."""
+    return merge_request_params(request.args.items(multi=True), request.form.items(multi=True))
+
+
+def endpoint(
+    *,
+    summary: str,
+    params: Sequence[Param] = (),
+    auth: AuthLevel = "user",
+    data_schema: dict[str, Any] | None = None,
+    errors: Sequence[ErrorSpec] = (),
+    description: str = "",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    spec = EndpointSpec(summary, tuple(params), auth, data_schema, tuple(errors), description)
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(**route_kwargs: Any) -> Any:
+            raw = request_params()
+            caller: Caller | None = None
+            if spec.auth != "none":
+                caller = authenticate_request(
+                    request.method,
+                    request.path,
+                    raw,
+                    request.headers.get("Authorization"),
+                    need_user=spec.auth == "user",
+                )
+                g.caller = caller
+            values = parse_params(spec.params, raw)
+            result = view(caller, **route_kwargs, **values)
+            if isinstance(result, Response):
+                return result
+            return jsonify(success_body(result))
+
+        wrapper.endpoint_spec = spec  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator

@@ -1,0 +1,93 @@
+"""Every failure of the Flask side becomes the JSON envelope, through one function."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, Response, g, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from wsgi_app import errors
+from wsgi_app.errors import ApiError, ErrorSpec
+from wsgi_app.extensions import db
+
+log = logging.getLogger("datingtoday.errors")
+
+_HTTP_STATUS_SPECS: dict[int, ErrorSpec] = {
+    400: errors.BAD_REQUEST,
+    403: errors.FORBIDDEN,
+    404: errors.NOT_FOUND,
+    405: errors.METHOD_NOT_ALLOWED,
+    409: errors.CONFLICT,
+    413: errors.PAYLOAD_TOO_LARGE,
+    415: errors.UNSUPPORTED_MEDIA,
+    429: errors.RATE_LIMITED,
+}
+
+
+def error_response(
+    spec: ErrorSpec, msg: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    response = jsonify(errors.error_body(spec, msg))
+    response.status_code = spec.http_status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # the database may be the thing that is down
+        log.debug("rollback failed", exc_info=True)
+
+
+def handle_api_error(error: ApiError) -> Response:
+    _rollback()
+    return error_response(error.spec, error.msg, error.headers)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    _rollback()
+    spec = _HTTP_STATUS_SPECS.get(error.code or 500, errors.INTERNAL_ERROR)
+    response = error_response(spec)
+    if error.code == 405 and error.response is None:
+        allowed = getattr(error, "valid_methods", None)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+def handle_database_down(error: Exception) -> Response:
+    _rollback()
+    if (
+        isinstance(error, DBAPIError)
+        and not error.connection_invalidated
+        and not isinstance(error, OperationalError)
+    ):
+        return handle_unexpected(error)
+    log.error("database unavailable: %s", error.__class__.__name__)
+    return error_response(errors.DATABASE_UNAVAILABLE)
+
+
+def handle_redis_down(error: Exception) -> Response:
+    _rollback()
+    log.error("redis unavailable: %s", error.__class__.__name__)
+    return error_response(errors.REDIS_UNAVAILABLE)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    _rollback()
+    log.exception("unhandled error (request %s)", g.get("request_id", "-"))
+    return error_response(errors.INTERNAL_ERROR)
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DBAPIError, handle_database_down)
+    app.register_error_handler(redis.exceptions.ConnectionError, handle_redis_down)
+    app.register_error_handler(redis.exceptions.TimeoutError, handle_redis_down)
+    app.register_error_handler(Exception, handle_unexpected)

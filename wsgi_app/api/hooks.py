@@ -1,0 +1,41 @@
+"""Per-request hooks of the Flask side: request id, CORS, access log, session clean-up."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, current_app, g, request
+
+from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
+
+
+def _start_request() -> Response | None:
+    g.started_at = time.perf_counter()
+    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+        return Response(status=204)  # CORS preflight: headers added in _finish_request
+    return None
+
+
+def _finish_request(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "-")
+    for name, value in cors_headers(
+        request.headers.get("Origin"), current_app.config["CORS_ORIGINS"]
+    ).items():
+        response.headers[name] = value
+    caller = g.get("caller")
+    log_access(
+        request.method,
+        request.path,
+        response.status_code,
+        (time.perf_counter() - g.get("started_at", time.perf_counter())) * 1000.0,
+        g.get("request_id", "-"),
+        request.remote_addr,
+        caller.user_id if caller is not None else None,
+    )
+    return response
+
+
+def register_hooks(app: Flask) -> None:
+    app.before_request(_start_request)
+    app.after_request(_finish_request)

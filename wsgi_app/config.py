@@ -1,0 +1,86 @@
+"""Configuration read from the environment (twelve-factor style).
+
+``create_app(test_config)`` starts from :func:`config_from_env` and overlays
+``test_config``. Defaults give the embedded mode: a SQLite file in the
+instance folder and an in-process Redis stand-in (``REDIS_URL=memory://``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+EMBEDDED_REDIS_URL = "memory://"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def normalise_database_url(url: str) -> str:
+    """Force utf8mb4 on MySQL URLs so emoji nicknames and chat messages survive."""
+    if not url.startswith("mysql"):
+        return url
+    if url.startswith("mysql://"):
+        url = "mysql+pymysql://" + url[len("mysql://") :]
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("charset", "utf8mb4")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def engine_options(url: str, pool_size: int) -> dict[str, Any]:
+    """SQLAlchemy engine options: pre-ping and recycle for MySQL, a busy timeout for SQLite."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "pool_size": pool_size,
+        "max_overflow": pool_size,
+        "pool_timeout": 10,
+    }
+
+
+def config_from_env(instance_path: str) -> dict[str, Any]:
+    default_db = "sqlite:///" + os.path.join(instance_path, "datingtoday.sqlite3")
+    database_url = normalise_database_url(os.environ.get("DATABASE_URL") or default_db)
+    wsgi_threads = _env_int("WSGI_THREADS", 8)
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-change-me"),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url, wsgi_threads + 2),
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "REDIS_URL": os.environ.get("REDIS_URL") or EMBEDDED_REDIS_URL,
+        "WSGI_THREADS": wsgi_threads,
+        # Request signing.
+        "SIGN_WINDOW_SECS": _env_int("SIGN_WINDOW_SECS", 300),
+        # SMS sign-in.
+        "SMS_GATEWAY": os.environ.get("SMS_GATEWAY", "log"),
+        "SMS_ECHO_CODE": _env_bool("SMS_ECHO_CODE"),
+        "SMS_CODE_TTL_SECS": _env_int("SMS_CODE_TTL_SECS", 300),
+        "SMS_CODE_MAX_TRIES": _env_int("SMS_CODE_MAX_TRIES", 5),
+        # (count, window seconds) pairs, all enforced.
+        "SMS_PHONE_LIMITS": [(1, 60), (5, 3600), (10, 86400)],
+        "SMS_IP_LIMITS": [(_env_int("SMS_IP_PER_HOUR", 30), 3600), (_env_int("SMS_IP_PER_DAY", 100), 86400)],
+        # Tokens.
+        "TOKEN_TTL_SECS": _env_int("TOKEN_TTL_SECS", 7 * 24 * 3600),
+        # HTTP.
+        "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 8 * 1024 * 1024),
+        "CORS_ORIGINS": _env_list("CORS_ORIGINS"),
+        "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or os.path.join(instance_path, "uploads"),
+        "JSON_AS_ASCII": False,
+    }

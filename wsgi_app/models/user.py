@@ -1,0 +1,51 @@
+"""Users (profile) and their sign-in tokens."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wsgi_app.extensions import db
+from wsgi_app.timeutil import utcnow
+
+# authority: who may see the profile.
+AUTHORITY_HIDDEN = 0
+AUTHORITY_EVERYONE = 1
+AUTHORITY_CONTACTS = 2
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True, nullable=False)
+    nickname: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(120))
+    gender: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0)
+    sexual: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0)
+    height: Mapped[int | None] = mapped_column(SmallInteger)
+    education: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0)
+    salary: Mapped[int | None] = mapped_column(SmallInteger)
+    emotion: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0)
+    birthday: Mapped[date | None] = mapped_column(Date)
+    avatar: Mapped[str | None] = mapped_column(String(255))
+    authority: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=AUTHORITY_EVERYONE)
+    vip_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class AuthToken(db.Model):
+    """A sign-in token, stored only as the SHA-256 of the 256-bit secret handed out."""
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (Index("ix_auth_tokens_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

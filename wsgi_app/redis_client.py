@@ -1,0 +1,66 @@
+"""Redis clients for both sides of the process, real or embedded.
+
+``REDIS_URL=redis://...`` gives real clients: a sync ``redis.Redis`` for the
+Flask side and a ``redis.asyncio.Redis`` for the native Tornado handlers.
+(``redis.asyncio`` is the maintained successor of aioredis, which no longer
+imports on Python 3.11+.)
+
+``REDIS_URL=memory://`` (the embedded default) gives fakeredis clients that all
+share one in-process server, so a publish from a Flask worker thread reaches an
+async subscriber on the event loop, as it would through a real Redis.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import fakeredis
+import redis
+import redis.asyncio as aioredis
+
+from wsgi_app.config import EMBEDDED_REDIS_URL
+
+_fake_server: fakeredis.FakeServer | None = None
+_fake_server_lock = threading.Lock()
+
+
+def is_embedded(url: str) -> bool:
+    return url == EMBEDDED_REDIS_URL or url.startswith("memory:")
+
+
+def shared_fake_server() -> fakeredis.FakeServer:
+    """The one in-process Redis stand-in of this process."""
+    global _fake_server
+    with _fake_server_lock:
+        if _fake_server is None:
+            _fake_server = fakeredis.FakeServer()
+        return _fake_server
+
+
+def reset_fake_server_for_testing() -> None:
+    global _fake_server
+    with _fake_server_lock:
+        _fake_server = None
+
+
+def make_sync_client(url: str) -> redis.Redis:
+    if is_embedded(url):
+        return fakeredis.FakeRedis(server=shared_fake_server(), decode_responses=True)
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+
+
+def make_async_client(url: str) -> aioredis.Redis:
+    if is_embedded(url):
+        return fakeredis.FakeAsyncRedis(server=shared_fake_server(), decode_responses=True)
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+    )

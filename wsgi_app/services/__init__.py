@@ -1,0 +1,1 @@
+"""Business logic shared by the Flask blueprints and the native Tornado handlers."""
