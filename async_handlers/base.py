@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from tornado.ioloop import IOLoop
 
 from wsgi_app import errors
+from wsgi_app.api.endpoint import EndpointSpec
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
 from wsgi_app.params import Param, merge_request_params, parse_params
@@ -71,6 +72,8 @@ class NativeApiHandler(tornado.web.RequestHandler):
     """JSON API handler; subclasses implement ``get``/``post`` with these helpers."""
 
     context: NativeContext
+    # HTTP method -> declaration (summary, params, auth, data schema) for OpenAPI.
+    endpoint_specs: dict[str, EndpointSpec] = {}
 
     def initialize(self, context: NativeContext) -> None:
         self.context = context
@@ -171,6 +174,18 @@ class ServerTimeHandler(NativeApiHandler):
 
     Unsigned on purpose: a client whose clock is off cannot sign until it knows it.
     """
+
+    endpoint_specs = {
+        "GET": EndpointSpec(
+            summary="Server clock (seconds since the epoch), to calibrate request timestamps",
+            auth="none",
+            data_schema={
+                "type": "object",
+                "required": ["timestamp"],
+                "properties": {"timestamp": {"type": "number"}},
+            },
+        )
+    }
 
     async def get(self) -> None:
         self.send_success({"timestamp": round(time.time(), 3)})
