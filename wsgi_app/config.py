@@ -82,5 +82,14 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 8 * 1024 * 1024),
         "CORS_ORIGINS": _env_list("CORS_ORIGINS"),
         "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or os.path.join(instance_path, "uploads"),
+        # Photos: served at UPLOAD_URL_PATH by the app itself unless SERVE_UPLOADS=0 (nginx does it).
+        "UPLOAD_URL_PATH": os.environ.get("UPLOAD_URL_PATH", "/uploads"),
+        "SERVE_UPLOADS": _env_bool("SERVE_UPLOADS", True),
+        "PHOTO_MAX_BYTES": _env_int("PHOTO_MAX_BYTES", 5 * 1024 * 1024),
+        "PHOTO_MAX_PER_USER": _env_int("PHOTO_MAX_PER_USER", 9),
+        # Hot list: popularity over a window, global ranking cached in Redis.
+        "HOT_LIST_WINDOW_DAYS": _env_int("HOT_LIST_WINDOW_DAYS", 7),
+        "HOT_LIST_SIZE": _env_int("HOT_LIST_SIZE", 500),
+        "HOT_LIST_CACHE_SECS": _env_int("HOT_LIST_CACHE_SECS", 60),
         "JSON_AS_ASCII": False,
     }

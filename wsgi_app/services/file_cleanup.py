@@ -1,0 +1,49 @@
+"""Remove files only once the database transaction that forgot them has committed.
+
+A photo row and its file must never disagree: deleting the file before the
+commit would leave a row pointing at nothing if the commit fails. Services call
+:func:`remove_after_commit` with the paths; the files go when the session
+commits, and are kept when it rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from wsgi_app.extensions import db
+
+log = logging.getLogger("datingtoday.files")
+
+_PENDING_KEY = "files_to_remove_after_commit"
+
+
+def remove_after_commit(paths: Iterable[str]) -> None:
+    """Schedule ``paths`` for removal when the current session commits."""
+    db.session().info.setdefault(_PENDING_KEY, []).extend(paths)
+
+
+def remove_files(paths: Iterable[str]) -> None:
+    """Remove files now; a file already gone is fine, other errors are logged, never raised."""
+    for path in paths:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            log.exception("could not remove %s", path)
+
+
+@event.listens_for(Session, "after_commit")
+def _remove_pending_files(session: Session) -> None:
+    remove_files(session.info.pop(_PENDING_KEY, []))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending_files(session: Session, previous_transaction: object) -> None:
+    if not session.in_transaction():
+        session.info.pop(_PENDING_KEY, None)

@@ -1,0 +1,238 @@
+"""Photos: upload (checked from content with Pillow), list, delete, reorder, avatar.
+
+Files live in ``UPLOAD_FOLDER`` under random names (``secrets``) and are served
+at ``UPLOAD_URL_PATH/<name>`` (by the Flask app through SharedDataMiddleware in
+the embedded default, by nginx in production). A row and its file never
+disagree: an upload whose commit fails removes the written file, and deleted
+rows lose their files only after the commit (:mod:`wsgi_app.services.file_cleanup`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+from typing import IO, Any
+
+from flask import current_app
+from PIL import Image, UnidentifiedImageError
+
+from wsgi_app.errors import (
+    CONFLICT,
+    NOT_AN_IMAGE,
+    OBJECT_NOT_FOUND,
+    PARAM_INVALID,
+    PAYLOAD_TOO_LARGE,
+    ApiError,
+)
+from wsgi_app.extensions import db
+from wsgi_app.models.social import Photo
+from wsgi_app.models.user import User
+from wsgi_app.services.file_cleanup import remove_after_commit, remove_files
+from wsgi_app.timeutil import format_wire_datetime
+
+# Pillow format name -> (file extension, content type).
+IMAGE_FORMATS: dict[str, tuple[str, str]] = {
+    "JPEG": ("jpg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "WEBP": ("webp", "image/webp"),
+    "GIF": ("gif", "image/gif"),
+}
+MAX_PIXELS = 40_000_000  # far above any phone camera, far below a decompression bomb
+
+PHOTO_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["photo_id", "url", "content_type", "size_bytes", "width", "height", "position"],
+    "properties": {
+        "photo_id": {"type": "integer"},
+        "url": {"type": "string", "description": "path under which the image is served"},
+        "content_type": {"type": "string"},
+        "size_bytes": {"type": "integer"},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "position": {"type": "integer", "description": "0 is first"},
+        "created_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
+    },
+}
+PHOTO_LIST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["user_id", "list", "total"],
+    "properties": {
+        "user_id": {"type": "integer"},
+        "list": {"type": "array", "items": PHOTO_SCHEMA},
+        "total": {"type": "integer"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    format: str
+    width: int
+    height: int
+
+
+def photo_url(filename: str) -> str:
+    return current_app.config["UPLOAD_URL_PATH"].rstrip("/") + "/" + filename
+
+
+def photo_path(filename: str) -> str:
+    return os.path.join(current_app.config["UPLOAD_FOLDER"], filename)
+
+
+def photo_data(photo: Photo) -> dict[str, Any]:
+    return {
+        "photo_id": photo.id,
+        "url": photo_url(photo.filename),
+        "content_type": photo.content_type,
+        "size_bytes": photo.size_bytes,
+        "width": photo.width,
+        "height": photo.height,
+        "position": photo.position,
+        "created_at": format_wire_datetime(photo.created_at),
+    }
+
+
+def check_image(content: bytes) -> CheckedImage:
+    """What the bytes really are (never the client's name or content type), or 514."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as probe:
+                image_format = probe.format or ""
+                width, height = probe.size
+                probe.verify()  # walks the data: truncated or corrupt files fail here
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ApiError(NOT_AN_IMAGE, f"not a supported image ({err.__class__.__name__})") from None
+    except Exception:  # Pillow raises many types (SyntaxError, OSError, ...) for broken files
+        raise ApiError(NOT_AN_IMAGE, "the image is damaged or unreadable") from None
+    if image_format not in IMAGE_FORMATS:
+        raise ApiError(NOT_AN_IMAGE, "only JPEG, PNG, WebP and GIF images are accepted")
+    if width < 1 or height < 1 or width * height > MAX_PIXELS:
+        raise ApiError(NOT_AN_IMAGE, "image dimensions out of range")
+    return CheckedImage(image_format, width, height)
+
+
+def read_upload(stream: IO[bytes]) -> bytes:
+    """The upload's bytes, refusing more than ``PHOTO_MAX_BYTES`` without reading it all."""
+    limit = current_app.config["PHOTO_MAX_BYTES"]
+    content = stream.read(limit + 1)
+    if len(content) > limit:
+        raise ApiError(PAYLOAD_TOO_LARGE, f"photo larger than {limit} bytes")
+    if not content:
+        raise ApiError(PARAM_INVALID, "photo: empty file")
+    return content
+
+
+def user_photos(user_id: int) -> list[Photo]:
+    return list(
+        db.session.execute(
+            db.select(Photo).where(Photo.user_id == user_id).order_by(Photo.position, Photo.id)
+        ).scalars()
+    )
+
+
+def own_photo(user_id: int, photo_id: int) -> Photo:
+    """The caller's photo; someone else's photo answers exactly like a missing one."""
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or photo.user_id != user_id:
+        raise ApiError(OBJECT_NOT_FOUND, "no such photo")
+    return photo
+
+
+def add_photo(user_id: int, stream: IO[bytes]) -> Photo:
+    """Check, store and record one photo; the file is removed again if the commit fails."""
+    content = read_upload(stream)
+    checked = check_image(content)
+    # Lock the owner's row so two parallel uploads cannot both pass the count check.
+    db.session.execute(db.select(User.id).where(User.id == user_id).with_for_update())
+    existing = user_photos(user_id)
+    max_photos = current_app.config["PHOTO_MAX_PER_USER"]
+    if len(existing) >= max_photos:
+        raise ApiError(CONFLICT, f"at most {max_photos} photos; delete one first")
+    extension, content_type = IMAGE_FORMATS[checked.format]
+    filename = f"{secrets.token_urlsafe(18)}.{extension}"
+    path = photo_path(filename)
+    with open(path, "xb") as out:
+        out.write(content)
+    try:
+        photo = Photo(
+            user_id=user_id,
+            filename=filename,
+            content_type=content_type,
+            size_bytes=len(content),
+            width=checked.width,
+            height=checked.height,
+            position=max((p.position for p in existing), default=-1) + 1,
+        )
+        db.session.add(photo)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        remove_files([path])
+        raise
+    return photo
+
+
+def delete_photo(user_id: int, photo_id: int) -> None:
+    """Delete one of the caller's photos (and clear the avatar if it was the avatar)."""
+    photo = own_photo(user_id, photo_id)
+    owner = db.session.get(User, user_id)
+    if owner is not None and owner.avatar == photo_url(photo.filename):
+        owner.avatar = None
+    remove_after_commit([photo_path(photo.filename)])
+    db.session.delete(photo)
+    db.session.commit()
+
+
+def reorder_photos(user_id: int, photo_ids: list[int]) -> list[Photo]:
+    """Put the caller's photos in the given order; the list must name each of them once."""
+    photos = {p.id: p for p in user_photos(user_id)}
+    unknown = [pid for pid in photo_ids if pid not in photos]
+    if unknown:
+        raise ApiError(OBJECT_NOT_FOUND, f"no such photo: {unknown[0]}")
+    if len(set(photo_ids)) != len(photo_ids) or set(photo_ids) != set(photos):
+        raise ApiError(PARAM_INVALID, "photoIds: list each of your photos exactly once")
+    for position, pid in enumerate(photo_ids):
+        photos[pid].position = position
+    db.session.commit()
+    return [photos[pid] for pid in photo_ids]
+
+
+def set_avatar(user_id: int, photo_id: int) -> User:
+    photo = own_photo(user_id, photo_id)
+    owner = db.session.get(User, user_id)
+    assert owner is not None
+    owner.avatar = photo_url(photo.filename)
+    db.session.commit()
+    return owner
+
+
+def is_own_photo_url(user_id: int, url: str) -> bool:
+    """True when ``url`` is the served URL of one of ``user_id``'s photos."""
+    prefix = photo_url("")
+    if not url.startswith(prefix):
+        return False
+    filename = url[len(prefix) :]
+    row = db.session.execute(
+        db.select(Photo.id).where(Photo.user_id == user_id, Photo.filename == filename)
+    ).first()
+    return row is not None
+
+
+def delete_all_photos_for_user(user_id: int) -> None:
+    """Remove every photo row of ``user_id`` and, once the caller commits, their files.
+
+    Runs inside the caller's transaction (account deletion commits once at the
+    end); on rollback the files stay, matching the rows that stay.
+    """
+    filenames = list(db.session.execute(db.select(Photo.filename).where(Photo.user_id == user_id)).scalars())
+    if not filenames:
+        return
+    owner = db.session.get(User, user_id)
+    if owner is not None and owner.avatar is not None and owner.avatar.startswith(photo_url("")):
+        owner.avatar = None
+    db.session.execute(db.delete(Photo).where(Photo.user_id == user_id))
+    remove_after_commit(photo_path(name) for name in filenames)
