@@ -91,5 +91,11 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "HOT_LIST_WINDOW_DAYS": _env_int("HOT_LIST_WINDOW_DAYS", 7),
         "HOT_LIST_SIZE": _env_int("HOT_LIST_SIZE", 500),
         "HOT_LIST_CACHE_SECS": _env_int("HOT_LIST_CACHE_SECS", 60),
+        # VIP payments: the provider (only "fake" ships) and the secret its callbacks are signed with.
+        "PAYMENT_PROVIDER": os.environ.get("PAYMENT_PROVIDER", "fake"),
+        "PAYMENT_PROVIDER_SECRET": os.environ.get("PAYMENT_PROVIDER_SECRET", "dev-only-payment-secret"),
+        "ORDER_LIMITS": [(10, 600), (30, 86400)],
+        # Reports of users, per reporter.
+        "REPORT_LIMITS": [(5, 3600), (20, 86400)],
         "JSON_AS_ASCII": False,
     }

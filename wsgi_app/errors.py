@@ -71,6 +71,7 @@ VIP_REQUIRED = _spec(513, 403, "vip_required", "this feature needs VIP")
 NOT_AN_IMAGE = _spec(514, 415, "not_an_image", "the file is not a supported image")
 PAYMENT_SIGN_INVALID = _spec(515, 401, "payment_sign_invalid", "payment callback signature invalid")
 LOCATION_REJECTED = _spec(516, 400, "location_rejected", "location change rejected")
+PAYMENT_MISMATCH = _spec(530, 400, "payment_mismatch", "payment does not match the order")
 
 
 def all_error_specs() -> list[ErrorSpec]:
