@@ -1,0 +1,96 @@
+"""Location service: grid snapping, bands, storage, forget and reindex of the geo index."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from tests.helpers import SignedInUser
+from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, ApiError
+from wsgi_app.extensions import db, redis_client
+from wsgi_app.models.location import UserLocation
+from wsgi_app.services import location
+from wsgi_app.services.location import GEO_KEY, GridPoint
+
+
+def test_snapping_is_deterministic_and_keeps_points_within_a_cell() -> None:
+    for lat, lng in [(39.9042, 116.4074), (-33.8688, 151.2093), (0.0, -0.0001), (64.1466, -21.9426)]:
+        cell = location.snap_to_grid(lat, lng)
+        assert cell == location.snap_to_grid(cell.lat, cell.lng)  # a centre snaps to itself
+        assert location.distance_km(cell, GridPoint(lat, lng)) < 0.8  # within half a diagonal
+        assert (cell.lat, cell.lng) != (lat, lng)
+
+
+def test_nearby_points_share_a_cell_and_far_points_do_not() -> None:
+    base = location.snap_to_grid(39.9042, 116.4074)
+    # 0.0005 deg ~ 55 m: almost always the same cell; 0.05 deg ~ 5 km: never.
+    assert location.snap_to_grid(base.lat + 0.0005, base.lng + 0.0005) == base
+    far = location.snap_to_grid(base.lat + 0.05, base.lng)
+    assert far != base
+    assert location.distance_band_km(location.distance_km(base, far)) in (5, 6)
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "91,0", "0,181", "1;2", "1,2,3", "nan,1", "1e5,2"])
+def test_bad_latlng_is_refused_with_502(raw: str) -> None:
+    with pytest.raises(ApiError) as info:
+        location.parse_latlng(raw)
+    assert info.value.spec is LATLNG_INVALID
+
+
+def test_good_latlng_parses() -> None:
+    assert location.parse_latlng(" 39.9042, 116.4074 ") == (39.9042, 116.4074)
+    assert location.parse_latlng("-33,-70") == (-33.0, -70.0)
+
+
+def test_bands() -> None:
+    assert location.distance_label(location.distance_band_km(0.0)) == "< 1 km"
+    assert location.distance_label(location.distance_band_km(0.99)) == "1 km"
+    assert location.distance_label(location.distance_band_km(7.4)) == "7 km"
+
+
+def test_report_stores_only_the_snapped_point(app: Flask, user: SignedInUser) -> None:
+    with app.app_context():
+        point = location.report_location(user.user_id, 39.9042, 116.4074)
+        row = db.session.get(UserLocation, user.user_id)
+        assert (row.lat, row.lng) == (point.lat, point.lng) != (39.9042, 116.4074)
+        lng, lat = redis_client().geopos(GEO_KEY, str(user.user_id))[0]
+        assert location.distance_km(GridPoint(lat, lng), point) < 0.01
+
+
+def test_impossible_jump_is_rejected(app: Flask, user: SignedInUser) -> None:
+    with app.app_context():
+        location.report_location(user.user_id, 39.9042, 116.4074)  # Beijing
+        with pytest.raises(ApiError) as info:
+            location.report_location(user.user_id, 31.2304, 121.4737)  # Shanghai, a second later
+        assert info.value.spec is LOCATION_REJECTED
+        row = db.session.get(UserLocation, user.user_id)
+        assert location.distance_km(GridPoint(row.lat, row.lng), GridPoint(39.9042, 116.4074)) < 1
+
+
+def test_forget_location_removes_row_and_geo_entry(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = auth.login(), auth.login()
+    with app.app_context():
+        location.report_location(alice.user_id, 39.9, 116.4)
+        location.report_location(bob.user_id, 39.91, 116.41)
+        location.forget_location(alice.user_id)
+        db.session.commit()
+        assert db.session.get(UserLocation, alice.user_id) is None
+        assert redis_client().geopos(GEO_KEY, str(alice.user_id)) == [None]
+        assert db.session.get(UserLocation, bob.user_id) is not None
+        assert redis_client().geopos(GEO_KEY, str(bob.user_id))[0] is not None
+
+
+def test_reindex_rebuilds_the_geo_index_from_rows(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+    users = [auth.login() for _ in range(3)]
+    with app.app_context():
+        for offset, u in enumerate(users):
+            location.report_location(u.user_id, 39.9 + offset * 0.02, 116.4)
+        redis_client().delete(GEO_KEY)  # Redis restarted empty
+        redis_client().geoadd(GEO_KEY, (0.0, 0.0, "999999"))  # and a stale entry
+        assert location.reindex_all_locations() == 3
+        members = set(redis_client().zrange(GEO_KEY, 0, -1))
+        assert members == {str(u.user_id) for u in users}
+        db.session.execute(db.delete(UserLocation))
+        db.session.commit()
+        assert location.reindex_all_locations() == 0
+        assert redis_client().exists(GEO_KEY) == 0
