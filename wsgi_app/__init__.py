@@ -42,4 +42,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_blueprints(app)
     cli.init_app(app)
+    if app.config["SERVE_UPLOADS"]:
+        from werkzeug.middleware.shared_data import SharedDataMiddleware
+
+        # Embedded default: the app serves uploaded photos itself (nginx does it in production).
+        app.wsgi_app = SharedDataMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app, {app.config["UPLOAD_URL_PATH"]: app.config["UPLOAD_FOLDER"]}, cache_timeout=86400
+        )
     return app

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from wsgi_app.api import auth, health, users
+from wsgi_app.api import auth, health, labels, photos, users, visitors
 
 
 def register_blueprints(app: Flask) -> None:
-    for module in (auth, users, health):
+    for module in (auth, users, health, photos, labels, visitors):
         app.register_blueprint(module.bp)

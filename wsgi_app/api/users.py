@@ -1,4 +1,4 @@
-"""``/api/user``: profiles."""
+"""``/api/user``: show and update profiles, the hot list."""
 
 from __future__ import annotations
 
@@ -7,23 +7,74 @@ from typing import Any
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.errors import USER_NOT_FOUND
+from wsgi_app.api.pagination import PAGINATION
+from wsgi_app.errors import NICKNAME_INVALID, PARAM_INVALID, USER_NOT_FOUND
 from wsgi_app.params import Param
-from wsgi_app.services import profiles
+from wsgi_app.services import hot_list, profile_access
 from wsgi_app.services.request_auth import Caller
 
 bp = Blueprint("users", __name__, url_prefix="/api/user")
+
+PEER_ID = Param("peerId", "integer", minimum=1, description="whose profile; default: yours")
+
+UPDATE_PARAMS = [
+    Param("nickname", max_length=200, error=NICKNAME_INVALID, description="1-32 characters after trimming"),
+    Param("email", max_length=120, description="an e-mail address"),
+    Param("gender", "integer", minimum=0, maximum=2, description="0 unknown, 1 male, 2 female"),
+    Param("sexual", "integer", minimum=0, maximum=3),
+    Param("height", "integer", minimum=100, maximum=250, description="centimetres"),
+    Param("education", "integer", minimum=0, maximum=5),
+    Param(
+        "emotion", "integer", minimum=0, maximum=3, description="0 single, 1 married, 2 divorced, 3 secret"
+    ),
+    Param("salary", "integer", minimum=1, maximum=6, description="salary band"),
+    Param("birthday", "date", description="YYYY-MM-DD; age 18-120"),
+    Param("avatar", max_length=255, description="URL of one of your photos (see /api/photo/list)"),
+    Param(
+        "authority",
+        "integer",
+        minimum=0,
+        maximum=2,
+        description="who sees your profile: 0 nobody, 1 everyone, 2 people you chat with",
+    ),
+]
 
 
 @bp.route("/show", methods=["GET"])
 @endpoint(
     summary="Show your own profile (or another's with peerId)",
-    params=[Param("peerId", "integer", minimum=1, description="whose profile; default: yours")],
+    params=[PEER_ID],
     errors=[USER_NOT_FOUND],
-    data_schema=profiles.PROFILE_SCHEMA,
+    data_schema=profile_access.SELF_PROFILE_SCHEMA,
+    description="Another's profile is shown only when its owner lets you see it (else 501, like a "
+    "missing user) and records a visit. phone, email, authority and is_vip only when showing yourself.",
 )
 def show(caller: Caller, peer_id: int | None = None) -> dict[str, Any]:
     assert caller.user_id is not None
-    if peer_id is None or peer_id == caller.user_id:
-        return profiles.profile_data(profiles.get_user(caller.user_id), include_phone=True)
-    return profiles.profile_data(profiles.get_user(peer_id))
+    return profile_access.show_profile(caller.user_id, peer_id)
+
+
+@bp.route("/update", methods=["POST"])
+@endpoint(
+    summary="Update your profile (only the fields sent change)",
+    params=UPDATE_PARAMS,
+    errors=[PARAM_INVALID, NICKNAME_INVALID],
+    data_schema=profile_access.SELF_PROFILE_SCHEMA,
+    description="phone, VIP time and ids can never be changed here; other parameters are ignored.",
+)
+def update(caller: Caller, **changes: Any) -> dict[str, Any]:
+    assert caller.user_id is not None
+    return profile_access.update_profile(caller.user_id, changes)
+
+
+@bp.route("/hot/list", methods=["GET"])
+@endpoint(
+    summary="The hot list: most visited people of the last days",
+    params=PAGINATION,
+    data_schema=hot_list.HOT_PAGE_SCHEMA,
+    description="Ranked by distinct visitors in the last 7 days, then most recent visit. Never you, "
+    "never hidden profiles, never anyone blocked either way.",
+)
+def hot(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
+    assert caller.user_id is not None
+    return hot_list.hot_page(caller.user_id, page, page_count)

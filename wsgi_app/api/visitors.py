@@ -1,0 +1,62 @@
+"""``/api/visitor``: who viewed my profile (counts for everyone, the list for VIP)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from wsgi_app.api.endpoint import endpoint
+from wsgi_app.api.pagination import PAGINATION
+from wsgi_app.errors import VIP_REQUIRED, ApiError
+from wsgi_app.services import visits
+from wsgi_app.services.profiles import get_user
+from wsgi_app.services.request_auth import Caller
+from wsgi_app.services.vip_status import is_vip
+
+bp = Blueprint("visitors", __name__, url_prefix="/api/visitor")
+
+
+def require_vip(user_id: int) -> None:
+    if not is_vip(get_user(user_id)):
+        raise ApiError(VIP_REQUIRED, "the visitor list is a VIP feature")
+
+
+@bp.route("/summary", methods=["GET"])
+@endpoint(
+    summary="How many people viewed you, and how many are new",
+    data_schema=visits.SUMMARY_SCHEMA,
+)
+def summary(caller: Caller) -> dict[str, Any]:
+    assert caller.user_id is not None
+    return visits.summary(caller.user_id)
+
+
+@bp.route("/list", methods=["GET"])
+@endpoint(
+    summary="Who viewed you, newest first (VIP)",
+    params=PAGINATION,
+    errors=[VIP_REQUIRED],
+    data_schema=visits.VISITOR_PAGE_SCHEMA,
+    description="One entry per visitor with the number of visits and the latest time.",
+)
+def visitor_list(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
+    assert caller.user_id is not None
+    require_vip(caller.user_id)
+    return visits.visitor_page(caller.user_id, page, page_count)
+
+
+@bp.route("/read", methods=["POST"])
+@endpoint(
+    summary="Mark all your visitors as seen (VIP)",
+    errors=[VIP_REQUIRED],
+    data_schema={
+        "type": "object",
+        "required": ["marked"],
+        "properties": {"marked": {"type": "integer", "description": "visitors that were new"}},
+    },
+)
+def mark_read(caller: Caller) -> dict[str, Any]:
+    assert caller.user_id is not None
+    require_vip(caller.user_id)
+    return {"marked": visits.mark_all_read(caller.user_id)}

@@ -1,0 +1,120 @@
+"""Showing a profile (visibility, visit recording) and updating your own (partial, validated).
+
+Only the fields listed in :data:`EDITABLE_FIELDS` can ever change through an
+update; phone, VIP time and ids are not among them, whatever a client sends.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import unicodedata
+from datetime import date
+from typing import Any
+
+from wsgi_app.errors import NICKNAME_INVALID, PARAM_INVALID, USER_NOT_FOUND, ApiError
+from wsgi_app.extensions import db
+from wsgi_app.models.user import User
+from wsgi_app.services import hot_list, photos
+from wsgi_app.services.profiles import PROFILE_SCHEMA, get_user, profile_data
+from wsgi_app.services.vip_status import is_vip
+from wsgi_app.services.visibility import can_view_profile
+from wsgi_app.services.visits import record_visit
+from wsgi_app.timeutil import utcnow
+
+NICKNAME_MAX = 32
+MIN_AGE, MAX_AGE = 18, 120
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = rf"[^@\s]{{1,64}}@{_DNS_LABEL}(?:\.{_DNS_LABEL})+"
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
+# Unicode bidi embedding/override/isolate controls: they reorder the text around a name.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+EDITABLE_FIELDS = (
+    "nickname",
+    "email",
+    "gender",
+    "sexual",
+    "height",
+    "education",
+    "emotion",
+    "salary",
+    "birthday",
+    "avatar",
+    "authority",
+)
+
+SELF_PROFILE_SCHEMA: dict[str, Any] = copy.deepcopy(PROFILE_SCHEMA)
+SELF_PROFILE_SCHEMA["properties"].update(
+    {
+        "email": {"type": ["string", "null"], "description": "only when showing yourself"},
+        "authority": {
+            "type": "integer",
+            "enum": [0, 1, 2],
+            "description": "only when showing yourself: 0 hidden, 1 everyone, 2 contacts",
+        },
+        "is_vip": {"type": "boolean", "description": "only when showing yourself"},
+    }
+)
+
+
+def self_profile_data(user: User) -> dict[str, Any]:
+    data = profile_data(user, include_phone=True)
+    data.update({"email": user.email, "authority": user.authority, "is_vip": is_vip(user)})
+    return data
+
+
+def show_profile(viewer_id: int, peer_id: int | None) -> dict[str, Any]:
+    """Your own profile, or another's when you may see it (recording the visit)."""
+    if peer_id is None or peer_id == viewer_id:
+        return self_profile_data(get_user(viewer_id))
+    peer = get_user(peer_id)
+    if not can_view_profile(viewer_id, peer):
+        raise ApiError(USER_NOT_FOUND)  # indistinguishable from a missing user
+    record_visit(viewer_id, peer_id)
+    db.session.commit()
+    return profile_data(peer)
+
+
+def clean_nickname(raw: str) -> str:
+    nickname = raw.strip()
+    if not 1 <= len(nickname) <= NICKNAME_MAX:
+        raise ApiError(NICKNAME_INVALID, f"nickname: 1 to {NICKNAME_MAX} characters after trimming")
+    for char in nickname:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            raise ApiError(NICKNAME_INVALID, "nickname: control characters are not allowed")
+    return nickname
+
+
+def age_on(birthday: date, today: date) -> int:
+    return today.year - birthday.year - ((today.month, today.day) < (birthday.month, birthday.day))
+
+
+def check_birthday(birthday: date) -> date:
+    age = age_on(birthday, utcnow().date())
+    if not MIN_AGE <= age <= MAX_AGE:
+        raise ApiError(PARAM_INVALID, f"birthday: age must be between {MIN_AGE} and {MAX_AGE}")
+    return birthday
+
+
+def update_profile(user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply the sent fields (only :data:`EDITABLE_FIELDS`), commit once, return the profile."""
+    user = get_user(user_id)
+    values = {name: value for name, value in changes.items() if name in EDITABLE_FIELDS}
+    if "nickname" in values:
+        values["nickname"] = clean_nickname(values["nickname"])
+    if "email" in values:
+        values["email"] = values["email"].strip().lower()
+        if not _EMAIL_RE.fullmatch(values["email"]):
+            raise ApiError(PARAM_INVALID, "email: not a valid address")
+    if "birthday" in values:
+        check_birthday(values["birthday"])
+    if "avatar" in values and not photos.is_own_photo_url(user_id, values["avatar"]):
+        raise ApiError(PARAM_INVALID, "avatar: must be the URL of one of your photos")
+    authority_changed = "authority" in values and values["authority"] != user.authority
+    for name, value in values.items():
+        setattr(user, name, value)
+    db.session.commit()
+    if authority_changed:
+        hot_list.invalidate()
+    return self_profile_data(user)

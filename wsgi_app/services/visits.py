@@ -1,0 +1,141 @@
+"""Profile visits ("who viewed me"): one folded row per (visitor, visited).
+
+A visit bumps ``visit_count``, moves ``last_visited_at`` to now and marks the
+row unread again. Everyone may read the summary counts; the list itself (who
+and when) is for VIP members. Visitors blocked either way, and visitors whose
+own profile the owner may not see, stay out of both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, update
+from sqlalchemy.exc import IntegrityError
+
+from wsgi_app.extensions import db
+from wsgi_app.models.chat import Contact
+from wsgi_app.models.social import Visit
+from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_EVERYONE, User
+from wsgi_app.services.blocks import blocked_either_way_clause
+from wsgi_app.services.profiles import PROFILE_SCHEMA, profile_data
+from wsgi_app.timeutil import format_wire_datetime, utcnow
+
+SUMMARY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["total_visitors", "total_visits", "new_visitors"],
+    "properties": {
+        "total_visitors": {"type": "integer", "description": "distinct people who viewed you"},
+        "total_visits": {"type": "integer", "description": "all their views together"},
+        "new_visitors": {"type": "integer", "description": "visitors since you last marked the list read"},
+    },
+}
+VISITOR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["visitor", "visit_count", "first_visited_at", "last_visited_at", "is_new"],
+    "properties": {
+        "visitor": PROFILE_SCHEMA,
+        "visit_count": {"type": "integer"},
+        "first_visited_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
+        "last_visited_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
+        "is_new": {"type": "boolean"},
+    },
+}
+VISITOR_PAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["total", "list", "has_next"],
+    "properties": {
+        "total": {"type": "integer"},
+        "list": {"type": "array", "items": VISITOR_SCHEMA},
+        "has_next": {"type": "boolean"},
+    },
+}
+
+
+def record_visit(visitor_id: int, visited_id: int, now: datetime | None = None) -> None:
+    """Fold one view into the pair's row (never for yourself). The caller commits."""
+    if visitor_id == visited_id:
+        return
+    now = now or utcnow()
+    bump = (
+        update(Visit)
+        .where(Visit.visitor_id == visitor_id, Visit.visited_id == visited_id)
+        .values(visit_count=Visit.visit_count + 1, last_visited_at=now, is_read=False)
+        .execution_options(synchronize_session=False)
+    )
+    if db.session.execute(bump).rowcount:
+        return
+    try:
+        with db.session.begin_nested():
+            db.session.add(
+                Visit(
+                    visitor_id=visitor_id,
+                    visited_id=visited_id,
+                    visit_count=1,
+                    first_visited_at=now,
+                    last_visited_at=now,
+                    is_read=False,
+                )
+            )
+    except IntegrityError:  # a parallel first visit created the row: fold into it
+        db.session.execute(bump)
+
+
+def _visible_visitor_clause(owner_id: int):  # type: ignore[no-untyped-def]
+    """Visitors ``owner_id`` may see: not blocked either way, and whose own profile is visible."""
+    is_contact = exists().where(Contact.user_id == User.id, Contact.peer_id == owner_id)
+    return blocked_either_way_clause(owner_id, Visit.visitor_id) & (
+        (User.authority == AUTHORITY_EVERYONE) | ((User.authority == AUTHORITY_CONTACTS) & is_contact)
+    )
+
+
+def summary(owner_id: int) -> dict[str, Any]:
+    row = db.session.execute(
+        db.select(
+            func.count(Visit.id),
+            func.coalesce(func.sum(Visit.visit_count), 0),
+            func.coalesce(func.sum(db.case((Visit.is_read.is_(False), 1), else_=0)), 0),
+        )
+        .join(User, User.id == Visit.visitor_id)
+        .where(Visit.visited_id == owner_id, _visible_visitor_clause(owner_id))
+    ).one()
+    return {"total_visitors": int(row[0]), "total_visits": int(row[1]), "new_visitors": int(row[2])}
+
+
+def visitor_page(owner_id: int, page: int, page_count: int) -> dict[str, Any]:
+    """Newest visitor first (latest visit time, then row id)."""
+    base = (
+        db.select(Visit, User)
+        .join(User, User.id == Visit.visitor_id)
+        .where(Visit.visited_id == owner_id, _visible_visitor_clause(owner_id))
+    )
+    total = db.session.execute(db.select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = db.session.execute(
+        base.order_by(Visit.last_visited_at.desc(), Visit.id.desc())
+        .offset((page - 1) * page_count)
+        .limit(page_count)
+    ).all()
+    items = [
+        {
+            "visitor": profile_data(visitor),
+            "visit_count": visit.visit_count,
+            "first_visited_at": format_wire_datetime(visit.first_visited_at),
+            "last_visited_at": format_wire_datetime(visit.last_visited_at),
+            "is_new": not visit.is_read,
+        }
+        for visit, visitor in rows
+    ]
+    return {"total": total, "list": items, "has_next": page * page_count < total}
+
+
+def mark_all_read(owner_id: int) -> int:
+    """Mark every visit of ``owner_id`` read; returns how many were new."""
+    result = db.session.execute(
+        update(Visit)
+        .where(Visit.visited_id == owner_id, Visit.is_read.is_(False))
+        .values(is_read=True)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount
