@@ -62,7 +62,9 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-change-me"),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url, wsgi_threads + 2),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
+            database_url, wsgi_threads + _env_int("NATIVE_THREADS", 4) + 2
+        ),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "REDIS_URL": os.environ.get("REDIS_URL") or EMBEDDED_REDIS_URL,
         "WSGI_THREADS": wsgi_threads,
@@ -97,5 +99,12 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "ORDER_LIMITS": [(10, 600), (30, 86400)],
         # Reports of users, per reporter.
         "REPORT_LIMITS": [(5, 3600), (20, 86400)],
+        # Chat and nearby: long-poll wait, native handlers' own pool, media, limits per user.
+        "LONGPOLL_TIMEOUT_SECS": float(os.environ.get("LONGPOLL_TIMEOUT_SECS") or 50),
+        "NATIVE_THREADS": _env_int("NATIVE_THREADS", 4),
+        "CHAT_MEDIA_MAX_BYTES": _env_int("CHAT_MEDIA_MAX_BYTES", 5 * 1024 * 1024),
+        "CHAT_SEND_LIMITS": [(60, 60), (2000, 86400)],
+        "LOCATION_CHANGE_LIMITS": [(20, 3600), (100, 86400)],
+        "NEARBY_QUERY_LIMITS": [(30, 60), (600, 86400)],
         "JSON_AS_ASCII": False,
     }
