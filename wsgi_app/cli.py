@@ -38,4 +38,7 @@ def create_app_command(name: str, sign_method: str) -> None:
 
 
 def init_app(app: Flask) -> None:
+    from wsgi_app import cli_social
+
     app.cli.add_command(apps_cli)
+    cli_social.init_app(app)
