@@ -38,7 +38,8 @@ def create_app_command(name: str, sign_method: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from wsgi_app import cli_social
+    from wsgi_app import cli_social, cli_vip
 
     app.cli.add_command(apps_cli)
+    cli_vip.init_app(app)
     cli_social.init_app(app)
