@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_
+from typing import Any
 
+from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+
+from wsgi_app.errors import PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Block
+from wsgi_app.models.user import User
+from wsgi_app.timeutil import format_wire_datetime
 
 
 def is_blocked_between(user_a: int, user_b: int) -> bool:
@@ -33,3 +39,78 @@ def blocked_either_way_clause(user_id: int, column):  # type: ignore[no-untyped-
     blocked = db.select(Block.blocked_id).where(Block.blocker_id == user_id)
     blockers = db.select(Block.blocker_id).where(Block.blocked_id == user_id)
     return column.not_in(blocked) & column.not_in(blockers)
+
+
+# -- blocking and unblocking (``/api/block``) -------------------------------------------
+
+BLOCK_PAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["total", "list", "has_next"],
+    "properties": {
+        "total": {"type": "integer"},
+        "list": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["user_id", "nickname", "avatar", "blocked_at"],
+                "properties": {
+                    "user_id": {"type": "integer"},
+                    "nickname": {"type": ["string", "null"]},
+                    "avatar": {"type": ["string", "null"]},
+                    "blocked_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
+                },
+            },
+        },
+        "has_next": {"type": "boolean"},
+    },
+}
+
+
+def other_user(caller_id: int, peer_id: int, action: str) -> User:
+    """The peer of a block or report: an existing user who is not the caller."""
+    if peer_id == caller_id:
+        raise ApiError(PARAM_INVALID, f"peerId: you cannot {action} yourself")
+    peer = db.session.get(User, peer_id)
+    if peer is None:
+        raise ApiError(USER_NOT_FOUND)
+    return peer
+
+
+def block(blocker_id: int, peer_id: int) -> None:
+    """Block ``peer_id`` (idempotent: blocking again changes nothing)."""
+    other_user(blocker_id, peer_id, "block")
+    exists = db.session.get(Block, (blocker_id, peer_id))
+    if exists is not None:
+        return
+    db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id))
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent identical block won; same outcome
+        db.session.rollback()
+
+
+def unblock(blocker_id: int, peer_id: int) -> None:
+    """Lift the caller's block of ``peer_id`` (idempotent). A block by the peer stays."""
+    other_user(blocker_id, peer_id, "unblock")
+    db.session.execute(db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == peer_id))
+    db.session.commit()
+
+
+def blocks_page(blocker_id: int, page: int, page_count: int) -> dict[str, Any]:
+    """The people ``blocker_id`` blocked, latest first."""
+    total = db.session.execute(
+        db.select(func.count()).select_from(Block).where(Block.blocker_id == blocker_id)
+    ).scalar_one()
+    rows = db.session.execute(
+        db.select(User.id, User.nickname, User.avatar, Block.created_at)
+        .join(User, User.id == Block.blocked_id)
+        .where(Block.blocker_id == blocker_id)
+        .order_by(Block.created_at.desc(), Block.blocked_id.desc())
+        .offset((page - 1) * page_count)
+        .limit(page_count)
+    ).all()
+    items = [
+        {"user_id": uid, "nickname": nickname, "avatar": avatar, "blocked_at": format_wire_datetime(at)}
+        for uid, nickname, avatar, at in rows
+    ]
+    return {"total": total, "list": items, "has_next": page * page_count < total}

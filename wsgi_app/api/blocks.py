@@ -1,0 +1,86 @@
+"""``/api/block`` and ``/api/report``: blocking people, and reporting them to moderators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from wsgi_app.api.endpoint import endpoint
+from wsgi_app.errors import RATE_LIMITED, USER_NOT_FOUND
+from wsgi_app.params import Param
+from wsgi_app.services import blocks, reports
+from wsgi_app.services.request_auth import Caller
+
+bp = Blueprint("blocks", __name__, url_prefix="/api")
+
+PEER_ID = Param(
+    "peerId", "integer", required=True, minimum=1, maximum=2**31 - 1, description="the other user"
+)
+MAX_PAGE_COUNT = 50
+PAGE = Param("page", "integer", default=1, minimum=1, maximum=100_000, description="1-based page number")
+PAGE_COUNT = Param(
+    "pageCount", "integer", default=10, minimum=1, maximum=MAX_PAGE_COUNT, description="items per page"
+)
+BLOCK_RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["peer_id", "blocked"],
+    "properties": {"peer_id": {"type": "integer"}, "blocked": {"type": "boolean"}},
+}
+
+
+@bp.route("/block/add", methods=["POST"])
+@endpoint(
+    summary="Block a user: neither of you sees the other anywhere any more",
+    params=[PEER_ID],
+    errors=[USER_NOT_FOUND],
+    data_schema=BLOCK_RESULT_SCHEMA,
+    description="Idempotent. Blocking yourself is refused with 300.",
+)
+def block_add(caller: Caller, peer_id: int) -> dict[str, Any]:
+    assert caller.user_id is not None
+    blocks.block(caller.user_id, peer_id)
+    return {"peer_id": peer_id, "blocked": True}
+
+
+@bp.route("/block/remove", methods=["POST"])
+@endpoint(
+    summary="Lift your block of a user",
+    params=[PEER_ID],
+    errors=[USER_NOT_FOUND],
+    data_schema=BLOCK_RESULT_SCHEMA,
+    description="Idempotent. A block the other user placed on you stays; "
+    "'blocked' tells whether you still cannot see each other.",
+)
+def block_remove(caller: Caller, peer_id: int) -> dict[str, Any]:
+    assert caller.user_id is not None
+    blocks.unblock(caller.user_id, peer_id)
+    return {"peer_id": peer_id, "blocked": blocks.is_blocked_between(caller.user_id, peer_id)}
+
+
+@bp.route("/block/list", methods=["GET"])
+@endpoint(
+    summary="The people you blocked, latest first",
+    params=[PAGE, PAGE_COUNT],
+    data_schema=blocks.BLOCK_PAGE_SCHEMA,
+)
+def block_list(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
+    assert caller.user_id is not None
+    return blocks.blocks_page(caller.user_id, page, page_count)
+
+
+@bp.route("/report/add", methods=["POST"])
+@endpoint(
+    summary="Report a user to the moderators",
+    params=[
+        PEER_ID,
+        Param("reason", required=True, enum=reports.REPORT_REASONS),
+        Param("detail", max_length=reports.REPORT_DETAIL_MAX_CHARS, description="optional free text"),
+    ],
+    errors=[USER_NOT_FOUND, RATE_LIMITED],
+    data_schema=reports.REPORT_SCHEMA,
+    description="Limits: 5 reports per hour, 20 per day. Reporting yourself is refused with 300.",
+)
+def report_add(caller: Caller, peer_id: int, reason: str, detail: str | None = None) -> dict[str, Any]:
+    assert caller.user_id is not None
+    return reports.report_user(caller.user_id, peer_id, reason, detail)
