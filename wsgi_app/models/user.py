@@ -18,6 +18,8 @@ AUTHORITY_CONTACTS = 2
 
 class User(db.Model):
     __tablename__ = "users"
+    # Ids are never reused, not even on SQLite after the newest account is deleted.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True, nullable=False)

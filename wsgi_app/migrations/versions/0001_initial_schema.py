@@ -65,7 +65,8 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('phone')
+    sa.UniqueConstraint('phone'),
+    sqlite_autoincrement=True
     )
     op.create_table('auth_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
