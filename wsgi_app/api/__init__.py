@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from wsgi_app.api import auth, blocks, health, labels, payment, photos, users, vip, visitors
+from wsgi_app.api import account, auth, blocks, health, labels, payment, photos, users, vip, visitors
 
 
 def register_blueprints(app: Flask) -> None:
     for module in (auth, users, health, photos, labels, visitors):
         app.register_blueprint(module.bp)
-    for module in (vip, payment, blocks):
+    for module in (vip, payment, blocks, account):
         app.register_blueprint(module.bp)
