@@ -34,7 +34,7 @@ from tornado.ioloop import IOLoop
 from tornado.routing import AnyMatches, PathMatches, Rule, RuleRouter
 from tornado.wsgi import WSGIContainer
 
-from async_handlers import native_routes
+from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
 from wsgi_app import create_app, errors
 from wsgi_app.redis_client import make_async_client
@@ -107,9 +107,14 @@ class TornadoService:
         self.executor = ThreadPoolExecutor(
             max_workers=threads or flask_app.config["WSGI_THREADS"], thread_name_prefix="wsgi"
         )
+        # Native handlers' blocking calls get their own small pool, so long-poll and
+        # nearby answers never queue behind slow Flask requests.
+        self.native_executor = ThreadPoolExecutor(
+            max_workers=flask_app.config.get("NATIVE_THREADS", 4), thread_name_prefix="native"
+        )
         self.context = NativeContext(
             flask_app=flask_app,
-            executor=self.executor,
+            executor=self.native_executor,
             redis=make_async_client(flask_app.config["REDIS_URL"]),
         )
         self.server: HTTPServer | None = None
@@ -135,6 +140,7 @@ class TornadoService:
             idle_connection_timeout=120,
         )
         self.server.listen(port, address)
+        start_native_services(self.context)
         return self.server
 
     async def shutdown(self, drain_secs: float = SHUTDOWN_DRAIN_SECS) -> None:
@@ -150,7 +156,12 @@ class TornadoService:
             except Exception:
                 log.exception("shutdown hook failed")
         loop = asyncio.get_running_loop()
-        drained = loop.run_in_executor(None, self.executor.shutdown, True)
+
+        def shutdown_pools() -> None:
+            self.executor.shutdown(wait=True)
+            self.native_executor.shutdown(wait=True)
+
+        drained = loop.run_in_executor(None, shutdown_pools)
         try:
             await asyncio.wait_for(asyncio.shield(drained), drain_secs)
         except TimeoutError:

@@ -23,6 +23,7 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 from tornado.ioloop import IOLoop
 
+from async_handlers.waiters import WaiterRegistry, WakeListener
 from wsgi_app import errors
 from wsgi_app.api.endpoint import EndpointSpec
 from wsgi_app.errors import ApiError, ErrorSpec
@@ -38,13 +39,17 @@ ShutdownHook = Callable[[], Awaitable[None]]
 @dataclass
 class NativeContext:
     """What native handlers share in one process: the Flask app (for its services
-    and config), the worker pool for blocking calls, the async Redis client, and
-    the hooks to run on SIGTERM before the process exits."""
+    and config), the worker pool for blocking calls, the async Redis client, the
+    long-poll waiters and their listener, and the hooks to run on SIGTERM before
+    the process exits."""
 
     flask_app: Flask
     executor: Executor
     redis: aioredis.Redis
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
+    # Long-poll waiters of this process, woken by its one pub/sub listener.
+    waiters: WaiterRegistry = field(default_factory=WaiterRegistry)
+    listener: WakeListener | None = None
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the worker pool inside an app context."""

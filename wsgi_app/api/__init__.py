@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from wsgi_app.api import account, auth, blocks, health, labels, payment, photos, users, vip, visitors
+from wsgi_app.api import (
+    account,
+    auth,
+    blocks,
+    chat,
+    health,
+    labels,
+    location,
+    payment,
+    photos,
+    users,
+    vip,
+    visitors,
+)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -12,3 +25,6 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     for module in (vip, payment, blocks, account):
         app.register_blueprint(module.bp)
+    for module in (chat, location):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(chat.contacts_bp)

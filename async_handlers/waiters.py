@@ -1,0 +1,181 @@
+"""Per-process long-poll waiters, and the ONE Redis pub/sub listener that wakes them.
+
+Each waiting poll registers a future under its user id in the process's
+:class:`WaiterRegistry`. One :class:`WakeListener` task per process holds one
+pub/sub subscription to the chat wake-up channel
+(:mod:`wsgi_app.services.chat_events`) and resolves the futures of the user
+named in each wake-up; there is never a subscription per waiting client.
+
+Wake-ups only say "look again": polls read messages from the database by
+cursor. So when the subscription breaks (Redis restarted, connection killed),
+the listener reconnects with backoff and, once subscribed again, wakes every
+waiter so each re-reads the database and picks up whatever was sent while
+the subscription was down. Nothing is lost; at worst it arrives a little late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from wsgi_app.services.chat_events import user_id_from_payload, wake_channel
+
+log = logging.getLogger("datingtoday.waiters")
+
+RECONNECT_BACKOFF_MIN_SECS = 0.1
+RECONNECT_BACKOFF_MAX_SECS = 5.0
+LISTENER_READ_TIMEOUT_SECS = 1.0
+LISTENER_PING_INTERVAL_SECS = 15.0
+SHUTDOWN_FLUSH_WAIT_SECS = 2.0
+
+
+class WaiterRegistry:
+    """The futures of this process's waiting polls, by user id (event-loop only)."""
+
+    def __init__(self) -> None:
+        self._by_user: dict[int, set[asyncio.Future[None]]] = {}
+        self.closing = False
+
+    def add(self, user_id: int) -> asyncio.Future[None]:
+        """A future resolved at the user's next wake-up (already resolved when closing)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.closing:
+            future.set_result(None)
+        self._by_user.setdefault(user_id, set()).add(future)
+        return future
+
+    def discard(self, user_id: int, future: asyncio.Future[None]) -> None:
+        futures = self._by_user.get(user_id)
+        if futures is None:
+            return
+        futures.discard(future)
+        if not futures:
+            del self._by_user[user_id]
+
+    def wake_user(self, user_id: int) -> int:
+        woken = 0
+        for future in self._by_user.get(user_id, ()):
+            if not future.done():
+                future.set_result(None)
+                woken += 1
+        return woken
+
+    def wake_all(self) -> int:
+        return sum(self.wake_user(user_id) for user_id in list(self._by_user))
+
+    def close(self) -> int:
+        """Shutting down: wake everyone now, and resolve later registrations at once."""
+        self.closing = True
+        return self.wake_all()
+
+    def count(self) -> int:
+        """How many polls are registered (a leak shows here)."""
+        return sum(len(futures) for futures in self._by_user.values())
+
+    def users(self) -> set[int]:
+        return set(self._by_user)
+
+    def reset_for_testing(self) -> None:
+        for futures in self._by_user.values():
+            for future in futures:
+                future.cancel()
+        self._by_user.clear()
+        self.closing = False
+
+
+class WakeListener:
+    """One pub/sub subscription per process, reconnecting with backoff."""
+
+    def __init__(self, redis: aioredis.Redis, registry: WaiterRegistry) -> None:
+        self.redis = redis
+        self.registry = registry
+        self.channel = wake_channel(redis)
+        self.subscribed = asyncio.Event()
+        self.connect_count = 0
+        self.wakeups_received = 0
+        self._pubsub: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="chat-wake-listener")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run(self) -> None:
+        backoff = RECONNECT_BACKOFF_MIN_SECS
+        while True:
+            connects_before = self.connect_count
+            try:
+                await self._listen_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # connection refused / reset / killed: reconnect
+                log.warning("wake listener lost its subscription (%s); retrying in %.1fs", err, backoff)
+            finally:
+                self.subscribed.clear()
+                await self._close_pubsub()
+            if self.connect_count > connects_before:
+                backoff = RECONNECT_BACKOFF_MIN_SECS  # it had worked: retry quickly
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RECONNECT_BACKOFF_MAX_SECS)
+
+    async def _listen_once(self) -> None:
+        self._pubsub = self.redis.pubsub()
+        await self._pubsub.subscribe(self.channel)
+        last_traffic = time.monotonic()
+        while True:
+            message = await self._pubsub.get_message(timeout=LISTENER_READ_TIMEOUT_SECS)
+            now = time.monotonic()
+            if message is None:
+                if now - last_traffic >= LISTENER_PING_INTERVAL_SECS:
+                    await self._pubsub.ping()  # a dead connection fails here
+                    last_traffic = now
+                continue
+            last_traffic = now
+            kind = message.get("type")
+            if kind == "subscribe":
+                self.connect_count += 1
+                self.subscribed.set()
+                # Anything sent while we were not subscribed: let every waiter look again.
+                woken = self.registry.wake_all()
+                log.info("wake listener subscribed to %s (woke %d waiters)", self.channel, woken)
+            elif kind == "message":
+                self.wakeups_received += 1
+                user_id = user_id_from_payload(message.get("data") or "")
+                if user_id is not None:
+                    self.registry.wake_user(user_id)
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is None:
+            return
+        try:
+            await pubsub.aclose()
+        except Exception:
+            log.debug("closing the pub/sub connection failed", exc_info=True)
+
+    async def drop_connection_for_testing(self) -> None:
+        """Break the live subscription as a Redis restart would (the loop must recover)."""
+        pubsub = self._pubsub
+        if pubsub is not None and pubsub.connection is not None:
+            await pubsub.connection.disconnect()
+
+
+async def drain_waiters(registry: WaiterRegistry, timeout_secs: float = SHUTDOWN_FLUSH_WAIT_SECS) -> None:
+    """Wake every waiter and give their handlers a moment to write the answers."""
+    registry.close()
+    deadline = time.monotonic() + timeout_secs
+    while registry.count() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)

@@ -1,0 +1,53 @@
+"""The one producer of chat wake-ups: "user X has new messages", published after commit.
+
+Redis pub/sub only *wakes* long-polls; it never carries the only copy of a
+message (messages live in the database and polls read them by cursor). So a
+wake-up that is lost (Redis down, no listener) costs latency, never a message:
+the next poll, or the listener's catch-up wake after it reconnects, finds it.
+
+The channel name includes the Redis database number, so deployments (or test
+runs) sharing one Redis server on different databases do not wake each other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis
+
+from wsgi_app.extensions import redis_client
+
+log = logging.getLogger("datingtoday.chat")
+
+WAKE_CHANNEL_PREFIX = "chat:wake"
+
+
+def wake_channel(client: Any) -> str:
+    """The wake-up channel for the database a (sync or async) Redis client uses."""
+    db_number = client.connection_pool.connection_kwargs.get("db", 0)
+    return f"{WAKE_CHANNEL_PREFIX}:{db_number}"
+
+
+def wake_payload(user_id: int, message_id: int) -> str:
+    return json.dumps({"user_id": user_id, "msg_id": message_id}, separators=(",", ":"))
+
+
+def user_id_from_payload(payload: str | bytes) -> int | None:
+    """The user to wake, or None for a malformed payload (ignored, never fatal)."""
+    try:
+        value = json.loads(payload)["user_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def announce_new_message(recipient_id: int, message_id: int) -> None:
+    """Wake ``recipient_id``'s long-polls on every process. Call only after the commit."""
+    client = redis_client()
+    try:
+        client.publish(wake_channel(client), wake_payload(recipient_id, message_id))
+    except redis.RedisError:
+        # The message is stored; pollers find it on their next poll or catch-up wake.
+        log.warning("could not announce message %s to user %s", message_id, recipient_id, exc_info=True)
