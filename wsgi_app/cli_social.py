@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
-from wsgi_app.services import labels
+from wsgi_app.services import demo_seed, labels
 
 labels_cli = AppGroup("labels", help="Manage the label catalogue.")
 
@@ -18,5 +20,32 @@ def seed_labels_command() -> None:
     click.echo(f"{added} labels added")
 
 
+@click.command("seed-demo")
+@with_appcontext
+@click.option("--users", "user_count", type=click.IntRange(1, 10_000_000), default=1000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(100, 50_000), default=5000, show_default=True)
+@click.option("--seed", type=int, default=None, help="Random seed, for repeatable data.")
+def seed_demo_command(user_count: int, batch_size: int, seed: int | None) -> None:
+    """Add realistic fake users (profiles, photos, labels, locations, visits, chats) in bulk.
+
+    Demo phones start with 100 (never a real sign-up); re-running adds more users.
+    """
+    started = time.perf_counter()
+    with click.progressbar(length=user_count, label="Seeding demo users") as bar:
+        report = demo_seed.seed_demo(user_count, batch_size=batch_size, seed=seed, on_batch=bar.update)
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"{report.users} users, {report.photos} photos, {report.user_labels} labels, "
+        f"{report.locations} locations, {report.visits} visits, {report.messages} messages, "
+        f"{report.contacts} contacts in {elapsed:.1f} s"
+        + (
+            ""
+            if report.reindexed_locations is None
+            else f"; geo index rebuilt ({report.reindexed_locations})"
+        )
+    )
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(labels_cli)
+    app.cli.add_command(seed_demo_command)
