@@ -8,6 +8,7 @@ Errors render through :mod:`wsgi_app.errors`, like Flask's ``error_response``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -107,12 +108,11 @@ class NativeApiHandler(tornado.web.RequestHandler):
     async def authenticate(self, *, need_user: bool = True) -> Caller:
         raw = self.raw_params()
         self.caller = await self.context.run_blocking(
-            authenticate_request,
+            functools.partial(authenticate_request, need_user=need_user),
             self.request.method or "GET",
             self.request.path,
             raw,
             self.request.headers.get("Authorization"),
-            need_user,
         )
         return self.caller
 
