@@ -15,7 +15,7 @@ from flask import Flask
 
 from tests.chat_support import block, send_text, sent_id
 from tests.conftest import LiveServer
-from tests.helpers import ApiClient, Reply, SignedInUser
+from tests.helpers import ApiClient, HttpTransport, Reply, SignedInUser
 
 WAKE_TIMEOUT_SECS = 10.0  # a poll woken by a message must answer long before this
 
@@ -214,7 +214,7 @@ def test_loop_and_polls_stay_responsive_while_flask_is_busy(
 
     alice, bob = auth.login(), auth.login()
     server = LiveServer(busy_app)
-    api = ApiClient(__import__("tests.helpers").helpers.HttpTransport(server.base_url), auth.api.creds)
+    api = ApiClient(HttpTransport(server.base_url), auth.api.creds)
     msg_id = sent_id(send_text(api, bob, alice, "backlog"))
     workers = server.service.executor._max_workers
     try:

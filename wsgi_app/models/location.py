@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey
+from sqlalchemy import DateTime, Double, ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wsgi_app.extensions import db
@@ -19,6 +19,6 @@ class UserLocation(db.Model):
     __tablename__ = "user_locations"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    lat: Mapped[float] = mapped_column(Float, nullable=False)
-    lng: Mapped[float] = mapped_column(Float, nullable=False)
+    lat: Mapped[float] = mapped_column(Double, nullable=False)
+    lng: Mapped[float] = mapped_column(Double, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)

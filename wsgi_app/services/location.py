@@ -130,7 +130,7 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     point = snap_to_grid(lat, lng)
     now = utcnow()
     row = db.session.get(UserLocation, user_id)
-    if row is not None and (row.lat, row.lng) == (point.lat, point.lng):
+    if row is not None and snap_to_grid(row.lat, row.lng) == point:
         row.updated_at = now
         db.session.commit()
         return point

@@ -184,8 +184,8 @@ def upgrade():
     )
     op.create_table('user_locations',
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('lat', sa.Float(), nullable=False),
-    sa.Column('lng', sa.Float(), nullable=False),
+    sa.Column('lat', sa.Double(), nullable=False),
+    sa.Column('lng', sa.Double(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id')
