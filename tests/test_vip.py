@@ -72,7 +72,9 @@ def test_seed_command_is_idempotent(app: Flask) -> None:
     assert sorted(rows) == [("vip_monthly", 30), ("vip_quarterly", 90), ("vip_yearly", 365)]
 
 
-def test_products_list_shows_active_products_only(app: Flask, api: ApiClient, products: dict[str, int]) -> None:
+def test_products_list_shows_active_products_only(
+    app: Flask, api: ApiClient, products: dict[str, int]
+) -> None:
     with app.app_context():
         db.session.execute(db.update(Product).where(Product.code == "vip_yearly").values(is_active=False))
         db.session.commit()
@@ -147,7 +149,9 @@ def test_order_needs_a_valid_token(api: ApiClient, user: SignedInUser, products:
     assert (reply.status, reply.code) == (401, 504)
 
 
-def test_orders_are_rate_limited(app: Flask, api: ApiClient, user: SignedInUser, products: dict[str, int]) -> None:
+def test_orders_are_rate_limited(
+    app: Flask, api: ApiClient, user: SignedInUser, products: dict[str, int]
+) -> None:
     app.config["ORDER_LIMITS"] = [(2, 600)]
     order(api, user, products["vip_monthly"])
     order(api, user, products["vip_monthly"])
@@ -156,9 +160,7 @@ def test_orders_are_rate_limited(app: Flask, api: ApiClient, user: SignedInUser,
     assert int(reply.headers["Retry-After"]) > 0
 
 
-def test_orders_list_is_own_only_and_paginated(
-    auth, api: ApiClient, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+def test_orders_list_is_own_only_and_paginated(auth, api: ApiClient, products: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
     alice, bob = auth.login(), auth.login()
     mine = [order(api, alice, products["vip_monthly"])["order_no"] for _ in range(3)]
     order(api, bob, products["vip_yearly"])
@@ -409,7 +411,10 @@ def test_simulate_command_sends_to_a_live_server(
         args=["payments", "simulate", order_no, "--send", live_server.base_url]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output.strip().splitlines()[-1])["data"] == {"order_no": order_no, "status": "paid"}
+    assert json.loads(result.output.strip().splitlines()[-1])["data"] == {
+        "order_no": order_no,
+        "status": "paid",
+    }
     assert live_api.get("/api/vip/status", user=buyer).data["is_vip"] is True
 
 

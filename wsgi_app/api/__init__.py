@@ -12,6 +12,7 @@ from wsgi_app.api import (
     health,
     labels,
     location,
+    openapi,
     payment,
     photos,
     users,
@@ -23,7 +24,7 @@ from wsgi_app.api import (
 def register_blueprints(app: Flask) -> None:
     for module in (auth, users, health, photos, labels, visitors):
         app.register_blueprint(module.bp)
-    for module in (vip, payment, blocks, account):
+    for module in (vip, payment, blocks, account, openapi):
         app.register_blueprint(module.bp)
     for module in (chat, location):
         app.register_blueprint(module.bp)
