@@ -47,7 +47,7 @@ UPDATE_PARAMS = [
     errors=[USER_NOT_FOUND],
     data_schema=profile_access.SELF_PROFILE_SCHEMA,
     description="Another's profile is shown only when its owner lets you see it (else 501, like a "
-    "missing user) and records a visit. phone, email, authority and is_vip only when showing yourself.",
+    "missing user) and records a visit. phone only when showing yourself.",
 )
 def show(caller: Caller, peer_id: int | None = None) -> dict[str, Any]:
     assert caller.user_id is not None
@@ -65,6 +65,17 @@ def show(caller: Caller, peer_id: int | None = None) -> dict[str, Any]:
 def update(caller: Caller, **changes: Any) -> dict[str, Any]:
     assert caller.user_id is not None
     return profile_access.update_profile(caller.user_id, changes)
+
+
+@bp.route("/settings", methods=["GET"])
+@endpoint(
+    summary="Your account settings: e-mail, profile visibility (authority), VIP status",
+    data_schema=profile_access.SETTINGS_SCHEMA,
+    description="Changed through /api/user/update (email, authority); VIP through purchases.",
+)
+def settings(caller: Caller) -> dict[str, Any]:
+    assert caller.user_id is not None
+    return profile_access.account_settings(caller.user_id)
 
 
 @bp.route("/hot/list", methods=["GET"])

@@ -6,7 +6,6 @@ update; phone, VIP time and ids are not among them, whatever a client sends.
 
 from __future__ import annotations
 
-import copy
 import re
 import unicodedata
 from datetime import date
@@ -20,7 +19,7 @@ from wsgi_app.services.profiles import PROFILE_SCHEMA, get_user, profile_data
 from wsgi_app.services.vip_status import is_vip
 from wsgi_app.services.visibility import can_view_profile
 from wsgi_app.services.visits import record_visit
-from wsgi_app.timeutil import utcnow
+from wsgi_app.timeutil import format_wire_datetime, utcnow
 
 NICKNAME_MAX = 32
 MIN_AGE, MAX_AGE = 18, 120
@@ -44,24 +43,39 @@ EDITABLE_FIELDS = (
     "authority",
 )
 
-SELF_PROFILE_SCHEMA: dict[str, Any] = copy.deepcopy(PROFILE_SCHEMA)
-SELF_PROFILE_SCHEMA["properties"].update(
-    {
-        "email": {"type": ["string", "null"], "description": "only when showing yourself"},
+# The contract fixes the profile's fields (phone only for yourself); the rest of your
+# own account (e-mail, visibility, VIP) is read through ``/api/user/settings``.
+SELF_PROFILE_SCHEMA: dict[str, Any] = PROFILE_SCHEMA
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["user_id", "email", "authority", "is_vip", "vip_expires_at"],
+    "properties": {
+        "user_id": {"type": "integer"},
+        "email": {"type": ["string", "null"]},
         "authority": {
             "type": "integer",
             "enum": [0, 1, 2],
-            "description": "only when showing yourself: 0 hidden, 1 everyone, 2 contacts",
+            "description": "who sees your profile: 0 nobody, 1 everyone, 2 people you chat with",
         },
-        "is_vip": {"type": "boolean", "description": "only when showing yourself"},
-    }
-)
+        "is_vip": {"type": "boolean"},
+        "vip_expires_at": {"type": ["string", "null"], "description": "YYYY-MM-DD HH:MM:SS, UTC"},
+    },
+}
 
 
 def self_profile_data(user: User) -> dict[str, Any]:
-    data = profile_data(user, include_phone=True)
-    data.update({"email": user.email, "authority": user.authority, "is_vip": is_vip(user)})
-    return data
+    return profile_data(user, include_phone=True)
+
+
+def account_settings(user_id: int) -> dict[str, Any]:
+    user = get_user(user_id)
+    return {
+        "user_id": user.id,
+        "email": user.email,
+        "authority": user.authority,
+        "is_vip": is_vip(user),
+        "vip_expires_at": format_wire_datetime(user.vip_expires_at),
+    }
 
 
 def show_profile(viewer_id: int, peer_id: int | None) -> dict[str, Any]:
