@@ -147,3 +147,33 @@ def test_is_vip(app, user):
     assert is_vip(User(vip_expires_at=None), now) is False
     assert is_vip(User(vip_expires_at=now + timedelta(seconds=1)), now) is True
     assert is_vip(User(vip_expires_at=now), now) is False
+
+
+def test_parallel_first_visits_fold_into_one_row(app, auth):
+    """Many workers recording the same new pair at once: one row, every visit counted, no error."""
+    import threading
+
+    from tests.social_helpers import visit_rows
+    from wsgi_app.services.visits import record_visit
+
+    visitor, owner = auth.login(), auth.login()
+    workers, failures = 8, []
+    barrier = threading.Barrier(workers)
+
+    def visit() -> None:
+        with app.app_context():
+            try:
+                barrier.wait(5)
+                record_visit(visitor.user_id, owner.user_id)
+                db.session.commit()
+            except Exception as err:  # collected, asserted below
+                failures.append(err)
+
+    threads = [threading.Thread(target=visit) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    rows = visit_rows(app, owner.user_id)
+    assert len(rows) == 1 and rows[0].visit_count == workers

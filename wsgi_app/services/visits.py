@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from wsgi_app.extensions import db
 from wsgi_app.models.chat import Contact
@@ -54,32 +55,44 @@ VISITOR_PAGE_SCHEMA: dict[str, Any] = {
 
 
 def record_visit(visitor_id: int, visited_id: int, now: datetime | None = None) -> None:
-    """Fold one view into the pair's row (never for yourself). The caller commits."""
+    """Fold one view into the pair's row (never for yourself). The caller commits.
+
+    One atomic upsert on SQLite and MariaDB (``ON CONFLICT`` / ``ON DUPLICATE
+    KEY``), so parallel first visits of one pair neither fail nor deadlock.
+    """
     if visitor_id == visited_id:
         return
     now = now or utcnow()
-    bump = (
-        update(Visit)
-        .where(Visit.visitor_id == visitor_id, Visit.visited_id == visited_id)
-        .values(visit_count=Visit.visit_count + 1, last_visited_at=now, is_read=False)
-        .execution_options(synchronize_session=False)
-    )
-    if db.session.execute(bump).rowcount:
-        return
-    try:
-        with db.session.begin_nested():
-            db.session.add(
-                Visit(
-                    visitor_id=visitor_id,
-                    visited_id=visited_id,
-                    visit_count=1,
-                    first_visited_at=now,
-                    last_visited_at=now,
-                    is_read=False,
-                )
-            )
-    except IntegrityError:  # a parallel first visit created the row: fold into it
-        db.session.execute(bump)
+    values = {
+        "visitor_id": visitor_id,
+        "visited_id": visited_id,
+        "visit_count": 1,
+        "first_visited_at": now,
+        "last_visited_at": now,
+        "is_read": False,
+    }
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite":
+        stmt = sqlite_insert(Visit).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Visit.visitor_id, Visit.visited_id],
+            set_={"visit_count": Visit.visit_count + 1, "last_visited_at": now, "is_read": False},
+        )
+    elif dialect in ("mysql", "mariadb"):
+        stmt = mysql_insert(Visit).values(values)
+        stmt = stmt.on_duplicate_key_update(
+            visit_count=Visit.visit_count + 1, last_visited_at=now, is_read=False
+        )
+    else:  # pragma: no cover - other databases: update, else insert
+        bump = (
+            update(Visit)
+            .where(Visit.visitor_id == visitor_id, Visit.visited_id == visited_id)
+            .values(visit_count=Visit.visit_count + 1, last_visited_at=now, is_read=False)
+        )
+        if db.session.execute(bump).rowcount:
+            return
+        stmt = db.insert(Visit).values(values)
+    db.session.execute(stmt)
 
 
 def _visible_visitor_clause(owner_id: int):  # type: ignore[no-untyped-def]
