@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.social_helpers import block, image_bytes, set_user_fields, upload_file
 from wsgi_app.extensions import db
@@ -269,3 +271,35 @@ def test_upload_and_fetch_through_live_tornado(live_api, live_server, auth, tmp_
     with urllib.request.urlopen(live_server.base_url + reply.data["url"], timeout=10) as response:
         assert response.status == 200
         assert response.read() == content
+
+
+def _jpeg_with_gps_and_rotation() -> bytes:
+    image = Image.new("RGB", (40, 20), "blue")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees to display
+    exif[0x010F] = "PhoneMaker"
+    exif.get_ifd(0x8825).update({1: "N", 2: (39.0, 54.0, 15.0), 3: "E", 4: (116.0, 24.0, 26.0)})
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_location_metadata_is_stripped_and_orientation_applied(app, api, user):
+    content = _jpeg_with_gps_and_rotation()
+    with Image.open(io.BytesIO(content)) as original:
+        assert original.getexif().get_ifd(0x8825)  # the test image really has GPS
+    reply = upload(api, user, content, "holiday.jpg")
+    assert reply.status == 200, reply.body
+    assert (reply.data["width"], reply.data["height"]) == (20, 40)  # displayed upright
+    stored = Path(app.config["UPLOAD_FOLDER"], reply.data["url"].rsplit("/", 1)[1])
+    assert reply.data["size_bytes"] == stored.stat().st_size
+    with Image.open(stored) as kept:
+        assert kept.format == "JPEG" and kept.size == (20, 40)
+        assert "exif" not in kept.info and not kept.getexif()
+    assert b"PhoneMaker" not in stored.read_bytes()
+
+
+def test_photos_without_metadata_are_kept_byte_for_byte(app, api, user):
+    content = image_bytes("JPEG", (30, 30))
+    reply = upload(api, user, content)
+    assert Path(app.config["UPLOAD_FOLDER"], reply.data["url"].rsplit("/", 1)[1]).read_bytes() == content

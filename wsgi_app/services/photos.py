@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from flask import current_app
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from wsgi_app.errors import (
     CONFLICT,
@@ -40,7 +40,9 @@ IMAGE_FORMATS: dict[str, tuple[str, str]] = {
     "WEBP": ("webp", "image/webp"),
     "GIF": ("gif", "image/gif"),
 }
-MAX_PIXELS = 40_000_000  # far above any phone camera, far below a decompression bomb
+MAX_PIXELS = 50_000_000  # a 50 MP phone camera, far below a decompression bomb
+# Metadata that can carry where and when a photo was taken (EXIF GPS, XMP, comments).
+METADATA_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "photoshop", "comment", "iptc")
 
 PHOTO_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -115,6 +117,23 @@ def check_image(content: bytes) -> CheckedImage:
     return CheckedImage(image_format, width, height)
 
 
+def strip_metadata(content: bytes, checked: CheckedImage) -> tuple[bytes, CheckedImage]:
+    """Re-encode a still photo that carries metadata (EXIF GPS would reveal where it was taken),
+    applying its EXIF orientation first so it still displays upright. Others are kept byte for byte."""
+    with Image.open(io.BytesIO(content)) as image:
+        if not any(key in image.info for key in METADATA_KEYS) or getattr(image, "n_frames", 1) > 1:
+            return content, checked
+        icc_profile = image.info.get("icc_profile")
+        upright = ImageOps.exif_transpose(image)
+        upright.info.clear()
+        options: dict[str, Any] = {"icc_profile": icc_profile} if icc_profile else {}
+        if checked.format in ("JPEG", "WEBP"):
+            options["quality"] = 92
+        out = io.BytesIO()
+        upright.save(out, format=checked.format, **options)
+        return out.getvalue(), CheckedImage(checked.format, upright.width, upright.height)
+
+
 def read_upload(stream: IO[bytes]) -> bytes:
     """The upload's bytes, refusing more than ``PHOTO_MAX_BYTES`` without reading it all."""
     limit = current_app.config["PHOTO_MAX_BYTES"]
@@ -124,6 +143,11 @@ def read_upload(stream: IO[bytes]) -> bytes:
     if not content:
         raise ApiError(PARAM_INVALID, "photo: empty file")
     return content
+
+
+def _read_and_check(stream: IO[bytes]) -> tuple[bytes, CheckedImage]:
+    content = read_upload(stream)
+    return content, check_image(content)
 
 
 def user_photos(user_id: int) -> list[Photo]:
@@ -144,8 +168,7 @@ def own_photo(user_id: int, photo_id: int) -> Photo:
 
 def add_photo(user_id: int, stream: IO[bytes]) -> Photo:
     """Check, store and record one photo; the file is removed again if the commit fails."""
-    content = read_upload(stream)
-    checked = check_image(content)
+    content, checked = strip_metadata(*_read_and_check(stream))
     # Lock the owner's row so two parallel uploads cannot both pass the count check.
     db.session.execute(db.select(User.id).where(User.id == user_id).with_for_update())
     existing = user_photos(user_id)
