@@ -303,3 +303,13 @@ def test_photos_without_metadata_are_kept_byte_for_byte(app, api, user):
     content = image_bytes("JPEG", (30, 30))
     reply = upload(api, user, content)
     assert Path(app.config["UPLOAD_FOLDER"], reply.data["url"].rsplit("/", 1)[1]).read_bytes() == content
+
+
+def test_uploads_are_rate_limited_per_user(app, api, auth):
+    app.config["PHOTO_UPLOAD_LIMITS"] = [(2, 3600)]
+    me, other = auth.login(), auth.login()
+    assert [upload(api, me, image_bytes()).code for _ in range(2)] == [0, 0]
+    refused = upload(api, me, image_bytes())
+    assert refused.status == 429 and refused.code == 429 and "Retry-After" in refused.headers
+    assert len(photo_rows(app, me.user_id)) == 2
+    assert upload(api, other, image_bytes()).code == 0

@@ -89,6 +89,7 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "SERVE_UPLOADS": _env_bool("SERVE_UPLOADS", True),
         "PHOTO_MAX_BYTES": _env_int("PHOTO_MAX_BYTES", 5 * 1024 * 1024),
         "PHOTO_MAX_PER_USER": _env_int("PHOTO_MAX_PER_USER", 9),
+        "PHOTO_UPLOAD_LIMITS": [(30, 3600), (100, 86400)],
         # Hot list: popularity over a window, global ranking cached in Redis.
         "HOT_LIST_WINDOW_DAYS": _env_int("HOT_LIST_WINDOW_DAYS", 7),
         "HOT_LIST_SIZE": _env_int("HOT_LIST_SIZE", 500),

@@ -27,9 +27,10 @@ from wsgi_app.errors import (
     PAYLOAD_TOO_LARGE,
     ApiError,
 )
-from wsgi_app.extensions import db
+from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.social import Photo
 from wsgi_app.models.user import User
+from wsgi_app.services import rate_limit
 from wsgi_app.services.file_cleanup import remove_after_commit, remove_files
 from wsgi_app.timeutil import format_wire_datetime
 
@@ -168,6 +169,8 @@ def own_photo(user_id: int, photo_id: int) -> Photo:
 
 def add_photo(user_id: int, stream: IO[bytes]) -> Photo:
     """Check, store and record one photo; the file is removed again if the commit fails."""
+    limits = current_app.config["PHOTO_UPLOAD_LIMITS"]
+    rate_limit.enforce(redis_client(), f"photo:upload:{user_id}", limits, "photo uploads")
     content, checked = strip_metadata(*_read_and_check(stream))
     # Lock the owner's row so two parallel uploads cannot both pass the count check.
     db.session.execute(db.select(User.id).where(User.id == user_id).with_for_update())
