@@ -27,26 +27,11 @@ from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Label, Photo, UserLabel, Visit
 from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_EVERYONE, AUTHORITY_HIDDEN, User
 from wsgi_app.services import hot_list, labels
+from wsgi_app.services.demo_data import CHAT_LINES, CITIES, GIVEN, SURNAMES
 from wsgi_app.timeutil import utcnow
 
 DEMO_PHONE_PREFIX = "100"
 DEMO_PHONE_DIGITS = 8  # "100" + 8 digits: 11 characters, room for 10^8 demo users
-CITIES = (
-    ("北京", 39.9042, 116.4074),
-    ("上海", 31.2304, 121.4737),
-    ("广州", 23.1291, 113.2644),
-    ("深圳", 22.5431, 114.0579),
-    ("成都", 30.5728, 104.0668),
-    ("杭州", 30.2741, 120.1551),
-)
-SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
-)
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬飞鹏辉燕晨宇浩然子涵欣怡雨轩梓萱思"
-CHAT_LINES = (
-    "你好呀", "在吗？", "周末有空一起喝咖啡吗", "你也喜欢旅行？", "哈哈哈", "今天天气真好",
-    "最近在看什么电影", "晚安", "下班了吗", "好的，到时候见", "你的照片拍得真好", "我也是成都的",
-)  # fmt: skip
 
 
 @dataclass
