@@ -109,20 +109,43 @@ def test_page_parameters_are_bounded(api, user, params):
     assert reply.status == 400 and reply.code == 300
 
 
-def test_ranking_is_cached_then_refreshed(app, api, auth, crowd):
+def test_ranking_is_cached_then_refreshed(app, api, auth, crowd, monkeypatch):
     viewer, stars, fans = crowd
+    clock = [1_000_000.0]
+    monkeypatch.setattr(hot_list, "epoch_seconds", lambda: clock[0])
+    ttl = app.config["HOT_LIST_CACHE_SECS"]
     before = hot_ids(api, viewer)
     with app.app_context():
         generation = redis_client().get(hot_list.GENERATION_KEY) or "0"
         key = hot_list.RANKING_KEY.format(generation=generation)
-        ttl = redis_client().ttl(key)
-    assert 0 < ttl <= app.config["HOT_LIST_CACHE_SECS"]
-    # A sudden star: the cached ranking is served until it expires...
+        assert 0 < redis_client().ttl(key) <= 2 * ttl
+    # A sudden star: while fresh, the cached ranking is served...
+    for fan in (*fans[1:], *stars[:2], viewer):
+        add_visit(app, fan.user_id, stars[2].user_id)
+    clock[0] += ttl - 1
+    assert hot_ids(api, viewer) == before
+    # ...once stale, while another worker holds the refresh lock, the stale copy is served...
+    clock[0] += 2
+    with app.app_context():
+        redis_client().set(f"{key}:refreshing", "1", ex=30)
+    assert hot_ids(api, viewer) == before
+    # ...and the next caller that gets the lock recomputes.
+    with app.app_context():
+        redis_client().delete(f"{key}:refreshing")
+    assert hot_ids(api, viewer)[0] == stars[2].user_id
+    with app.app_context():
+        assert not redis_client().exists(f"{key}:refreshing")
+
+
+def test_expired_entry_is_recomputed(app, api, crowd):
+    viewer, stars, fans = crowd
+    before = hot_ids(api, viewer)
     for fan in (*fans[1:], *stars[:2], viewer):
         add_visit(app, fan.user_id, stars[2].user_id)
     assert hot_ids(api, viewer) == before
     with app.app_context():
-        redis_client().delete(key)  # what the TTL does
+        generation = redis_client().get(hot_list.GENERATION_KEY) or "0"
+        redis_client().delete(hot_list.RANKING_KEY.format(generation=generation))  # what the TTL does
     assert hot_ids(api, viewer)[0] == stars[2].user_id
 
 

@@ -5,7 +5,8 @@ days (visits are folded per pair, so one row is one visitor); ties go to the
 most recently visited (or, never visited, most recently registered), then the
 higher id. The global ranking (the top ``HOT_LIST_SIZE`` ids of profiles
 visible to everyone) is cached for ``HOT_LIST_CACHE_SECS`` under a generation
-number; :func:`invalidate` bumps the generation so the next read recomputes.
+number (refreshed by one caller while others serve the stale copy);
+:func:`invalidate` bumps the generation so the next read recomputes.
 Every read filters the cached ids through the database for this viewer
 (``visibility.listable_clause``: never yourself, never hidden, never blocked
 either way), so someone who hides their profile, blocks you or deletes their
@@ -26,10 +27,11 @@ from wsgi_app.models.social import Visit
 from wsgi_app.models.user import AUTHORITY_EVERYONE, User
 from wsgi_app.services.profiles import PROFILE_SCHEMA, profile_data
 from wsgi_app.services.visibility import listable_clause
-from wsgi_app.timeutil import utcnow
+from wsgi_app.timeutil import epoch_seconds, utcnow
 
 GENERATION_KEY = "hot:generation"
 RANKING_KEY = "hot:ranking:{generation}"
+REFRESH_LOCK_SECS = 30
 
 HOT_PAGE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -70,15 +72,27 @@ def compute_ranking() -> list[int]:
 
 
 def cached_ranking() -> list[int]:
-    """The ranking of the current generation, computed and cached on a miss."""
+    """The ranking of the current generation.
+
+    Fresh for ``HOT_LIST_CACHE_SECS``; after that the entry is stale but kept as
+    long again: one caller (holding a short ``SET NX`` lock) recomputes while
+    the others keep serving the stale copy, so an expiry never makes every
+    worker run the ranking query at once. A new generation starts empty.
+    """
     redis = redis_client()
-    generation = redis.get(GENERATION_KEY) or "0"
-    key = RANKING_KEY.format(generation=generation)
+    ttl = current_app.config["HOT_LIST_CACHE_SECS"]
+    key = RANKING_KEY.format(generation=redis.get(GENERATION_KEY) or "0")
     cached = redis.get(key)
     if cached is not None:
-        return [int(user_id) for user_id in json.loads(cached)]
+        entry = json.loads(cached)
+        stale_ids = [int(user_id) for user_id in entry["ids"]]
+        if epoch_seconds() - entry["computed_at"] < ttl:
+            return stale_ids
+        if not redis.set(f"{key}:refreshing", "1", nx=True, ex=REFRESH_LOCK_SECS):
+            return stale_ids  # someone else is refreshing it
     ranking = compute_ranking()
-    redis.set(key, json.dumps(ranking), ex=current_app.config["HOT_LIST_CACHE_SECS"])
+    redis.set(key, json.dumps({"computed_at": epoch_seconds(), "ids": ranking}), ex=2 * ttl)
+    redis.delete(f"{key}:refreshing")
     return ranking
 
 
