@@ -155,6 +155,17 @@ def test_report_refusals(
     assert reports_in(app) == []
 
 
+def test_report_needs_the_token_of_the_claimed_user(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+    forged = api.post(
+        "/api/report/add",
+        {"peerId": alice.user_id, "reason": "spam", "userId": bob.user_id, "token": alice.token},
+    )
+    assert (forged.status, forged.code) == (401, 504)
+    listed = api.get("/api/block/list", {"userId": bob.user_id, "token": alice.token})
+    assert (listed.status, listed.code) == (401, 504)
+    assert reports_in(app) == []
+
+
 def test_detail_of_exactly_500_characters_is_accepted(api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
     reply = api.post(
         "/api/report/add", {"peerId": bob.user_id, "reason": "other", "detail": "é" * 500}, user=alice

@@ -173,6 +173,18 @@ def test_orders_list_is_own_only_and_paginated(auth, api: ApiClient, products: d
     assert sorted(listed) == sorted(mine)
 
 
+def test_orders_and_status_refuse_another_users_token(auth, api: ApiClient, products: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = auth.login(), auth.login()
+    order(api, alice, products["vip_monthly"])
+    as_alice_with_bobs_token = {"userId": alice.user_id, "token": bob.token}
+    for path in ("/api/vip/orders", "/api/vip/status"):
+        reply = api.get(path, as_alice_with_bobs_token)
+        assert (reply.status, reply.code) == (401, 504), path
+    ordered = api.post("/api/vip/order", {"productId": products["vip_monthly"], **as_alice_with_bobs_token})
+    assert (ordered.status, ordered.code) == (401, 504)
+    assert api.get("/api/vip/orders", user=bob).data["total"] == 0
+
+
 def test_orders_page_size_has_a_maximum(api: ApiClient, user: SignedInUser) -> None:
     assert api.get("/api/vip/orders", {"pageCount": 50}, user=user).status == 200
     reply = api.get("/api/vip/orders", {"pageCount": 51}, user=user)

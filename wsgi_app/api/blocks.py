@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
+from wsgi_app.api.pagination import PAGINATION
 from wsgi_app.errors import RATE_LIMITED, USER_NOT_FOUND
 from wsgi_app.params import Param
 from wsgi_app.services import blocks, reports
@@ -16,11 +17,6 @@ bp = Blueprint("blocks", __name__, url_prefix="/api")
 
 PEER_ID = Param(
     "peerId", "integer", required=True, minimum=1, maximum=2**31 - 1, description="the other user"
-)
-MAX_PAGE_COUNT = 50
-PAGE = Param("page", "integer", default=1, minimum=1, maximum=100_000, description="1-based page number")
-PAGE_COUNT = Param(
-    "pageCount", "integer", default=10, minimum=1, maximum=MAX_PAGE_COUNT, description="items per page"
 )
 BLOCK_RESULT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -61,7 +57,7 @@ def block_remove(caller: Caller, peer_id: int) -> dict[str, Any]:
 @bp.route("/block/list", methods=["GET"])
 @endpoint(
     summary="The people you blocked, latest first",
-    params=[PAGE, PAGE_COUNT],
+    params=PAGINATION,
     data_schema=blocks.BLOCK_PAGE_SCHEMA,
 )
 def block_list(caller: Caller, page: int, page_count: int) -> dict[str, Any]:

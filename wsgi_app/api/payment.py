@@ -14,6 +14,7 @@ from wsgi_app.api.endpoint import endpoint, request_params
 from wsgi_app.errors import CONFLICT, OBJECT_NOT_FOUND, PAYMENT_MISMATCH, PAYMENT_SIGN_INVALID
 from wsgi_app.params import Param
 from wsgi_app.services import payments, vip
+from wsgi_app.services.vip_schemas import CALLBACK_RESULT_SCHEMA
 
 bp = Blueprint("payment", __name__, url_prefix="/api/payment")
 
@@ -31,7 +32,7 @@ bp = Blueprint("payment", __name__, url_prefix="/api/payment")
         Param("sign", required=True, max_length=128, description="HMAC-SHA256, see docs/api.md"),
     ],
     errors=[PAYMENT_SIGN_INVALID, PAYMENT_MISMATCH, OBJECT_NOT_FOUND, CONFLICT],
-    data_schema=vip.CALLBACK_RESULT_SCHEMA,
+    data_schema=CALLBACK_RESULT_SCHEMA,
     description="The signature is checked first. Amount and currency must match the order. "
     "The first 'paid' callback adds the product's days to the buyer's VIP time; repeats change nothing.",
 )

@@ -7,26 +7,18 @@ from typing import Any
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
+from wsgi_app.api.pagination import PAGINATION
 from wsgi_app.errors import OBJECT_NOT_FOUND, RATE_LIMITED
 from wsgi_app.params import Param
 from wsgi_app.services import profiles, vip
+from wsgi_app.services import vip_schemas as schemas
 from wsgi_app.services.request_auth import Caller
 
 bp = Blueprint("vip", __name__, url_prefix="/api/vip")
 
-PAGE = Param("page", "integer", default=1, minimum=1, maximum=100000, description="1-based page number")
-PAGE_COUNT = Param(
-    "pageCount",
-    "integer",
-    default=10,
-    minimum=1,
-    maximum=vip.ORDERS_MAX_PAGE_SIZE,
-    description=f"page size, at most {vip.ORDERS_MAX_PAGE_SIZE}",
-)
-
 
 @bp.route("/products", methods=["GET"])
-@endpoint(summary="The VIP products on sale", auth="app", data_schema=vip.PRODUCT_LIST_SCHEMA)
+@endpoint(summary="The VIP products on sale", auth="app", data_schema=schemas.PRODUCT_LIST_SCHEMA)
 def products(caller: Caller) -> dict[str, Any]:
     return {"list": [vip.product_data(p) for p in vip.active_products()]}
 
@@ -36,7 +28,7 @@ def products(caller: Caller) -> dict[str, Any]:
     summary="Order a VIP product: a pending order and what the client needs to pay it",
     params=[Param("productId", "integer", required=True, minimum=1, maximum=2**31 - 1)],
     errors=[OBJECT_NOT_FOUND, RATE_LIMITED],
-    data_schema=vip.NEW_ORDER_SCHEMA,
+    data_schema=schemas.NEW_ORDER_SCHEMA,
     description="VIP time is added when the payment provider's callback confirms the payment. "
     "Limits: 10 orders per 10 minutes, 30 per day.",
 )
@@ -50,7 +42,7 @@ def order(caller: Caller, product_id: int) -> dict[str, Any]:
     summary="One of your orders (to see whether the payment landed)",
     params=[Param("orderNo", required=True, max_length=32, pattern=r"[A-Za-z0-9]+")],
     errors=[OBJECT_NOT_FOUND],
-    data_schema=vip.ORDER_SCHEMA,
+    data_schema=schemas.ORDER_SCHEMA,
     description="Another user's order is answered like a missing one (511).",
 )
 def order_detail(caller: Caller, order_no: str) -> dict[str, Any]:
@@ -61,8 +53,8 @@ def order_detail(caller: Caller, order_no: str) -> dict[str, Any]:
 @bp.route("/orders", methods=["GET"])
 @endpoint(
     summary="Your orders, newest first",
-    params=[PAGE, PAGE_COUNT],
-    data_schema=vip.ORDER_PAGE_SCHEMA,
+    params=PAGINATION,
+    data_schema=schemas.ORDER_PAGE_SCHEMA,
 )
 def orders(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
     assert caller.user_id is not None
@@ -70,7 +62,7 @@ def orders(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
 
 
 @bp.route("/status", methods=["GET"])
-@endpoint(summary="Whether you are VIP, and until when", data_schema=vip.VIP_STATUS_SCHEMA)
+@endpoint(summary="Whether you are VIP, and until when", data_schema=schemas.VIP_STATUS_SCHEMA)
 def status(caller: Caller) -> dict[str, Any]:
     assert caller.user_id is not None
     return vip.vip_status_data(profiles.get_user(caller.user_id))

@@ -1,7 +1,8 @@
 """VIP: the product catalogue, orders, and extending VIP time when a payment lands.
 
-A paid callback flips its order from ``pending`` to ``paid`` with one
-conditional UPDATE (``... WHERE status = 'pending'``): of any number of
+A paid callback flips its order from ``pending`` (or ``failed``: a retry may
+succeed) to ``paid`` with one conditional UPDATE (``... WHERE status IN
+('pending', 'failed')``): of any number of
 concurrent or repeated callbacks exactly one changes the row, and only that
 one extends the buyer's VIP time, under a row lock on the user so two orders
 paid at once both count. The new deadline is ``max(now, current deadline) + days``.
@@ -25,16 +26,13 @@ from wsgi_app.models.user import User
 from wsgi_app.models.vip import Order, Product
 from wsgi_app.services import rate_limit
 from wsgi_app.services.payments import STATUS_PAID, PaymentNotice, get_provider
+from wsgi_app.services.vip_schemas import ORDER_STATUSES
 from wsgi_app.services.vip_status import is_vip
 from wsgi_app.timeutil import format_wire_datetime, utcnow
 
 log = logging.getLogger("datingtoday.vip")
 
-ORDER_PENDING = "pending"
-ORDER_PAID = "paid"
-ORDER_FAILED = "failed"
-ORDER_STATUSES = (ORDER_PENDING, ORDER_PAID, ORDER_FAILED)
-ORDERS_MAX_PAGE_SIZE = 50
+ORDER_PENDING, ORDER_PAID, ORDER_FAILED = ORDER_STATUSES
 
 
 @dataclass(frozen=True)
@@ -51,86 +49,6 @@ PRODUCT_SEEDS = (
     ProductSeed("vip_quarterly", "VIP, 3 months", 90, 8000),
     ProductSeed("vip_yearly", "VIP, 1 year", 365, 28800),
 )
-
-PRODUCT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["product_id", "code", "name", "days", "price_cents", "currency"],
-    "properties": {
-        "product_id": {"type": "integer"},
-        "code": {"type": "string"},
-        "name": {"type": "string"},
-        "days": {"type": "integer"},
-        "price_cents": {"type": "integer", "description": "price in the currency's smallest unit"},
-        "currency": {"type": "string", "description": "ISO 4217"},
-    },
-}
-PRODUCT_LIST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["list"],
-    "properties": {"list": {"type": "array", "items": PRODUCT_SCHEMA}},
-}
-ORDER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "order_no",
-        "product_id",
-        "amount_cents",
-        "currency",
-        "days",
-        "status",
-        "created_at",
-        "paid_at",
-    ],
-    "properties": {
-        "order_no": {"type": "string"},
-        "product_id": {"type": "integer"},
-        "amount_cents": {"type": "integer"},
-        "currency": {"type": "string"},
-        "days": {"type": "integer"},
-        "status": {"type": "string", "enum": list(ORDER_STATUSES)},
-        "created_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
-        "paid_at": {"type": ["string", "null"], "description": "YYYY-MM-DD HH:MM:SS, UTC"},
-    },
-}
-NEW_ORDER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": [*ORDER_SCHEMA["required"], "payment"],
-    "properties": {
-        **ORDER_SCHEMA["properties"],
-        "payment": {
-            "type": "object",
-            "required": ["provider"],
-            "description": "what the client hands to the payment provider's SDK",
-            "properties": {"provider": {"type": "string"}},
-        },
-    },
-}
-ORDER_PAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["total", "list", "has_next"],
-    "properties": {
-        "total": {"type": "integer"},
-        "list": {"type": "array", "items": ORDER_SCHEMA},
-        "has_next": {"type": "boolean"},
-    },
-}
-VIP_STATUS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["is_vip", "vip_expires_at"],
-    "properties": {
-        "is_vip": {"type": "boolean"},
-        "vip_expires_at": {"type": ["string", "null"], "description": "YYYY-MM-DD HH:MM:SS, UTC"},
-    },
-}
-CALLBACK_RESULT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["order_no", "status"],
-    "properties": {
-        "order_no": {"type": "string"},
-        "status": {"type": "string", "enum": list(ORDER_STATUSES)},
-    },
-}
-
 
 # -- products -------------------------------------------------------------------------
 
