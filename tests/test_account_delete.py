@@ -16,7 +16,7 @@ from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Block, Label, Photo, Report, UserLabel, Visit
 from wsgi_app.models.user import AuthToken, User
 from wsgi_app.models.vip import Order
-from wsgi_app.services import location, payments, photos, vip
+from wsgi_app.services import chat_media, location, payments, photos, vip
 
 
 def count(model: Any, *conditions: Any) -> int:
@@ -48,10 +48,20 @@ def build_social_life(app: Flask, api: ApiClient, alice: SignedInUser, bob: Sign
                 Contact(user_id=bob.user_id, peer_id=alice.user_id),
                 Message(sender_id=alice.user_id, recipient_id=bob.user_id, client_msg_id="m1", body="hi"),
                 Message(sender_id=bob.user_id, recipient_id=alice.user_id, client_msg_id="m2", body="hey"),
+                Message(
+                    sender_id=bob.user_id,
+                    recipient_id=alice.user_id,
+                    client_msg_id="m4",
+                    kind="image",
+                    media_filename="chatmedia-test.png",
+                ),
                 Message(sender_id=bob.user_id, recipient_id=carol.user_id, client_msg_id="m3", body="yo"),
             ]
         )
         db.session.commit()
+        media_file = chat_media.media_path("chatmedia-test.png")
+        with open(media_file, "wb") as handle:
+            handle.write(image_bytes())
         location.report_location(alice.user_id, 31.2304, 121.4737)
         location.report_location(bob.user_id, 31.2404, 121.4837)
         monthly = db.session.execute(
@@ -65,7 +75,7 @@ def build_social_life(app: Flask, api: ApiClient, alice: SignedInUser, bob: Sign
     assert api.post("/api/report/add", {"peerId": bob.user_id, "reason": "spam"}, user=alice).status == 200
     assert api.post("/api/report/add", {"peerId": alice.user_id, "reason": "other"}, user=bob).status == 200
     assert os.path.exists(photo_file)
-    return {"photo_file": photo_file, "order_no": order_no}
+    return {"photo_file": photo_file, "media_file": media_file, "order_no": order_no}
 
 
 @pytest.fixture
@@ -111,6 +121,7 @@ def test_delete_removes_everything_about_the_person(app: Flask, api: ApiClient, 
         assert count(UserLocation, UserLocation.user_id == bob.user_id) == 1
         assert redis_client().geopos(location.GEO_KEY, str(bob.user_id)) != [None]
     assert not os.path.exists(found["photo_file"])
+    assert not os.path.exists(found["media_file"])
     for session in (alice, second_session):
         gone = api.get("/api/user/show", user=session)
         assert (gone.status, gone.code) == (401, 504)
@@ -149,6 +160,7 @@ def test_a_failure_half_way_leaves_everything_in_place(
         assert count(UserLocation, UserLocation.user_id == alice.user_id) == 1
         assert count(Block, Block.blocker_id == alice.user_id) == 1
     assert os.path.exists(found["photo_file"])
+    assert os.path.exists(found["media_file"])
     assert api.get("/api/user/show", user=alice).status == 200  # the token still works
 
 

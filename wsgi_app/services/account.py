@@ -2,7 +2,7 @@
 
 Removed: the user row and profile, photos (files once the commit succeeded),
 labels, visits both ways, location (row and geo entry), blocks both ways,
-contacts and messages (foreign-key cascades), sign-in tokens. Kept, anonymised:
+contacts and messages with their media files, sign-in tokens. Kept, anonymised:
 orders (``user_id`` set to NULL, for the books) and reports by or about the
 person (for the moderators). The phone is free to register again as a new user.
 """
@@ -18,6 +18,8 @@ from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.social import Block, Report, UserLabel, Visit
 from wsgi_app.models.vip import Order
 from wsgi_app.services import profiles, tokens
+from wsgi_app.services.chat_media import media_path
+from wsgi_app.services.file_cleanup import remove_after_commit
 from wsgi_app.services.location import forget_location
 from wsgi_app.services.photos import delete_all_photos_for_user
 
@@ -41,9 +43,12 @@ def delete_account(user_id: int) -> None:
         db.session.execute(
             db.delete(Contact).where(or_(Contact.user_id == user_id, Contact.peer_id == user_id))
         )
-        db.session.execute(
-            db.delete(Message).where(or_(Message.sender_id == user_id, Message.recipient_id == user_id))
-        )
+        their_messages = or_(Message.sender_id == user_id, Message.recipient_id == user_id)
+        media = db.session.execute(
+            db.select(Message.media_filename).where(their_messages, Message.media_filename.is_not(None))
+        ).scalars()
+        remove_after_commit(media_path(name) for name in list(media))
+        db.session.execute(db.delete(Message).where(their_messages))
         db.session.execute(db.update(Order).where(Order.user_id == user_id).values(user_id=None))
         db.session.execute(db.update(Report).where(Report.reporter_id == user_id).values(reporter_id=None))
         db.session.execute(db.update(Report).where(Report.reported_id == user_id).values(reported_id=None))
