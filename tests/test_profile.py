@@ -241,3 +241,10 @@ def test_age_bounds_accepted(api, user):
 def test_update_needs_a_token(api, user):
     reply = api.post("/api/user/update", {"userId": user.user_id, "nickname": "x"})
     assert reply.status == 401 and reply.code == 504
+
+
+@pytest.mark.parametrize("peer_id", ["0", "-3", "abc", "1.5"])
+def test_malformed_peer_id_is_300(api, user, peer_id):
+    for path in ("/api/user/show", "/api/photo/list", "/api/user/labels"):
+        reply = api.get(path, {"peerId": peer_id}, user=user)
+        assert reply.status == 400 and reply.code == 300, path
