@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -387,8 +388,15 @@ def test_concurrent_duplicate_callbacks_extend_once(
 
 
 def test_concurrent_payments_of_two_orders_both_count(
-    app: Flask, api: ApiClient, user: SignedInUser, products: dict[str, int]
+    app: Flask, api: ApiClient, user: SignedInUser, products: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Widen the gap between reading the deadline and writing the new one, so that
+    # without the row lock both payments would read the same old deadline.
+    def slow_timedelta(*args: Any, **kwargs: Any) -> timedelta:
+        time.sleep(0.3)
+        return timedelta(*args, **kwargs)
+
+    monkeypatch.setattr("wsgi_app.services.vip.timedelta", slow_timedelta)
     start = (utcnow() + timedelta(days=5)).replace(microsecond=0)
     set_deadline(app, user.user_id, start)
     first = order(api, user, products["vip_monthly"])["order_no"]
