@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, current_app, request
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.errors import RATE_LIMITED, SMS_CODE_INVALID
+from wsgi_app.errors import LATLNG_INVALID, RATE_LIMITED, SMS_CODE_INVALID
 from wsgi_app.extensions import db
 from wsgi_app.params import Param
-from wsgi_app.services import sign_in, tokens
+from wsgi_app.services import location, sign_in, tokens
 from wsgi_app.services.request_auth import Caller
 from wsgi_app.timeutil import format_wire_datetime
 
@@ -45,8 +45,17 @@ def send_sms(caller: Caller, phone: str) -> dict[str, Any]:
 @endpoint(
     summary="Sign in (and register on first sign-in) with phone and SMS code",
     auth="app",
-    params=[PHONE, Param("code", required=True, pattern=sign_in.CODE_PATTERN)],
-    errors=[SMS_CODE_INVALID],
+    params=[
+        PHONE,
+        Param("code", required=True, pattern=sign_in.CODE_PATTERN),
+        Param(
+            "latlng",
+            max_length=64,
+            error=LATLNG_INVALID,
+            description='optional "lat,lng": your position for nearby people (stored snapped to ~1 km)',
+        ),
+    ],
+    errors=[SMS_CODE_INVALID, LATLNG_INVALID],
     data_schema={
         "type": "object",
         "required": ["token", "expire_time", "user_id"],
@@ -57,8 +66,11 @@ def send_sms(caller: Caller, phone: str) -> dict[str, Any]:
         },
     },
 )
-def login(caller: Caller, phone: str, code: str) -> dict[str, Any]:
+def login(caller: Caller, phone: str, code: str, latlng: str | None = None) -> dict[str, Any]:
+    position = location.parse_latlng(latlng) if latlng else None  # 502 before the code is spent
     result = sign_in.sign_in(phone, code)
+    if position is not None:
+        location.report_location_on_sign_in(result.user_id, *position)
     return {
         "token": result.token,
         "expire_time": format_wire_datetime(result.expires_at),

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from flask import current_app
 
-from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, ApiError
+from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
 from wsgi_app.services import rate_limit
@@ -144,6 +144,19 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     db.session.commit()
     redis_client().geoadd(GEO_KEY, (point.lng, point.lat, str(user_id)))
     return point
+
+
+def report_location_on_sign_in(user_id: int, lat: float, lng: float) -> bool:
+    """Like :func:`report_location`, but a refused move (jump, limit) never fails the sign-in:
+    the old position simply stays. Returns whether the position was stored."""
+    try:
+        report_location(user_id, lat, lng)
+    except ApiError as err:
+        if err.spec not in (LOCATION_REJECTED, RATE_LIMITED):
+            raise
+        db.session.rollback()
+        return False
+    return True
 
 
 def forget_location(user_id: int) -> None:
