@@ -16,7 +16,6 @@ the subscription was down. Nothing is lost; at worst it arrives a little late.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -32,6 +31,8 @@ RECONNECT_BACKOFF_MAX_SECS = 5.0
 LISTENER_READ_TIMEOUT_SECS = 1.0
 LISTENER_PING_INTERVAL_SECS = 15.0
 SHUTDOWN_FLUSH_WAIT_SECS = 2.0
+LISTENER_STOP_WAIT_SECS = 5.0
+STOP_RETRY_SECS = 0.2
 
 
 class WaiterRegistry:
@@ -99,6 +100,7 @@ class WakeListener:
         self.connect_count = 0
         self.wakeups_received = 0
         self._pubsub: Any = None
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> asyncio.Task[None]:
@@ -107,15 +109,20 @@ class WakeListener:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Cancel the task, again if need be: redis-py can swallow a cancellation that lands
+        while it subscribes, so the loops also check ``_stopping``."""
+        self._stopping = True
+        task, self._task = self._task, None
+        deadline = time.monotonic() + LISTENER_STOP_WAIT_SECS
+        while task is not None and not task.done() and time.monotonic() < deadline:
+            task.cancel()
+            await asyncio.wait([task], timeout=STOP_RETRY_SECS)
+        if task is not None and not task.done():
+            log.warning("wake listener did not stop within %.0fs", LISTENER_STOP_WAIT_SECS)
 
     async def run(self) -> None:
         backoff = RECONNECT_BACKOFF_MIN_SECS
-        while True:
+        while not self._stopping:
             connects_before = self.connect_count
             try:
                 await self._listen_once()
@@ -135,7 +142,7 @@ class WakeListener:
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(self.channel)
         last_traffic = time.monotonic()
-        while True:
+        while not self._stopping:
             message = await self._pubsub.get_message(timeout=LISTENER_READ_TIMEOUT_SECS)
             now = time.monotonic()
             if message is None:
