@@ -5,7 +5,11 @@
 Paths listed by ``async_handlers.native_routes`` go to native handlers; every
 other path goes to the Flask app through a WSGI container whose whole WSGI
 call (call, iterate, close) is one job on a ``ThreadPoolExecutor``, so the
-event loop stays free while Flask works and responses leave in order.
+event loop stays free while Flask works and responses leave in order. The
+native handlers' own blocking calls (database, sync Redis) run on a second,
+smaller pool (``NATIVE_THREADS``), so long-polls and nearby queries never queue
+behind slow Flask requests. Once listening, the process starts its one chat
+wake-up listener (``async_handlers.start_native_services``).
 
 On SIGTERM (supervisord's stop signal) the process stops accepting, runs the
 shutdown hooks (long-poll waiters are answered at once), waits for in-flight
