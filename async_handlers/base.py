@@ -60,7 +60,11 @@ class NativeContext:
             with app.app_context():
                 return fn(*args)
 
-        return await IOLoop.current().run_in_executor(self.executor, call)
+        try:
+            pending = IOLoop.current().run_in_executor(self.executor, call)
+        except RuntimeError:  # the pool is shut down: this process is stopping
+            raise ApiError(errors.SHUTTING_DOWN) from None
+        return await pending
 
 
 def _decode(pairs: dict[str, list[bytes]]) -> list[tuple[str, str]]:

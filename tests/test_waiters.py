@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
+from flask import Flask
 
+from async_handlers.base import NativeContext
 from async_handlers.waiters import WaiterRegistry, WakeListener, drain_waiters
 from tests.conftest import free_port
+from wsgi_app.errors import SHUTTING_DOWN, ApiError
 from wsgi_app.redis_client import make_async_client
 from wsgi_app.services.chat_events import wake_channel, wake_payload
 
@@ -117,5 +122,18 @@ def test_listener_keeps_retrying_while_redis_is_down_and_still_stops() -> None:
         await listener.stop()
         assert task.done()
         await dead.aclose()
+
+    run(scenario())
+
+
+def test_native_calls_after_the_pool_shut_down_answer_shutting_down(app: Flask) -> None:
+    async def scenario() -> None:
+        pool = ThreadPoolExecutor(1)
+        context = NativeContext(flask_app=app, executor=pool, redis=make_async_client("memory://"))
+        assert await context.run_blocking(lambda: 42) == 42
+        pool.shutdown()
+        with pytest.raises(ApiError) as info:
+            await context.run_blocking(lambda: 42)
+        assert info.value.spec is SHUTTING_DOWN
 
     run(scenario())
