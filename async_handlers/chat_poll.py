@@ -77,7 +77,7 @@ class ChatPollHandler(NativeApiHandler):
         deadline = loop.time() + float(self.context.flask_app.config["LONGPOLL_TIMEOUT_SECS"])
         empty = {"list": [], "cursor": cursor, "has_more": False}
         while not self._client_gone:
-            self._waiter = registry.add(user_id)
+            waiter = self._waiter = registry.add(user_id)
             try:
                 if registry.closing and cursor is not None:
                     return empty
@@ -85,9 +85,9 @@ class ChatPollHandler(NativeApiHandler):
                 remaining = deadline - loop.time()
                 if batch["list"] or cursor is None or registry.closing or remaining <= 0:
                     return batch
-                await asyncio.wait([self._waiter], timeout=remaining)
+                await asyncio.wait([waiter], timeout=remaining)
             finally:
-                registry.discard(user_id, self._waiter)
+                registry.discard(user_id, waiter)
                 self._waiter = None
         return None
 
