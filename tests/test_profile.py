@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tests.chat_support import send_text
 from tests.social_helpers import block, get_user_row, set_user_fields, visit_rows
 from wsgi_app.extensions import db
-from wsgi_app.models.chat import Contact
 from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_EVERYONE, AUTHORITY_HIDDEN
 from wsgi_app.services.profiles import PROFILE_FIELDS
 from wsgi_app.timeutil import utcnow
@@ -89,12 +89,14 @@ def test_invisible_peer_answers_like_missing_user_and_records_nothing(app, api, 
     assert visit_rows(app, peer.user_id) == []
 
 
-def test_contacts_only_profile_visible_to_a_contact(app, api, auth):
+def test_contacts_only_profile_visible_to_people_the_owner_writes_to(app, api, auth):
     me, peer = auth.login(), auth.login()
     set_user_fields(app, peer.user_id, authority=AUTHORITY_CONTACTS)
-    with app.app_context():
-        db.session.add(Contact(user_id=peer.user_id, peer_id=me.user_id))
-        db.session.commit()
+    # A stranger's message does not unlock the profile...
+    assert send_text(api, me, peer, "hello there").status == 200
+    assert api.get("/api/user/show", {"peerId": peer.user_id}, user=me).code == 501
+    # ...the owner writing back does.
+    assert send_text(api, peer, me, "hi!").status == 200
     assert api.get("/api/user/show", {"peerId": peer.user_id}, user=me).code == 0
 
 

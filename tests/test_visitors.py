@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from tests.chat_support import send_text
 from tests.social_helpers import add_visit, block, make_vip, set_user_fields
 from wsgi_app.extensions import db
-from wsgi_app.models.chat import Contact
 from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_HIDDEN
 from wsgi_app.services.vip_status import is_vip
 from wsgi_app.timeutil import utcnow
@@ -105,9 +105,8 @@ def test_hidden_visitors_stay_hidden(app, api, auth):
     set_user_fields(app, hidden.user_id, authority=AUTHORITY_HIDDEN)
     for someone in (contacts_only, chatting):
         set_user_fields(app, someone.user_id, authority=AUTHORITY_CONTACTS)
-    with app.app_context():
-        db.session.add(Contact(user_id=chatting.user_id, peer_id=owner.user_id))
-        db.session.commit()
+    assert send_text(api, chatting, owner, "hi").status == 200  # chatting writes to the owner
+    assert send_text(api, owner, contacts_only, "hi").status == 200  # not the other way round
     listed = api.get("/api/visitor/list", user=owner).data["list"]
     assert [e["visitor"]["user_id"] for e in listed] == [chatting.user_id]
 

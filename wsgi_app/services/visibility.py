@@ -1,21 +1,30 @@
-"""Who may see whose profile: blocks, then the owner's ``authority`` setting."""
+"""Who may see whose profile: blocks, then the owner's ``authority`` setting.
+
+``authority`` 2 ("only people I chat with") admits the people the owner has
+written to. A stranger's message alone admits nobody: otherwise anyone could
+unlock a contacts-only profile by sending one message.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import exists
+
 from wsgi_app.extensions import db
-from wsgi_app.models.chat import Contact
+from wsgi_app.models.chat import Message
 from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_EVERYONE, User
 from wsgi_app.services.blocks import blocked_either_way_clause, is_blocked_between
 
 
+def wrote_to_clause(owner_id: Any, viewer_id: Any) -> Any:
+    """SQL: the owner (an id or a column) has sent at least one message to the viewer."""
+    return exists().where(Message.sender_id == owner_id, Message.recipient_id == viewer_id)
+
+
 def is_contact(owner_id: int, viewer_id: int) -> bool:
-    """True when ``owner_id`` has a conversation with ``viewer_id``."""
-    return (
-        db.session.execute(
-            db.select(Contact.user_id).where(Contact.user_id == owner_id, Contact.peer_id == viewer_id)
-        ).first()
-        is not None
-    )
+    """True when ``owner_id`` chats with ``viewer_id`` (has written to them)."""
+    return bool(db.session.execute(db.select(wrote_to_clause(owner_id, viewer_id))).scalar())
 
 
 def can_view_profile(viewer_id: int, owner: User) -> bool:
@@ -30,7 +39,15 @@ def can_view_profile(viewer_id: int, owner: User) -> bool:
     return False  # hidden
 
 
-def listable_clause(viewer_id: int):  # type: ignore[no-untyped-def]
+def profile_visible_clause(viewer_id: int) -> Any:
+    """SQL on ``User`` rows: profiles ``viewer_id`` may see by their owners' ``authority``
+    (blocks are a separate clause, since lists block on different columns)."""
+    return (User.authority == AUTHORITY_EVERYONE) | (
+        (User.authority == AUTHORITY_CONTACTS) & wrote_to_clause(User.id, viewer_id)
+    )
+
+
+def listable_clause(viewer_id: int) -> Any:
     """SQL condition on ``User`` for lists (hot, nearby, ...): only people visible to everyone,
     never the viewer, never anyone blocked either way."""
     return (

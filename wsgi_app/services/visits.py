@@ -11,16 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, update
+from sqlalchemy import func, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from wsgi_app.extensions import db
-from wsgi_app.models.chat import Contact
 from wsgi_app.models.social import Visit
-from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_EVERYONE, User
+from wsgi_app.models.user import User
 from wsgi_app.services.blocks import blocked_either_way_clause
 from wsgi_app.services.profiles import PROFILE_SCHEMA, profile_data
+from wsgi_app.services.visibility import profile_visible_clause
 from wsgi_app.timeutil import format_wire_datetime, utcnow
 
 SUMMARY_SCHEMA: dict[str, Any] = {
@@ -97,10 +97,7 @@ def record_visit(visitor_id: int, visited_id: int, now: datetime | None = None) 
 
 def _visible_visitor_clause(owner_id: int):  # type: ignore[no-untyped-def]
     """Visitors ``owner_id`` may see: not blocked either way, and whose own profile is visible."""
-    is_contact = exists().where(Contact.user_id == User.id, Contact.peer_id == owner_id)
-    return blocked_either_way_clause(owner_id, Visit.visitor_id) & (
-        (User.authority == AUTHORITY_EVERYONE) | ((User.authority == AUTHORITY_CONTACTS) & is_contact)
-    )
+    return blocked_either_way_clause(owner_id, Visit.visitor_id) & profile_visible_clause(owner_id)
 
 
 def summary(owner_id: int) -> dict[str, Any]:
