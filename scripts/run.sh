@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export FLASK_APP=wsgi_app
 .venv/bin/flask db upgrade
-.venv/bin/flask products seed >/dev/null 2>&1 || true
+.venv/bin/flask products seed
+.venv/bin/flask labels seed
 if [ ! -f instance/dev-app.json ]; then
   .venv/bin/flask apps create --name dev --sign-method hmac-sha256 > instance/dev-app.json
 fi
