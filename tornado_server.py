@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import re
@@ -89,7 +88,7 @@ class WholeCallWSGIContainer(WSGIContainer):
             log.exception("WSGI call failed outside Flask's error handling")
             status = "500 Internal Server Error"
             headers = [("Content-Type", "application/json")]
-            body = json.dumps(errors.error_body(errors.INTERNAL_ERROR)).encode()
+            body = errors.dumps_envelope(errors.error_body(errors.INTERNAL_ERROR)).encode()
         code_text, reason = status.split(" ", 1)
         header_obj = httputil.HTTPHeaders()
         for name, value in headers:

@@ -9,7 +9,6 @@ Errors render through :mod:`wsgi_app.errors`, like Flask's ``error_response``.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -125,7 +124,7 @@ class NativeApiHandler(tornado.web.RequestHandler):
 
     # -- responses --------------------------------------------------------------
     def send_success(self, data: dict[str, Any] | None = None) -> None:
-        self.finish(json.dumps(errors.success_body(data), ensure_ascii=False))
+        self.finish(errors.dumps_envelope(errors.success_body(data)))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Tornado calls this for any exception; ``send_error`` cleared the headers."""
@@ -135,13 +134,13 @@ class NativeApiHandler(tornado.web.RequestHandler):
             for name, value in exc.headers.items():
                 self.set_header(name, value)
             self.set_status(exc.http_status)
-            self.finish(json.dumps(exc.body(), ensure_ascii=False))
+            self.finish(errors.dumps_envelope(exc.body()))
             return
         spec = spec_for_native_failure(status_code, exc)
         if spec is errors.INTERNAL_ERROR:
             log.error("unhandled error (request %s)", self.request_id, exc_info=kwargs.get("exc_info"))
         self.set_status(spec.http_status)
-        self.finish(json.dumps(errors.error_body(spec), ensure_ascii=False))
+        self.finish(errors.dumps_envelope(errors.error_body(spec)))
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
         if isinstance(value, ApiError):

@@ -158,3 +158,12 @@ def test_server_process_serves_the_api_and_exits_on_sigterm(spawn_server, creds:
     assert server.proc.wait(15) == 0
     assert time.monotonic() - started < 12
     assert "shutting down" in server.output()
+
+
+def test_native_and_flask_answers_serialise_the_envelope_alike(live_server: LiveServer) -> None:
+    with urllib.request.urlopen(live_server.base_url + "/api/time", timeout=10) as response:
+        native = response.read().decode()
+    with urllib.request.urlopen(live_server.base_url + "/api/health", timeout=10) as response:
+        flask_side = response.read().decode()
+    assert native.startswith('{"code":0,"data":{') and native.endswith('},"msg":"success"}')
+    assert flask_side.startswith('{"code":0,"data":{') and flask_side.rstrip().endswith('},"msg":"success"}')

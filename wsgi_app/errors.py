@@ -11,6 +11,7 @@ them; the others are ours and documented in ``docs/api.md``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,3 +117,9 @@ def success_body(data: dict[str, Any] | None = None) -> dict[str, Any]:
 def error_body(spec: ErrorSpec, msg: str | None = None) -> dict[str, Any]:
     """``{"code": <int>, "msg": "<reason>"}``."""
     return {"code": spec.code, "msg": msg or spec.message}
+
+
+def dumps_envelope(body: dict[str, Any]) -> str:
+    """Serialise an envelope the way Flask's ``jsonify`` does (compact, sorted, UTF-8),
+    so native handlers and Flask answer byte-compatible JSON."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
