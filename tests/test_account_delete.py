@@ -16,7 +16,7 @@ from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Block, Label, Photo, Report, UserLabel, Visit
 from wsgi_app.models.user import AuthToken, User
 from wsgi_app.models.vip import Order
-from wsgi_app.services import chat_media, location, payments, photos, vip
+from wsgi_app.services import location, payments, upload_files, vip
 
 
 def count(model: Any, *conditions: Any) -> int:
@@ -30,7 +30,7 @@ def build_social_life(app: Flask, api: ApiClient, alice: SignedInUser, bob: Sign
     with app.app_context():
         vip.seed_products()
         photo = db.session.execute(db.select(Photo).where(Photo.user_id == alice.user_id)).scalar_one()
-        photo_file = photos.photo_path(photo.filename)
+        photo_file = upload_files.upload_path(photo.filename)
         label = Label(name="hiking", category="hobby")
         db.session.add(label)
         db.session.flush()
@@ -59,7 +59,7 @@ def build_social_life(app: Flask, api: ApiClient, alice: SignedInUser, bob: Sign
             ]
         )
         db.session.commit()
-        media_file = chat_media.media_path("chatmedia-test.png")
+        media_file = upload_files.upload_path("chatmedia-test.png")
         with open(media_file, "wb") as handle:
             handle.write(image_bytes())
         location.report_location(alice.user_id, 31.2304, 121.4737)

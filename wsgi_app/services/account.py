@@ -18,10 +18,9 @@ from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.social import Block, Report, UserLabel, Visit
 from wsgi_app.models.vip import Order
 from wsgi_app.services import profiles, tokens
-from wsgi_app.services.chat_media import media_path
-from wsgi_app.services.file_cleanup import remove_after_commit
 from wsgi_app.services.location import forget_location
 from wsgi_app.services.photos import delete_all_photos_for_user
+from wsgi_app.services.upload_files import remove_after_commit, upload_path
 
 log = logging.getLogger("datingtoday.account")
 
@@ -47,7 +46,7 @@ def delete_account(user_id: int) -> None:
         media = db.session.execute(
             db.select(Message.media_filename).where(their_messages, Message.media_filename.is_not(None))
         ).scalars()
-        remove_after_commit(media_path(name) for name in list(media))
+        remove_after_commit(upload_path(name) for name in list(media))
         db.session.execute(db.delete(Message).where(their_messages))
         db.session.execute(db.update(Order).where(Order.user_id == user_id).values(user_id=None))
         db.session.execute(db.update(Report).where(Report.reporter_id == user_id).values(reporter_id=None))

@@ -26,8 +26,8 @@ from wsgi_app.models.chat import Message
 from wsgi_app.models.user import User
 from wsgi_app.services import chat_contacts, chat_events, chat_media, rate_limit
 from wsgi_app.services.blocks import blocked_either_way_clause, is_blocked_between
-from wsgi_app.services.file_cleanup import remove_files
 from wsgi_app.services.profiles import get_user
+from wsgi_app.services.upload_files import remove_files
 from wsgi_app.timeutil import format_wire_datetime, utcnow
 
 MESSAGE_KINDS = (chat_media.KIND_TEXT, chat_media.KIND_VOICE, chat_media.KIND_IMAGE)

@@ -8,15 +8,15 @@ unguessable names and are served at ``UPLOAD_URL_PATH`` like photos.
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from typing import IO
 
 from flask import current_app
 
-from wsgi_app.errors import PARAM_INVALID, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA, ApiError
+from wsgi_app.errors import UNSUPPORTED_MEDIA, ApiError
 from wsgi_app.services import photos
+from wsgi_app.services.upload_files import read_bounded, upload_path, upload_url
 
 KIND_TEXT = "text"
 KIND_VOICE = "voice"
@@ -52,17 +52,6 @@ def audio_format(content: bytes) -> str | None:
     return None
 
 
-def read_media(stream: IO[bytes]) -> bytes:
-    """The upload's bytes, refusing more than ``CHAT_MEDIA_MAX_BYTES`` without reading it all."""
-    limit = current_app.config["CHAT_MEDIA_MAX_BYTES"]
-    content = stream.read(limit + 1)
-    if len(content) > limit:
-        raise ApiError(PAYLOAD_TOO_LARGE, f"file larger than {limit} bytes")
-    if not content:
-        raise ApiError(PARAM_INVALID, "file: empty")
-    return content
-
-
 def check_media(kind: str, content: bytes) -> str:
     """The file extension for ``content`` of ``kind``, or an error (514 / 415)."""
     if kind == KIND_IMAGE:
@@ -76,18 +65,14 @@ def check_media(kind: str, content: bytes) -> str:
 
 def store_media(kind: str, stream: IO[bytes]) -> StoredMedia:
     """Check and write the file; the caller removes it again if its commit fails."""
-    content = read_media(stream)
+    content = read_bounded(stream, current_app.config["CHAT_MEDIA_MAX_BYTES"], "file")
     extension = check_media(kind, content)
     filename = f"chat-{secrets.token_urlsafe(18)}.{extension}"
-    path = os.path.join(current_app.config["UPLOAD_FOLDER"], filename)
+    path = upload_path(filename)
     with open(path, "xb") as out:
         out.write(content)
     return StoredMedia(filename, path)
 
 
 def media_url(filename: str | None) -> str | None:
-    return photos.photo_url(filename) if filename else None
-
-
-def media_path(filename: str) -> str:
-    return os.path.join(current_app.config["UPLOAD_FOLDER"], filename)
+    return upload_url(filename) if filename else None

@@ -4,13 +4,12 @@ Files live in ``UPLOAD_FOLDER`` under random names (``secrets``) and are served
 at ``UPLOAD_URL_PATH/<name>`` (by the Flask app through SharedDataMiddleware in
 the embedded default, by nginx in production). A row and its file never
 disagree: an upload whose commit fails removes the written file, and deleted
-rows lose their files only after the commit (:mod:`wsgi_app.services.file_cleanup`).
+rows lose their files only after the commit (:mod:`wsgi_app.services.upload_files`).
 """
 
 from __future__ import annotations
 
 import io
-import os
 import secrets
 import warnings
 from dataclasses import dataclass
@@ -24,14 +23,19 @@ from wsgi_app.errors import (
     NOT_AN_IMAGE,
     OBJECT_NOT_FOUND,
     PARAM_INVALID,
-    PAYLOAD_TOO_LARGE,
     ApiError,
 )
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.social import Photo
 from wsgi_app.models.user import User
 from wsgi_app.services import rate_limit
-from wsgi_app.services.file_cleanup import remove_after_commit, remove_files
+from wsgi_app.services.upload_files import (
+    read_bounded,
+    remove_after_commit,
+    remove_files,
+    upload_path,
+    upload_url,
+)
 from wsgi_app.timeutil import format_wire_datetime
 
 # Pillow format name -> (file extension, content type).
@@ -77,18 +81,10 @@ class CheckedImage:
     height: int
 
 
-def photo_url(filename: str) -> str:
-    return current_app.config["UPLOAD_URL_PATH"].rstrip("/") + "/" + filename
-
-
-def photo_path(filename: str) -> str:
-    return os.path.join(current_app.config["UPLOAD_FOLDER"], filename)
-
-
 def photo_data(photo: Photo) -> dict[str, Any]:
     return {
         "photo_id": photo.id,
-        "url": photo_url(photo.filename),
+        "url": upload_url(photo.filename),
         "content_type": photo.content_type,
         "size_bytes": photo.size_bytes,
         "width": photo.width,
@@ -135,19 +131,8 @@ def strip_metadata(content: bytes, checked: CheckedImage) -> tuple[bytes, Checke
         return out.getvalue(), CheckedImage(checked.format, upright.width, upright.height)
 
 
-def read_upload(stream: IO[bytes]) -> bytes:
-    """The upload's bytes, refusing more than ``PHOTO_MAX_BYTES`` without reading it all."""
-    limit = current_app.config["PHOTO_MAX_BYTES"]
-    content = stream.read(limit + 1)
-    if len(content) > limit:
-        raise ApiError(PAYLOAD_TOO_LARGE, f"photo larger than {limit} bytes")
-    if not content:
-        raise ApiError(PARAM_INVALID, "photo: empty file")
-    return content
-
-
 def _read_and_check(stream: IO[bytes]) -> tuple[bytes, CheckedImage]:
-    content = read_upload(stream)
+    content = read_bounded(stream, current_app.config["PHOTO_MAX_BYTES"], "photo")
     return content, check_image(content)
 
 
@@ -180,7 +165,7 @@ def add_photo(user_id: int, stream: IO[bytes]) -> Photo:
         raise ApiError(CONFLICT, f"at most {max_photos} photos; delete one first")
     extension, content_type = IMAGE_FORMATS[checked.format]
     filename = f"{secrets.token_urlsafe(18)}.{extension}"
-    path = photo_path(filename)
+    path = upload_path(filename)
     with open(path, "xb") as out:
         out.write(content)
     try:
@@ -206,9 +191,9 @@ def delete_photo(user_id: int, photo_id: int) -> None:
     """Delete one of the caller's photos (and clear the avatar if it was the avatar)."""
     photo = own_photo(user_id, photo_id)
     owner = db.session.get(User, user_id)
-    if owner is not None and owner.avatar == photo_url(photo.filename):
+    if owner is not None and owner.avatar == upload_url(photo.filename):
         owner.avatar = None
-    remove_after_commit([photo_path(photo.filename)])
+    remove_after_commit([upload_path(photo.filename)])
     db.session.delete(photo)
     db.session.commit()
 
@@ -231,14 +216,14 @@ def set_avatar(user_id: int, photo_id: int) -> User:
     photo = own_photo(user_id, photo_id)
     owner = db.session.get(User, user_id)
     assert owner is not None
-    owner.avatar = photo_url(photo.filename)
+    owner.avatar = upload_url(photo.filename)
     db.session.commit()
     return owner
 
 
 def is_own_photo_url(user_id: int, url: str) -> bool:
     """True when ``url`` is the served URL of one of ``user_id``'s photos."""
-    prefix = photo_url("")
+    prefix = upload_url("")
     if not url.startswith(prefix):
         return False
     filename = url[len(prefix) :]
@@ -258,7 +243,7 @@ def delete_all_photos_for_user(user_id: int) -> None:
     if not filenames:
         return
     owner = db.session.get(User, user_id)
-    if owner is not None and owner.avatar is not None and owner.avatar.startswith(photo_url("")):
+    if owner is not None and owner.avatar is not None and owner.avatar.startswith(upload_url("")):
         owner.avatar = None
     db.session.execute(db.delete(Photo).where(Photo.user_id == user_id))
-    remove_after_commit(photo_path(name) for name in filenames)
+    remove_after_commit(upload_path(name) for name in filenames)
