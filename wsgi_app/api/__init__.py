@@ -20,12 +20,24 @@ from wsgi_app.api import (
     visitors,
 )
 
+AREAS = (
+    auth,
+    users,
+    health,
+    photos,
+    labels,
+    visitors,
+    vip,
+    payment,
+    blocks,
+    account,
+    openapi,
+    chat,
+    location,
+)
+
 
 def register_blueprints(app: Flask) -> None:
-    for module in (auth, users, health, photos, labels, visitors):
-        app.register_blueprint(module.bp)
-    for module in (vip, payment, blocks, account, openapi):
-        app.register_blueprint(module.bp)
-    for module in (chat, location):
+    for module in AREAS:
         app.register_blueprint(module.bp)
     app.register_blueprint(chat.contacts_bp)
