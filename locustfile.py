@@ -72,6 +72,10 @@ class DatingAppUser(HttpUser):
         data = login.json()["data"]
         self.user_id, self.token = data["user_id"], data["token"]
         self.call("POST", "/api/user/update", {"nickname": f"load{self.user_id}", "gender": 1})
+        # A new device asks for the current chat cursor (answered at once), then opens nearby.
+        start = self.call("GET", "/api/chat/poll").json()
+        self.cursor = start.get("data", {}).get("cursor") or 0
+        self.nearby()
 
     @task(5)
     def show_myself(self) -> None:
