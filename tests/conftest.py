@@ -152,6 +152,21 @@ def user(auth: AuthActions) -> SignedInUser:
     return auth.login()
 
 
+@pytest.fixture
+def alice(auth: AuthActions) -> SignedInUser:
+    return auth.login()
+
+
+@pytest.fixture
+def bob(auth: AuthActions) -> SignedInUser:
+    return auth.login()
+
+
+@pytest.fixture
+def carol(auth: AuthActions) -> SignedInUser:
+    return auth.login()
+
+
 # -- live servers -------------------------------------------------------------------
 
 

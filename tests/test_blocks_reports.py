@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from tests.helpers import ApiClient, SignedInUser
+from tests.helpers import ApiClient
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Block, Report
 
@@ -19,16 +19,6 @@ def reports_in(app: Flask) -> list[tuple[int | None, int | None, str, str | None
     with app.app_context():
         rows = db.session.execute(db.select(Report).order_by(Report.id)).scalars()
         return [(r.reporter_id, r.reported_id, r.reason, r.detail, r.status) for r in rows]
-
-
-@pytest.fixture
-def alice(auth) -> SignedInUser:  # type: ignore[no-untyped-def]
-    return auth.login()
-
-
-@pytest.fixture
-def bob(auth) -> SignedInUser:  # type: ignore[no-untyped-def]
-    return auth.login()
 
 
 # -- block / unblock ------------------------------------------------------------------

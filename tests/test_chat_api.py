@@ -16,21 +16,6 @@ from wsgi_app.models.chat import Contact, Message
 from wsgi_app.services.chat_events import user_id_from_payload, wake_channel
 
 
-@pytest.fixture
-def alice(auth) -> SignedInUser:  # type: ignore[no-untyped-def]
-    return auth.login()
-
-
-@pytest.fixture
-def bob(auth) -> SignedInUser:  # type: ignore[no-untyped-def]
-    return auth.login()
-
-
-@pytest.fixture
-def carol(auth) -> SignedInUser:  # type: ignore[no-untyped-def]
-    return auth.login()
-
-
 def history(api: ApiClient, user: SignedInUser, peer: SignedInUser, **params: Any) -> Any:
     reply = api.get("/api/chat/history", {"peerId": peer.user_id, **params}, user=user)
     assert reply.status == 200, reply.body
