@@ -37,12 +37,6 @@ def shared_fake_server() -> fakeredis.FakeServer:
         return _fake_server
 
 
-def reset_fake_server_for_testing() -> None:
-    global _fake_server
-    with _fake_server_lock:
-        _fake_server = None
-
-
 def make_sync_client(url: str) -> redis.Redis:
     if is_embedded(url):
         return fakeredis.FakeRedis(server=shared_fake_server(), decode_responses=True)

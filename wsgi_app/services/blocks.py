@@ -27,13 +27,6 @@ def is_blocked_between(user_a: int, user_b: int) -> bool:
     return row is not None
 
 
-def hidden_user_ids(user_id: int) -> set[int]:
-    """Everyone ``user_id`` blocked or was blocked by (to filter lists)."""
-    blocked = db.session.execute(db.select(Block.blocked_id).where(Block.blocker_id == user_id)).scalars()
-    blockers = db.session.execute(db.select(Block.blocker_id).where(Block.blocked_id == user_id)).scalars()
-    return set(blocked) | set(blockers)
-
-
 def blocked_either_way_clause(user_id: int, column):  # type: ignore[no-untyped-def]
     """A SQL condition excluding rows whose ``column`` (a user id) is blocked either way."""
     blocked = db.select(Block.blocked_id).where(Block.blocker_id == user_id)

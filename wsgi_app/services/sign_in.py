@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,6 @@ from wsgi_app.services import rate_limit, sms, tokens
 
 # Mainland mobile numbers (as the original) or E.164 with a leading +.
 PHONE_PATTERN = r"1[3-9]\d{9}|\+[1-9]\d{6,14}"
-_PHONE_RE = re.compile(PHONE_PATTERN)
 CODE_PATTERN = r"\d{6}"
 
 
@@ -106,7 +104,3 @@ def sign_in(phone: str, code: str) -> SignInResult:
     issued = tokens.issue_token(user.id)
     db.session.commit()
     return SignInResult(user.id, issued.token, issued.expires_at, is_new)
-
-
-def is_valid_phone(phone: str) -> bool:
-    return bool(_PHONE_RE.fullmatch(phone))
