@@ -22,6 +22,18 @@ from wsgi_app.extensions import redis_client
 log = logging.getLogger("datingtoday.chat")
 
 WAKE_CHANNEL_PREFIX = "chat:wake"
+LATEST_MESSAGE_KEY_PREFIX = "chat:latest"
+
+
+def latest_message_key(user_id: int) -> str:
+    """Redis key holding the highest message id sent to ``user_id``.
+
+    Written by the send path after commit, before the wake-up is published
+    (only ever raised, never lowered); read by the long-poll to skip the
+    database when the cursor is already there. A missing key means "unknown:
+    read the database", never "nothing new".
+    """
+    return f"{LATEST_MESSAGE_KEY_PREFIX}:{user_id}"
 
 
 def wake_channel(client: Any) -> str:
