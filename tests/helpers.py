@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 from flask.testing import FlaskClient
 
-from wsgi_app.client import encode_multipart
+from datingtoday_client.cli import encode_multipart
+from datingtoday_client.signing import sign_params
 from wsgi_app.services.applications import AppCredentials
-from wsgi_app.services.signing import sign_params
 
 
 @dataclass

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # Flask is imported in create_app: `python -m wsgi_app.client` stays light
+    from flask import Flask
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    from flask import Flask
+
     from wsgi_app import cli, models  # noqa: F401  (models register their tables)
     from wsgi_app.api import register_blueprints
     from wsgi_app.api.error_handlers import register_error_handlers
