@@ -40,6 +40,7 @@ from tornado.wsgi import WSGIContainer
 from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
 from wsgi_app import create_app, errors
+from wsgi_app.logging_setup import configure_logging
 from wsgi_app.redis_client import make_async_client
 
 log = logging.getLogger("datingtoday.server")
@@ -193,10 +194,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT") or "text")
     asyncio.run(serve(parse_args(sys.argv[1:] if argv is None else argv)))
 
 

@@ -87,6 +87,7 @@ class NativeApiHandler(tornado.web.RequestHandler):
     def initialize(self, context: NativeContext) -> None:
         self.context = context
         self.caller: Caller | None = None
+        self.error_spec: ErrorSpec | None = None
         self.request_id = request_id_from(self.request.headers.get(REQUEST_ID_HEADER))
 
     def set_default_headers(self) -> None:
@@ -133,10 +134,11 @@ class NativeApiHandler(tornado.web.RequestHandler):
         if isinstance(exc, ApiError):
             for name, value in exc.headers.items():
                 self.set_header(name, value)
+            self.error_spec = exc.spec
             self.set_status(exc.http_status)
             self.finish(errors.dumps_envelope(exc.body()))
             return
-        spec = spec_for_native_failure(status_code, exc)
+        spec = self.error_spec = spec_for_native_failure(status_code, exc)
         if spec is errors.INTERNAL_ERROR:
             log.error("unhandled error (request %s)", self.request_id, exc_info=kwargs.get("exc_info"))
         self.set_status(spec.http_status)
@@ -156,6 +158,7 @@ class NativeApiHandler(tornado.web.RequestHandler):
             self.request_id,
             self.request.remote_ip,
             self.caller.user_id if self.caller else None,
+            self.error_spec,
         )
 
 

@@ -25,8 +25,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.api.hooks import register_hooks
     from wsgi_app.config import config_from_env
     from wsgi_app.extensions import db, migrate, redis_store
+    from wsgi_app.logging_setup import install_redaction
     from wsgi_app.services import sms
 
+    install_redaction()  # no token, sign, nonce or SMS code in any log record of this process
     instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     app.config.from_mapping(config_from_env(app.instance_path))

@@ -108,4 +108,6 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "LOCATION_CHANGE_LIMITS": [(20, 3600), (100, 86400)],
         "NEARBY_QUERY_LIMITS": [(30, 60), (600, 86400)],
         "JSON_AS_ASCII": False,
+        # Logs: "text" lines or one JSON object per line (tornado_server.py reads the same variable).
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "text",
     }

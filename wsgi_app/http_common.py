@@ -1,4 +1,8 @@
-"""HTTP details both sides share: request ids, CORS headers, the access-log line."""
+"""HTTP details both sides share: request ids, CORS headers, the access-log line.
+
+The access line names the error code of every failure, the user id and the
+duration, identically for Flask and the native handlers.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ import logging
 import re
 import uuid
 from collections.abc import Sequence
+
+from wsgi_app.errors import ErrorSpec
+from wsgi_app.logging_setup import ACCESS_FIELDS_ATTR
 
 access_log = logging.getLogger("datingtoday.access")
 
@@ -45,14 +52,34 @@ def log_access(
     request_id: str,
     remote_ip: str | None,
     user_id: int | None,
+    error: ErrorSpec | None = None,
 ) -> None:
+    """One line per request: ``GET /api/user/show 401 3.1ms err=506:sign_invalid rid=.. ip=.. uid=-``.
+
+    ``path`` never carries the query string; ``error`` is the envelope error the
+    request was answered with (``err=-`` on success). The same values go to
+    the JSON log format as keys (``logging_setup.ACCESS_FIELDS_ATTR``).
+    """
+    fields = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(duration_ms, 1),
+        "error_code": error.code if error else None,
+        "error_name": error.name if error else None,
+        "request_id": request_id,
+        "ip": remote_ip,
+        "user_id": user_id,
+    }
     access_log.info(
-        "%s %s %d %.1fms rid=%s ip=%s uid=%s",
+        "%s %s %d %.1fms err=%s rid=%s ip=%s uid=%s",
         method,
         path,
         status,
         duration_ms,
+        f"{error.code}:{error.name}" if error else "-",
         request_id,
         remote_ip or "-",
         user_id if user_id is not None else "-",
+        extra={ACCESS_FIELDS_ATTR: fields},
     )

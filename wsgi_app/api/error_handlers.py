@@ -30,6 +30,7 @@ _HTTP_STATUS_SPECS: dict[int, ErrorSpec] = {
 def error_response(
     spec: ErrorSpec, msg: str | None = None, headers: dict[str, str] | None = None
 ) -> Response:
+    g.error_spec = spec  # named in the access-log line
     response = jsonify(errors.error_body(spec, msg))
     response.status_code = spec.http_status
     for name, value in (headers or {}).items():

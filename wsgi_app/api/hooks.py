@@ -32,6 +32,7 @@ def _finish_request(response: Response) -> Response:
         g.get("request_id", "-"),
         request.remote_addr,
         caller.user_id if caller is not None else None,
+        g.get("error_spec"),
     )
     return response
 

@@ -2,8 +2,8 @@
 
 A real provider (Aliyun, Twilio, ...) plugs in by implementing
 :class:`SmsGateway` and naming it in ``SMS_GATEWAY``. The shipped
-:class:`LoggingSmsGateway` writes the code to the log, which is what a
-developer or a test environment needs; :class:`RecordingSmsGateway` keeps the
+:class:`LoggingSmsGateway` logs that a code was sent (never the code: with
+``SMS_ECHO_CODE=1`` the ``sendsms`` answer carries it in development); :class:`RecordingSmsGateway` keeps the
 messages in memory for tests that read the code the "phone" received.
 """
 
@@ -26,7 +26,9 @@ class SmsGateway(Protocol):
 class LoggingSmsGateway:
     def send_login_code(self, phone: str, code: str) -> None:
         masked = phone[:3] + "****" + phone[-4:] if len(phone) > 7 else "****"
-        log.info("sms login code for %s: %s", masked, code)
+        # The code itself never reaches a log (logging_setup.redact would blank it anyway):
+        # in development, SMS_ECHO_CODE=1 returns it in the sendsms answer.
+        log.info("sms login code for %s not delivered (SMS_GATEWAY=log); SMS_ECHO_CODE=1 returns it", masked)
 
 
 class RecordingSmsGateway:
