@@ -33,13 +33,13 @@ import tornado.web
 from flask import Flask
 from tornado import httputil
 from tornado.httpserver import HTTPServer
-from tornado.ioloop import IOLoop
+from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.routing import AnyMatches, PathMatches, Rule, RuleRouter
 from tornado.wsgi import WSGIContainer
 
 from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
-from wsgi_app import create_app, errors
+from wsgi_app import create_app, errors, metrics
 from wsgi_app.logging_setup import configure_logging
 from wsgi_app.redis_client import make_async_client
 
@@ -47,6 +47,7 @@ log = logging.getLogger("datingtoday.server")
 
 SHUTDOWN_DRAIN_SECS = 10.0
 BODY_LIMIT_HEADROOM_BYTES = 1024 * 1024
+METRICS_SAMPLE_MS = 1000
 WsgiResult = tuple[str, list[tuple[str, str]], bytes]
 
 
@@ -122,6 +123,7 @@ class TornadoService:
             redis=make_async_client(flask_app.config["REDIS_URL"]),
         )
         self.server: HTTPServer | None = None
+        self.sampler: PeriodicCallback | None = None
         self.stopped = asyncio.Event()
 
     def make_router(self) -> RuleRouter:
@@ -145,13 +147,28 @@ class TornadoService:
         )
         self.server.listen(port, address)
         start_native_services(self.context)
+        metrics.process_started()
+        self.sampler = PeriodicCallback(self.sample_metrics, METRICS_SAMPLE_MS)
+        self.sampler.start()
         return self.server
+
+    def sample_metrics(self) -> None:
+        """This process's gauges: waiting polls, jobs queued on each pool (``metrics`` module)."""
+        metrics.sample_process(
+            self.context.waiters.count(),
+            {
+                "wsgi": self.executor._work_queue.qsize(),  # type: ignore[attr-defined]
+                "native": self.native_executor._work_queue.qsize(),  # type: ignore[attr-defined]
+            },
+        )
 
     async def shutdown(self, drain_secs: float = SHUTDOWN_DRAIN_SECS) -> None:
         """Stop accepting, answer waiters, drain Flask work, release resources."""
         if self.stopped.is_set():
             return
         log.info("shutting down")
+        if self.sampler is not None:
+            self.sampler.stop()
         if self.server is not None:
             self.server.stop()
         for hook in self.context.shutdown_hooks:
@@ -173,6 +190,7 @@ class TornadoService:
         if self.server is not None:
             await self.server.close_all_connections()
         await self.context.redis.aclose()
+        metrics.process_stopping()
         self.stopped.set()
 
 

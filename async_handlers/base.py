@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from tornado.ioloop import IOLoop
 
 from async_handlers.waiters import WaiterRegistry, WakeListener
-from wsgi_app import errors
+from wsgi_app import errors, metrics
 from wsgi_app.api.endpoint import EndpointSpec
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
@@ -150,6 +150,13 @@ class NativeApiHandler(tornado.web.RequestHandler):
         super().log_exception(typ, value, tb)
 
     def on_finish(self) -> None:
+        metrics.observe_request(
+            self.request.path,  # a native route's fixed path: bounded
+            self.request.method or "-",
+            self.get_status(),
+            self.error_spec.code if self.error_spec else None,
+            self.request.request_time(),
+        )
         log_access(
             self.request.method or "-",
             self.request.path,

@@ -22,6 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from wsgi_app import metrics
 from wsgi_app.services.chat_events import user_id_from_payload, wake_channel
 
 log = logging.getLogger("datingtoday.waiters")
@@ -64,6 +65,7 @@ class WaiterRegistry:
             if not future.done():
                 future.set_result(None)
                 woken += 1
+        metrics.WAKEUPS.inc(woken)
         return woken
 
     def wake_all(self) -> int:

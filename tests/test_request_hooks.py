@@ -56,7 +56,7 @@ def test_one_access_log_line_per_request(client, caplog: pytest.LogCaptureFixtur
     lines = [r.getMessage() for r in caplog.records if r.name == "datingtoday.access"]
     assert len(lines) == 1
     assert lines[0].startswith("GET /api/health 200 ")
-    assert "ms err=- rid=log-me uid=-" in lines[0]
+    assert "ms err=- rid=log-me ip=127.0.0.1 uid=-" in lines[0]
 
 
 def test_sessions_are_closed_on_teardown(app: Flask, client) -> None:  # type: ignore[no-untyped-def]

@@ -108,6 +108,8 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "LOCATION_CHANGE_LIMITS": [(20, 3600), (100, 86400)],
         "NEARBY_QUERY_LIMITS": [(30, 60), (600, 86400)],
         "JSON_AS_ASCII": False,
+        # /metrics is answered only to these addresses or networks (comma-separated).
+        "METRICS_ALLOWED_IPS": _env_list("METRICS_ALLOWED_IPS") or ["127.0.0.1/32", "::1/128"],
         # Logs: "text" lines or one JSON object per line (tornado_server.py reads the same variable).
         "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "text",
     }

@@ -12,6 +12,7 @@ from wsgi_app.api import (
     health,
     labels,
     location,
+    metrics,
     openapi,
     payment,
     photos,
@@ -34,6 +35,7 @@ AREAS = (
     openapi,
     chat,
     location,
+    metrics,
 )
 
 

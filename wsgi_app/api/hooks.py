@@ -1,4 +1,4 @@
-"""Per-request hooks of the Flask side: request id, CORS, access log, session clean-up."""
+"""Per-request hooks of the Flask side: request id, CORS, access log and metrics, session clean-up."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 
 from flask import Flask, Response, current_app, g, request
 
+from wsgi_app import metrics
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
 
 
@@ -24,15 +25,21 @@ def _finish_request(response: Response) -> Response:
     ).items():
         response.headers[name] = value
     caller = g.get("caller")
+    duration_secs = time.perf_counter() - g.get("started_at", time.perf_counter())
+    error = g.get("error_spec")
+    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    metrics.observe_request(
+        endpoint, request.method, response.status_code, error and error.code, duration_secs
+    )
     log_access(
         request.method,
         request.path,
         response.status_code,
-        (time.perf_counter() - g.get("started_at", time.perf_counter())) * 1000.0,
+        duration_secs * 1000.0,
         g.get("request_id", "-"),
         request.remote_addr,
         caller.user_id if caller is not None else None,
-        g.get("error_spec"),
+        error,
     )
     return response
 

@@ -1,0 +1,144 @@
+"""Prometheus metrics of both sides, one registry per host in multiprocess mode.
+
+Invariants:
+
+- Every metric is defined here, once. With ``PROMETHEUS_MULTIPROC_DIR`` set
+  in the environment before this module is first imported (supervisord.conf
+  sets it for every process of a host), each process writes its values to
+  files in that directory and ``/metrics`` on ANY process sums the whole
+  host (``prometheus_client.multiprocess``); without it, one process's values.
+- Label values are bounded: the endpoint is the route pattern (Flask's URL
+  rule, the native handler's fixed path, or ``unmatched``), never a raw path.
+- Gauges of a process (waiting polls, thread-pool queue depth) are sampled by
+  the process itself about once a second (``sample_process``) and summed over
+  live processes only (``livesum``); a stopping process removes its files
+  (``mark_process_dead``), and a start removes the files of processes that are
+  gone (killed without clean-up).
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import os
+import re
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+DATABASE_ERROR_CODES = {520: "database", 521: "redis"}
+LATENCY_BUCKETS_SECS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_PID_IN_FILE_RE = re.compile(r"_(\d+)\.db$")
+
+if os.environ.get(MULTIPROC_ENV):  # the value files are opened as the metrics below are defined
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+
+REQUESTS = Counter(
+    "dt_requests_total",
+    "HTTP requests answered, by endpoint, status and envelope error code (0 = success)",
+    ["endpoint", "method", "status", "error_code"],
+)
+LATENCY = Histogram(
+    "dt_request_duration_seconds",
+    "Time from request start to response, by endpoint",
+    ["endpoint", "method"],
+    buckets=LATENCY_BUCKETS_SECS,
+)
+DEPENDENCY_ERRORS = Counter(
+    "dt_dependency_errors_total", "Requests failed because a dependency was down", ["dependency"]
+)
+WAITING_POLLS = Gauge(
+    "dt_waiting_polls", "Long-polls parked and waiting for a wake-up", multiprocess_mode="livesum"
+)
+WAKEUPS = Counter("dt_poll_wakeups_total", "Waiting long-polls woken by a chat wake-up")
+POOL_QUEUE = Gauge(
+    "dt_threadpool_queue_depth",
+    "Jobs queued on a worker pool, not yet started",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+
+
+def observe_request(
+    endpoint: str, method: str, status: int, error_code: int | None, duration_secs: float
+) -> None:
+    REQUESTS.labels(endpoint, method, str(status), str(error_code or 0)).inc()
+    LATENCY.labels(endpoint, method).observe(duration_secs)
+    dependency = DATABASE_ERROR_CODES.get(error_code or 0)
+    if dependency:
+        DEPENDENCY_ERRORS.labels(dependency).inc()
+
+
+def sample_process(waiting_polls: int, pool_queues: dict[str, int]) -> None:
+    WAITING_POLLS.set(waiting_polls)
+    for pool, depth in pool_queues.items():
+        POOL_QUEUE.labels(pool).set(depth)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for this host (all processes) or this process."""
+    directory = multiprocess_dir()
+    if directory is None:
+        from prometheus_client import REGISTRY
+
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_started() -> None:
+    """Drop the live-gauge files of processes that are gone (killed without clean-up)."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return
+    for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
+        found = _PID_IN_FILE_RE.search(path)
+        if found and not _pid_alive(int(found.group(1))):
+            multiprocess.mark_process_dead(int(found.group(1)), directory)
+
+
+def process_stopping() -> None:
+    directory = multiprocess_dir()
+    if directory is not None:
+        multiprocess.mark_process_dead(os.getpid(), directory)
+
+
+def address_allowed(remote_addr: str | None, allowed: Iterable[str]) -> bool:
+    """Whether ``remote_addr`` is inside one of the ``allowed`` addresses or networks."""
+    if not remote_addr:
+        return False
+    try:
+        address = ipaddress.ip_address(remote_addr)
+    except ValueError:
+        return False
+    for entry in allowed:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
