@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,16 @@ def test_signed_and_user_operations_carry_their_auth_params(app: Flask, document
         assert declared <= required, (method, path)
         auth = view.endpoint_spec.auth
         assert operation["x-auth"] == auth
-        assert (signing <= required) == (auth != "none"), (method, path)
-        assert (user <= required) == (auth == "user"), (method, path)
+        # Credentials: documented, left to the signing client, demanded by ``security``.
+        names = param_names(operation)
+        own = {p.name for p in view.endpoint_spec.params}  # e.g. the payment provider's own ``sign``
+        assert not ((signing | user) - own) & required, (method, path)
+        assert (signing <= names) == (auth != "none"), (method, path)
+        assert (user <= names) == (auth == "user"), (method, path)
+        schemes = {name for requirement in operation.get("security", []) for name in requirement}
+        assert (
+            schemes == {"none": set(), "app": {"appSignature"}, "user": {"appSignature", "userToken"}}[auth]
+        )
     assert param_names(document["paths"]["/api/health"]["get"]) == set()
 
 
@@ -112,6 +121,21 @@ def test_get_params_go_in_the_query_and_post_params_in_a_form(document: dict[str
     assert "detail" not in body["required"]
 
 
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every ``$ref`` into ``components/schemas`` expanded, at any depth."""
+    if "$ref" in schema:
+        return resolve(document, document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]])
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if isinstance(value, dict):
+            out[key] = resolve(document, value)
+        elif isinstance(value, list):
+            out[key] = [resolve(document, v) if isinstance(v, dict) else v for v in value]
+        else:
+            out[key] = value
+    return out
+
+
 def test_responses_wrap_the_data_schema_and_list_error_codes_by_status(app: Flask, document: dict) -> None:
     for method, path, view in api_rules(app):
         spec = view.endpoint_spec
@@ -119,31 +143,41 @@ def test_responses_wrap_the_data_schema_and_list_error_codes_by_status(app: Flas
         if path != "/api/openapi.json":
             success = responses["200"]["content"]["application/json"]["schema"]
             assert success["properties"]["code"] == {"const": 0}
-            assert success["properties"]["data"] == (spec.data_schema or {"type": "object"})
+            assert resolve(document, success["properties"]["data"]) == (
+                spec.data_schema or {"type": "object"}
+            )
+        for status, response in responses.items():
+            if status != "200":
+                assert response["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorEnvelope"
+                }
         codes = {
             code
             for status, response in responses.items()
             if status != "200"
-            for code in response["content"]["application/json"]["schema"]["properties"]["code"]["enum"]
+            for code in response["x-error-codes"]
         }
         assert {e.code for e in spec.errors} <= codes, (method, path)
         for err in spec.errors:
-            assert (
-                err.code
-                in responses[str(err.http_status)]["content"]["application/json"]["schema"]["properties"][
-                    "code"
-                ]["enum"]
-            )
+            assert err.code in responses[str(err.http_status)]["x-error-codes"]
     order = document["paths"]["/api/vip/order"]["post"]["responses"]
-    assert set(order["401"]["content"]["application/json"]["schema"]["properties"]["code"]["enum"]) == {
-        504,
-        506,
-        507,
-        508,
-    }
+    assert set(order["401"]["x-error-codes"]) == {504, 506, 507, 508}
     callback = document["paths"]["/api/payment/callback"]["post"]["responses"]
-    assert 515 in callback["401"]["content"]["application/json"]["schema"]["properties"]["code"]["enum"]
+    assert 515 in callback["401"]["x-error-codes"]
     assert "504" not in str(callback["401"]["description"])
+
+
+def test_recurring_objects_are_shared_components(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert {"Profile", "Message", "ErrorEnvelope", "HotPage", "NearbyPage", "Photo"} <= set(schemas)
+    text = json.dumps(document["paths"])
+    for name in ("Profile", "Message", "ErrorEnvelope", "Photo"):
+        assert f'"#/components/schemas/{name}"' in text, name
+    # No inline copy of the profile object is left anywhere in the operations.
+    assert json.dumps(schemas["Profile"], sort_keys=True) not in json.dumps(document["paths"], sort_keys=True)
+    hot = document["paths"]["/api/user/hot/list"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert hot["schema"]["properties"]["data"] == {"$ref": "#/components/schemas/HotPage"}
+    assert schemas["HotPage"]["properties"]["list"]["items"] == {"$ref": "#/components/schemas/Profile"}
 
 
 def test_the_error_code_table_is_the_one_in_the_code(document: dict[str, Any]) -> None:
@@ -167,13 +201,9 @@ def test_a_new_endpoint_appears_without_changing_the_generator(app: Flask) -> No
 
     operation = openapi.build_document(app)["paths"]["/api/brand/new"]["post"]
     assert operation["summary"] == "A brand new endpoint"
-    assert {"userId", "token", "sign"} <= required_names(operation)
-    assert (
-        409
-        in operation["responses"]["409"]["content"]["application/json"]["schema"]["properties"]["code"][
-            "enum"
-        ]
-    )
+    assert {"userId", "token", "sign"} <= param_names(operation)
+    assert operation["security"] == [{"appSignature": [], "userToken": []}]
+    assert 409 in operation["responses"]["409"]["x-error-codes"]
 
 
 # -- docs/api.md ----------------------------------------------------------------------

@@ -147,7 +147,9 @@ def signing_hook(app: Flask, creds: AppCredentials, live_server) -> Iterator[dic
         GLOBAL_HOOK_DISPATCHER.unregister(before_call)
 
 
-def fuzz_operation(operation: Any, base_url: str, codes: list[int | None]) -> None:
+def fuzz_operation(
+    operation: Any, base_url: str, codes: list[int | None], answers: list[tuple[int, int | None]]
+) -> None:
     """Generate ``MAX_EXAMPLES`` cases for one operation, call and validate each."""
 
     @settings(
@@ -161,6 +163,7 @@ def fuzz_operation(operation: Any, base_url: str, codes: list[int | None]) -> No
     def run(case: schemathesis.Case) -> None:
         response = case.call_and_validate(base_url=base_url, checks=CHECKS)
         codes.append(_envelope_code(response))
+        answers.append((response.status_code, codes[-1]))
 
     run()
 
@@ -176,12 +179,13 @@ def test_every_documented_operation_conforms_under_fuzzing(
     failures: dict[str, str] = {}
     exercised: list[str] = []
     envelope_codes: dict[str, list[int | None]] = defaultdict(list)
+    answers: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
     for result in schema.get_all_operations():
         operation = result.ok()
         exercised.append(operation.label)
 
         try:
-            fuzz_operation(operation, base_url, envelope_codes[operation.label])
+            fuzz_operation(operation, base_url, envelope_codes[operation.label], answers[operation.label])
         except (Exception, BaseExceptionGroup) as exc:  # collected: one report names every failing operation
             failures[operation.label] = _describe(exc)
     documented = {
@@ -189,6 +193,15 @@ def test_every_documented_operation_conforms_under_fuzzing(
     }
     assert set(exercised) == documented
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+    # Every error answered carries an envelope code the document lists for that status.
+    undocumented = []
+    for label, pairs in answers.items():
+        method, path = label.split(" ", 1)
+        responses = signing_hook["paths"][path][method.lower()]["responses"]
+        for status, code in pairs:
+            if status != 200 and code not in responses[str(status)]["x-error-codes"]:
+                undocumented.append((label, status, code))
+    assert not undocumented, undocumented
     # The hook signs correctly: no request was refused for its signature, and the
     # operations that need nothing but a signed-in user really succeeded.
     seen = [code for codes in envelope_codes.values() for code in codes]

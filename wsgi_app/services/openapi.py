@@ -6,8 +6,10 @@ carries (``wsgi_app.api.endpoint``), the native Tornado endpoints
 (``wsgi_app.errors.all_error_specs()``). Each operation gets its declared
 parameters, the signing parameters (``appkey``, ``timestamp``, ``nonce``,
 ``sign``) unless it is unsigned, ``userId``/``token`` when it acts as a user,
-the success envelope around its data schema, and the error envelope for each
-HTTP status it can answer with, listing the envelope codes behind that status.
+the success envelope around its data schema, and the shared error envelope
+(``$ref``) for each HTTP status it can answer with, listing the envelope codes
+behind that status in ``x-error-codes``. Recurring objects are ``$ref``s to
+``components/schemas`` (:mod:`wsgi_app.services.openapi_components`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flask import Flask
 from wsgi_app import errors
 from wsgi_app.errors import ErrorSpec
 from wsgi_app.params import Param
+from wsgi_app.services.openapi_components import use_components
 
 if TYPE_CHECKING:  # the api package imports this module; avoid the cycle at run time
     from wsgi_app.api.endpoint import EndpointSpec
@@ -66,6 +69,24 @@ SERVER_ERRORS = (
     errors.SHUTTING_DOWN,
 )
 
+APP_SCHEME, USER_SCHEME = "appSignature", "userToken"
+SECURITY_SCHEMES: dict[str, Any] = {
+    APP_SCHEME: {
+        "type": "apiKey",
+        "in": "query",
+        "name": "sign",
+        "description": "appkey, timestamp, nonce and sign, computed over every parameter (docs/signing.md); "
+        "datingtoday_client.auth.DatingTodayAuth / DatingTodayHttpxAuth add them to any request",
+    },
+    USER_SCHEME: {
+        "type": "apiKey",
+        "in": "query",
+        "name": "token",
+        "description": "the sign-in token with userId (or Authorization: Bearer <token>)",
+    },
+}
+ERROR_REF = "#/components/schemas/ErrorEnvelope"
+ERROR_CODES_KEY = "x-error-codes"  # on each error response: the envelope codes it may carry
 ERROR_ENVELOPE: dict[str, Any] = {
     "type": "object",
     "required": ["code", "msg"],
@@ -120,7 +141,14 @@ def _fields(spec: EndpointSpec) -> list[tuple[str, dict[str, Any], bool, str]]:
         extra.extend(SIGNING_PARAMS)
     if spec.auth == "user":
         extra.extend(USER_PARAMS)
-    fields.extend((name, dict(schema), True, desc) for name, schema, desc in extra if name not in declared)
+    # Credentials are required by the server but set by the signing client, not by the
+    # caller: documented as optional fields plus the operation's ``security`` requirement,
+    # so a generated client leaves them to the auth class (datingtoday_client.auth).
+    fields.extend(
+        (name, dict(schema), False, f"{desc} (set by the signing client; required)")
+        for name, schema, desc in extra
+        if name not in declared
+    )
     return fields
 
 
@@ -158,14 +186,11 @@ def _responses(spec: EndpointSpec, method: str) -> dict[str, Any]:
     for err in operation_errors(spec, method):
         by_status.setdefault(err.http_status, []).append(err)
     for status, specs in sorted(by_status.items()):
-        schema = {
-            "type": "object",
-            "required": ["code", "msg"],
-            "properties": {"code": {"enum": [e.code for e in specs]}, "msg": {"type": "string"}},
-        }
+        # One shared error model; the codes this status carries here are listed beside it.
         responses[str(status)] = {
             "description": "; ".join(f"{e.code} {e.name}: {e.message}" for e in specs),
-            "content": {"application/json": {"schema": schema}},
+            "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+            ERROR_CODES_KEY: [e.code for e in specs],
         }
     return responses
 
@@ -181,6 +206,10 @@ def build_operation(path: str, method: str, spec: EndpointSpec, path_args: Itera
     }
     if spec.description:
         operation["description"] = spec.description
+    if spec.auth != "none":
+        operation["security"] = [
+            {APP_SCHEME: [], USER_SCHEME: []} if spec.auth == "user" else {APP_SCHEME: []}
+        ]
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in path_args
     ]
@@ -225,6 +254,7 @@ def build_document(app: Flask, server_url: str | None = None) -> dict[str, Any]:
             undocumented.append(f"{method} {path}")
             continue
         paths.setdefault(path, {})[method.lower()] = build_operation(path, method, spec, path_args)
+    shared_paths, schemas = use_components(dict(sorted(paths.items())), {"ErrorEnvelope": ERROR_ENVELOPE})
     table = error_code_table()
     rows = "\n".join(f"| {e['code']} | {e['http_status']} | {e['name']} | {e['message']} |" for e in table)
     document: dict[str, Any] = {
@@ -234,8 +264,8 @@ def build_document(app: Flask, server_url: str | None = None) -> dict[str, Any]:
             "version": "1",
             "description": DESCRIPTION + "\n| code | HTTP | name | meaning |\n|---|---|---|---|\n" + rows,
         },
-        "paths": dict(sorted(paths.items())),
-        "components": {"schemas": {"ErrorEnvelope": ERROR_ENVELOPE}},
+        "paths": shared_paths,
+        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
         "x-error-codes": table,
     }
     if server_url:
