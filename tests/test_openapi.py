@@ -29,7 +29,7 @@ def api_rules(app: Flask) -> list[tuple[str, str, Any]]:
     return [
         (method, rule.rule, app.view_functions[rule.endpoint])
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/api/")
+        if rule.rule.startswith("/api/") and not rule.endpoint.startswith("api_docs.")  # the docs page
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
     ]
 

@@ -9,6 +9,7 @@ from wsgi_app.api import (
     auth,
     blocks,
     chat,
+    docs,
     health,
     labels,
     location,
@@ -36,6 +37,7 @@ AREAS = (
     chat,
     location,
     metrics,
+    docs,
 )
 
 

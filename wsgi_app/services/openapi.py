@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the api package imports this module; avoid the cycle at run
 
 OPENAPI_VERSION = "3.1.0"
 API_PREFIX = "/api/"
+PAGE_ENDPOINT_PREFIX = "api_docs."  # the docs page (wsgi_app.api.docs): a page, not an operation
 DOCUMENTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # A data schema carrying this key is the whole response body, not wrapped in the envelope.
 RAW_BODY_MARKER = "x-raw-body"
@@ -108,7 +109,7 @@ Signed operations carry `appkey`, `timestamp`, `nonce` and `sign`
 def documented_operations(app: Flask) -> Iterator[tuple[str, str, EndpointSpec | None, list[str]]]:
     """``(openapi path, method, spec or None, path argument names)`` for every Flask ``/api`` rule."""
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith(API_PREFIX):
+        if not rule.rule.startswith(API_PREFIX) or rule.endpoint.startswith(PAGE_ENDPOINT_PREFIX):
             continue
         view = app.view_functions.get(rule.endpoint)
         spec = getattr(view, "endpoint_spec", None)
