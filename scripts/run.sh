@@ -13,5 +13,6 @@ if [ ! -f instance/dev-app.json ]; then
 fi
 echo "Application credentials for the signing client (instance/dev-app.json):"
 cat instance/dev-app.json
-echo "Try: DT_APPKEY=... DT_APPSECRET=... .venv/bin/python -m wsgi_app.client GET /api/health"
+echo "Try: DT_APPKEY=... DT_APPSECRET=... DT_BASE_URL=http://127.0.0.1:${PORT:-8000} .venv/bin/python -m datingtoday_client GET /api/vip/products"
+echo "API docs: http://127.0.0.1:${PORT:-8000}/api/docs"
 exec .venv/bin/python tornado_server.py "$@"

@@ -120,3 +120,10 @@ def test_prepare_creates_migrates_and_seeds(tmp_path, base_config) -> None:  # t
             with server.connect() as conn:
                 conn.execute(text(f"DROP DATABASE IF EXISTS `{url.database}`"))
             server.dispose()
+
+
+def test_seed_demo_progress_is_visible_when_piped(app: Flask) -> None:
+    result = run_cli(app, "seed-demo", "--users", "250", "--batch-size", "100", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    steps = [line for line in result.output.splitlines() if line.startswith("Seeding demo users: ")]
+    assert [line.split()[3] for line in steps] == ["100/250", "200/250", "250/250"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask
@@ -20,6 +23,24 @@ def seed_labels_command() -> None:
     click.echo(f"{added} labels added")
 
 
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; one line per step when piped (click hides its bar then)."""
+    if sys.stdout.isatty():
+        with click.progressbar(length=total, label=label) as bar:
+            yield bar.update
+        return
+    done, started = 0, time.perf_counter()
+
+    def step(count: int) -> None:
+        nonlocal done
+        done += count
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        click.echo(f"{label}: {done}/{total} ({rate:,.0f}/s)")
+
+    yield step
+
+
 @click.command("seed-demo")
 @with_appcontext
 @click.option("--users", "user_count", type=click.IntRange(1, 10_000_000), default=1000, show_default=True)
@@ -31,8 +52,8 @@ def seed_demo_command(user_count: int, batch_size: int, seed: int | None) -> Non
     Demo phones start with 100 (never a real sign-up); re-running adds more users.
     """
     started = time.perf_counter()
-    with click.progressbar(length=user_count, label="Seeding demo users") as bar:
-        report = demo_seed.seed_demo(user_count, batch_size=batch_size, seed=seed, on_batch=bar.update)
+    with progress(user_count, "Seeding demo users") as on_batch:
+        report = demo_seed.seed_demo(user_count, batch_size=batch_size, seed=seed, on_batch=on_batch)
     elapsed = time.perf_counter() - started
     click.echo(
         f"{report.users} users, {report.photos} photos, {report.user_labels} labels, "

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from wsgi_app import errors
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.extensions import db
+from wsgi_app.http_common import NATIVE_PATH_HINT, NATIVE_PATHS
 
 log = logging.getLogger("datingtoday.errors")
 
@@ -53,7 +54,10 @@ def handle_api_error(error: ApiError) -> Response:
 def handle_http_exception(error: HTTPException) -> Response:
     _rollback()
     spec = _HTTP_STATUS_SPECS.get(error.code or 500, errors.INTERNAL_ERROR)
-    response = error_response(spec)
+    hint = None
+    if error.code == 404 and request.path in NATIVE_PATHS:  # only reachable under `flask run`
+        hint = NATIVE_PATH_HINT.format(path=request.path)
+    response = error_response(spec, hint)
     if error.code == 405 and error.response is None:
         allowed = getattr(error, "valid_methods", None)
         if allowed:
