@@ -23,12 +23,6 @@ if TYPE_CHECKING:
     import requests
 
 
-def _credentials(
-    appkey: str, secret: str, sign_method: str, user_id: int | str | None, token: str | None
-) -> Credentials:
-    return Credentials(appkey, secret, sign_method, user_id, token)
-
-
 def _as_bytes(body: Any) -> bytes | None:
     if body is None:
         return None
@@ -62,7 +56,7 @@ class DatingTodayAuth(_RequestsBase):  # type: ignore[misc,valid-type]
         user_id: int | str | None = None,
         token: str | None = None,
     ) -> None:
-        self.creds = _credentials(appkey, secret, sign_method, user_id, token)
+        self.creds = Credentials(appkey, secret, sign_method, user_id, token)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         body = _as_bytes(request.body)
@@ -90,7 +84,7 @@ class DatingTodayHttpxAuth(_HttpxBase):  # type: ignore[misc,valid-type]
         user_id: int | str | None = None,
         token: str | None = None,
     ) -> None:
-        self.creds = _credentials(appkey, secret, sign_method, user_id, token)
+        self.creds = Credentials(appkey, secret, sign_method, user_id, token)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         import httpx
