@@ -1,11 +1,12 @@
-"""HTTP details both sides share: request ids, CORS headers, the access-log line."""
+"""HTTP details both sides share: request ids, CORS headers, security headers, the access-log line."""
 
 from __future__ import annotations
 
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 access_log = logging.getLogger("datingtoday.access")
 
@@ -14,6 +15,9 @@ _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 CORS_ALLOW_HEADERS = "Content-Type, Authorization, X-Request-Id"
 CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
 CORS_MAX_AGE_SECS = 600
+# On every API answer, Flask and native alike: never sniff a type, never keep a copy (answers carry
+# tokens, SMS codes and private data). Served files set their own Cache-Control.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
 def request_id_from(incoming: str | None) -> str:
@@ -56,3 +60,17 @@ def log_access(
         remote_ip or "-",
         user_id if user_id is not None else "-",
     )
+
+
+def with_security_headers(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """WSGI middleware: :data:`SECURITY_HEADERS` on every answer (a header already set wins)."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def add_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _ in headers}
+            headers.extend((n, v) for n, v in SECURITY_HEADERS.items() if n.lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return wsgi_app(environ, add_headers)
+
+    return app
