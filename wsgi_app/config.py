@@ -112,6 +112,16 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         # (count, window seconds) pairs, all enforced.
         "SMS_PHONE_LIMITS": [(1, 60), (5, 3600), (10, 86400)],
         "SMS_IP_LIMITS": [(_env_int("SMS_IP_PER_HOUR", 30), 3600), (_env_int("SMS_IP_PER_DAY", 100), 86400)],
+        # The cost cap against SMS pumping: countries numbers may belong to, sends per country and in all.
+        "SMS_ALLOWED_REGIONS": _env_list("SMS_ALLOWED_REGIONS") or ["CN"],
+        "SMS_COUNTRY_LIMITS": [
+            (_env_int("SMS_COUNTRY_PER_HOUR", 2000), 3600),
+            (_env_int("SMS_COUNTRY_PER_DAY", 20000), 86400),
+        ],
+        "SMS_GLOBAL_LIMITS": [
+            (_env_int("SMS_GLOBAL_PER_HOUR", 5000), 3600),
+            (_env_int("SMS_GLOBAL_PER_DAY", 50000), 86400),
+        ],
         # Tokens.
         "TOKEN_TTL_SECS": _env_int("TOKEN_TTL_SECS", 7 * 24 * 3600),
         # HTTP.
