@@ -20,12 +20,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.api import register_blueprints
     from wsgi_app.api.error_handlers import register_error_handlers
     from wsgi_app.api.hooks import register_hooks
+    from wsgi_app.api.request_class import ApiRequest
     from wsgi_app.config import check_production_secrets, config_from_env
     from wsgi_app.extensions import db, migrate, redis_store
     from wsgi_app.services import sms
 
     instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.request_class = ApiRequest
     app.config.from_mapping(config_from_env(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)

@@ -148,6 +148,8 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "ORDER_LIMITS": [(10, 600), (30, 86400)],
         # Reports of users, per reporter.
         "REPORT_LIMITS": [(5, 3600), (20, 86400)],
+        # Block and unblock together, per user.
+        "BLOCK_CHANGE_LIMITS": [(30, 3600), (100, 86400)],
         # Chat and nearby: long-poll wait, native handlers' own pool, media, limits per user.
         "LONGPOLL_TIMEOUT_SECS": float(os.environ.get("LONGPOLL_TIMEOUT_SECS") or 50),
         "NATIVE_THREADS": _env_int("NATIVE_THREADS", 4),
