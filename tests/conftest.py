@@ -54,6 +54,7 @@ def base_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "SMS_GATEWAY": "memory",
         "SMS_ECHO_CODE": False,
         "UPLOAD_FOLDER": str(tmp / "uploads"),
+        "CHAT_MEDIA_FOLDER": str(tmp / "chat-media"),
         "INSTANCE_DIR": str(tmp),
     }
 
@@ -281,6 +282,7 @@ def server_env(base_config: dict[str, Any], migrated_database: str) -> dict[str,
             "SMS_ECHO_CODE": "1",
             "DEV_MODE": "1",
             "UPLOAD_FOLDER": base_config["UPLOAD_FOLDER"],
+            "CHAT_MEDIA_FOLDER": base_config["CHAT_MEDIA_FOLDER"],
             "INSTANCE_PATH": base_config["INSTANCE_DIR"],
             "PYTHONPATH": str(REPO_ROOT),
             "WSGI_THREADS": "4",

@@ -154,6 +154,10 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "LONGPOLL_TIMEOUT_SECS": float(os.environ.get("LONGPOLL_TIMEOUT_SECS") or 50),
         "NATIVE_THREADS": _env_int("NATIVE_THREADS", 4),
         "CHAT_MEDIA_MAX_BYTES": _env_int("CHAT_MEDIA_MAX_BYTES", 5 * 1024 * 1024),
+        # Chat files: outside the public uploads, read through the app's check (nginx: X-Accel-Redirect).
+        "CHAT_MEDIA_FOLDER": os.environ.get("CHAT_MEDIA_FOLDER") or os.path.join(instance_path, "chat-media"),
+        "CHAT_MEDIA_ACCEL_PATH": os.environ.get("CHAT_MEDIA_ACCEL_PATH", ""),
+        "CHAT_MEDIA_DAILY_QUOTA_BYTES": _env_int("CHAT_MEDIA_DAILY_QUOTA_BYTES", 100 * 1024 * 1024),
         "CHAT_SEND_LIMITS": [(60, 60), (2000, 86400)],
         "LOCATION_CHANGE_LIMITS": [(20, 3600), (100, 86400)],
         "NEARBY_QUERY_LIMITS": [(30, 60), (600, 86400)],
