@@ -3,10 +3,11 @@
 Invariants:
 - ``X-Real-IP`` / ``X-Forwarded-For`` change the client address only when the
   TCP peer is in ``TRUSTED_PROXIES`` (Tornado's ``xheaders=True`` believes anyone).
-- A declared body over ``MAX_CONTENT_LENGTH`` is answered 413 in the JSON
-  envelope (Tornado alone answers a bare 400): up to
-  :data:`OVERSIZE_DRAIN_MAX_BYTES` it is read and dropped so the client sees
-  the answer; above, the answer is written and the connection closed.
+- A body over ``MAX_CONTENT_LENGTH`` is answered 413 in the JSON envelope
+  (Tornado alone answers a bare 400): up to :data:`OVERSIZE_DRAIN_MAX_BYTES` it
+  is read and dropped so the client sees the answer (a chunked body is counted
+  as it arrives); a larger declared length is answered at once and the
+  connection closed.
 - Every native handler's answer carries :data:`SECURITY_HEADERS`.
 """
 
@@ -63,6 +64,7 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
         self.max_body_bytes = max_body_bytes
         self.xheaders_applied = False
         self.too_large = False
+        self.received_bytes = 0
 
     def headers_received(self, start_line: Any, headers: httputil.HTTPHeaders) -> Any:
         context = self.connection.context
@@ -86,7 +88,13 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
         return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Any:
-        return None if self.too_large else self.delegate.data_received(chunk)
+        if self.too_large:
+            return None
+        self.received_bytes += len(chunk)
+        if self.received_bytes > self.max_body_bytes:  # a chunked body has no Content-Length
+            self.too_large = True
+            return None
+        return self.delegate.data_received(chunk)
 
     def finish(self) -> None:
         if self.too_large:
@@ -116,6 +124,8 @@ class GuardedHTTPServer(HTTPServer):
         self, *args: Any, trusted: tuple[Network, ...] = (), max_body_bytes: int, **kwargs: Any
     ) -> None:
         proxies = [str(network.network_address) for network in trusted]
+        # Tornado's own limit answers a bare 400; ours (max_body_bytes) answers 413 below it.
+        kwargs["max_body_size"] = max(kwargs.get("max_body_size") or 0, OVERSIZE_DRAIN_MAX_BYTES)
         super().initialize(*args, xheaders=False, trusted_downstream=proxies, **kwargs)
         self.trusted = trusted
         self.max_body_bytes = max_body_bytes
