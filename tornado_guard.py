@@ -8,7 +8,8 @@ Invariants:
   is read and dropped so the client sees the answer (a chunked body is counted
   as it arrives); a larger declared length is answered at once and the
   connection closed.
-- Every native handler's answer carries :data:`SECURITY_HEADERS`.
+- Every native handler's answer carries :data:`SECURITY_HEADERS` and no
+  ``Server`` banner with a version.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ OVERSIZE_DRAIN_MAX_BYTES = 64 * 1024 * 1024
 
 
 class SecurityHeadersTransform(tornado.web.OutputTransform):
-    """Adds :data:`SECURITY_HEADERS` (nosniff, no-store) to every native handler's answer."""
+    """Adds :data:`SECURITY_HEADERS` (nosniff, no-store) to every native handler's answer and drops
+    Tornado's ``Server: TornadoServer/<version>`` banner."""
 
     def transform_first_chunk(
         self, status_code: int, headers: httputil.HTTPHeaders, chunk: bytes, finishing: bool
     ) -> tuple[int, httputil.HTTPHeaders, bytes]:
         for name, value in SECURITY_HEADERS.items():
             headers.setdefault(name, value)
+        if "Server" in headers:
+            del headers["Server"]
         return status_code, headers, chunk
 
 

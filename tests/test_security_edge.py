@@ -178,6 +178,7 @@ def test_flask_and_native_answers_and_uploads_are_nosniff(app: Flask, client, li
             headers = err.headers
         assert headers["X-Content-Type-Options"] == "nosniff", path
         assert headers["Cache-Control"] == "no-store", path
+        assert "Server" not in headers, path  # no TornadoServer/<version> banner
 
 
 def test_token_and_code_answers_are_not_cached(app: Flask, api: ApiClient) -> None:
