@@ -39,9 +39,13 @@ from tornado.wsgi import WSGIContainer
 
 from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
+from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform
 from wsgi_app import create_app, errors, metrics
+from wsgi_app.config import InsecureConfigError
+from wsgi_app.http_common import SECURITY_HEADERS
 from wsgi_app.logging_setup import configure_logging
 from wsgi_app.redis_client import make_async_client
+from wsgi_app.trusted_proxies import parse_networks
 
 log = logging.getLogger("datingtoday.server")
 
@@ -89,7 +93,7 @@ class WholeCallWSGIContainer(WSGIContainer):
         except Exception:
             log.exception("WSGI call failed outside Flask's error handling")
             status = "500 Internal Server Error"
-            headers = [("Content-Type", "application/json")]
+            headers = [("Content-Type", "application/json"), *SECURITY_HEADERS.items()]
             body = errors.dumps_envelope(errors.error_body(errors.INTERNAL_ERROR)).encode()
         code_text, reason = status.split(" ", 1)
         header_obj = httputil.HTTPHeaders()
@@ -128,7 +132,9 @@ class TornadoService:
 
     def make_router(self) -> RuleRouter:
         routes = native_routes(self.context)
-        native_app = tornado.web.Application(routes, log_function=lambda handler: None)
+        native_app = tornado.web.Application(
+            routes, transforms=[SecurityHeadersTransform], log_function=lambda handler: None
+        )
         native_paths = "|".join(f"(?:{pattern})" for pattern, *_ in routes)
         container = WholeCallWSGIContainer(self.flask_app, self.executor)
         return RuleRouter(
@@ -139,9 +145,11 @@ class TornadoService:
         )
 
     def listen(self, port: int, address: str = "127.0.0.1") -> HTTPServer:
-        self.server = HTTPServer(
+        config = self.flask_app.config
+        self.server = GuardedHTTPServer(
             self.make_router(),
-            xheaders=True,
+            trusted=parse_networks(config["TRUSTED_PROXIES"]),
+            max_body_bytes=config["MAX_CONTENT_LENGTH"],
             max_body_size=self.flask_app.config["MAX_CONTENT_LENGTH"] + BODY_LIMIT_HEADROOM_BYTES,
             idle_connection_timeout=120,
         )
@@ -202,7 +210,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    service = TornadoService(create_app())
+    try:
+        flask_app = create_app()
+    except InsecureConfigError as err:
+        log.error("%s", err)
+        raise SystemExit(2) from None
+    service = TornadoService(flask_app)
     service.listen(args.port, args.address)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

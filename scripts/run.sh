@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export FLASK_APP=wsgi_app
+# Development mode: the development secrets are allowed (production refuses to start with them).
+export DEV_MODE=${DEV_MODE:-1}
 .venv/bin/flask db upgrade
 .venv/bin/flask products seed
 .venv/bin/flask labels seed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import wave
 from typing import Any
 
 from flask import Flask
@@ -16,9 +17,22 @@ from wsgi_app.models.user import AUTHORITY_HIDDEN, User
 
 _client_ids = itertools.count(1)
 
-# A minimal AMR-NB header followed by silent frames: enough for a magic-bytes check.
+# An AMR-NB header and one 12.2 kbit/s frame (header byte + 31 bytes): a whole, parseable clip.
 AMR_CLIP = b"#!AMR\n" + b"\x3c" + b"\x00" * 31
-OGG_CLIP = b"OggS\x00\x02" + b"\x00" * 40
+
+
+def wav_bytes(frames: int = 800) -> bytes:
+    """A real WAV clip (8 kHz mono, silence), 0.1 s by default."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(8000)
+        clip.writeframes(b"\x00\x00" * frames)
+    return out.getvalue()
+
+
+WAV_CLIP = wav_bytes()
 
 
 def png_bytes(size: tuple[int, int] = (8, 8)) -> bytes:

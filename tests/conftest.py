@@ -31,6 +31,8 @@ from wsgi_app.services import applications
 from wsgi_app.services.applications import AppCredentials
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Development secrets are allowed only in development mode; every app and process of the suite is one.
+os.environ["DEV_MODE"] = "1"
 
 
 def free_port() -> int:
@@ -45,12 +47,14 @@ def base_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/test.sqlite3"
     return {
         "TESTING": True,
+        "DEV_MODE": True,
         "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "REDIS_URL": os.environ.get("REDIS_URL") or "memory://",
         "SMS_GATEWAY": "memory",
         "SMS_ECHO_CODE": False,
         "UPLOAD_FOLDER": str(tmp / "uploads"),
+        "CHAT_MEDIA_FOLDER": str(tmp / "chat-media"),
         "INSTANCE_DIR": str(tmp),
     }
 
@@ -276,7 +280,9 @@ def server_env(base_config: dict[str, Any], migrated_database: str) -> dict[str,
             "REDIS_URL": base_config["REDIS_URL"],
             "SECRET_KEY": base_config["SECRET_KEY"],
             "SMS_ECHO_CODE": "1",
+            "DEV_MODE": "1",
             "UPLOAD_FOLDER": base_config["UPLOAD_FOLDER"],
+            "CHAT_MEDIA_FOLDER": base_config["CHAT_MEDIA_FOLDER"],
             "INSTANCE_PATH": base_config["INSTANCE_DIR"],
             "PYTHONPATH": str(REPO_ROOT),
             "WSGI_THREADS": "4",

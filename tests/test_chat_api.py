@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.chat_support import AMR_CLIP, OGG_CLIP, block, png_bytes, send_text, sent_id
+from tests.chat_support import AMR_CLIP, WAV_CLIP, block, png_bytes, send_text, sent_id
 from tests.helpers import ApiClient, SignedInUser
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.chat import Contact, Message
@@ -198,8 +198,10 @@ def _send_file(api: ApiClient, sender, peer, kind: str, content: bytes, name: st
 
 
 def _uploads(app: Flask) -> set[str]:
-    folder = app.config["UPLOAD_FOLDER"]
-    return {name for name in os.listdir(folder) if name.startswith("chat-")}
+    folder = app.config["CHAT_MEDIA_FOLDER"]
+    return (
+        {name for name in os.listdir(folder) if name.startswith("chat-")} if os.path.isdir(folder) else set()
+    )
 
 
 def test_image_and_voice_messages_store_checked_files(api: ApiClient, app: Flask, alice, bob) -> None:  # type: ignore[no-untyped-def]
@@ -210,13 +212,15 @@ def test_image_and_voice_messages_store_checked_files(api: ApiClient, app: Flask
     voice = _send_file(api, alice, bob, "voice", AMR_CLIP, "clip.bin", "voice-1")
     assert voice.status == 200, voice.body
     assert voice.data["message"]["media_url"].endswith(".amr")
-    ogg = _send_file(api, alice, bob, "voice", OGG_CLIP, "clip.ogg", "voice-2")
-    assert ogg.data["message"]["media_url"].endswith(".ogg")
+    wav = _send_file(api, alice, bob, "voice", WAV_CLIP, "clip.ogg", "voice-2")
+    assert wav.data["message"]["media_url"].endswith(".wav")
     assert len(_uploads(app) - before) == 3
     # A retried upload is stored once, file included.
     again = _send_file(api, alice, bob, "image", png_bytes(), "x.jpg", "img-1")
     assert again.data["duplicate"] is True and len(_uploads(app) - before) == 3
-    served = api.transport.client.get(image.data["message"]["media_url"])  # type: ignore[union-attr]
+    path, _, name = image.data["message"]["media_url"].partition("?name=")
+    signed = api.signed("GET", path, {**bob.params(), "name": name})
+    served = api.transport.client.get(path, query_string=signed)  # type: ignore[union-attr]
     assert served.status_code == 200 and served.data == png_bytes()
 
 

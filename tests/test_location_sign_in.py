@@ -50,7 +50,7 @@ def test_an_impossible_jump_on_sign_in_keeps_the_old_position_but_signs_in(
 ) -> None:  # type: ignore[no-untyped-def]
     first, _ = login(api, sms_inbox, "13900000004", latlng="39.9042,116.4074")
     with app.app_context():  # the per-phone SMS limit would stop a second code for a minute
-        redis_client().delete("rl:sms:phone:13900000004")
+        redis_client().delete("rl:sms:phone:+8613900000004")  # limits key the E.164 form
     second, _ = login(api, sms_inbox, "13900000004", latlng="31.2304,121.4737")  # Shanghai, at once
     assert second.status == 200, second.body
     assert stored(app, first.data["user_id"]) == location.snap_to_grid(*BEIJING)

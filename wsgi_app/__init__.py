@@ -23,7 +23,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.api import register_blueprints
     from wsgi_app.api.error_handlers import register_error_handlers
     from wsgi_app.api.hooks import register_hooks
-    from wsgi_app.config import config_from_env
+    from wsgi_app.api.request_class import ApiRequest
+    from wsgi_app.config import check_production_secrets, config_from_env
     from wsgi_app.extensions import db, migrate, redis_store
     from wsgi_app.logging_setup import install_redaction
     from wsgi_app.services import sms
@@ -31,9 +32,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     install_redaction()  # no token, sign, nonce or SMS code in any log record of this process
     instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.request_class = ApiRequest
     app.config.from_mapping(config_from_env(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)
+    check_production_secrets(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
@@ -54,4 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = SharedDataMiddleware(  # type: ignore[method-assign]
             app.wsgi_app, {app.config["UPLOAD_URL_PATH"]: app.config["UPLOAD_FOLDER"]}, cache_timeout=86400
         )
+    from wsgi_app.http_common import with_security_headers
+
+    app.wsgi_app = with_security_headers(app.wsgi_app)  # type: ignore[method-assign]
     return app

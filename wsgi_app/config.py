@@ -3,6 +3,10 @@
 ``create_app(test_config)`` starts from :func:`config_from_env` and overlays
 ``test_config``. Defaults give the embedded mode: a SQLite file in the
 instance folder and an in-process Redis stand-in (``REDIS_URL=memory://``).
+
+Secrets have development values only in development mode (``DEV_MODE=1``, which
+``scripts/run.sh``, ``.ci/run`` and the tests set): otherwise
+:func:`check_production_secrets` refuses to start without real ones.
 """
 
 from __future__ import annotations
@@ -12,6 +16,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 EMBEDDED_REDIS_URL = "memory://"
+DEV_SECRET_KEY = "dev-only-secret-change-me"
+DEV_PAYMENT_PROVIDER_SECRET = "dev-only-payment-secret"
+MIN_SECRET_CHARS = 16
+# Secrets that must be set (to a value that is not the development one) outside development mode.
+PRODUCTION_SECRETS = {"SECRET_KEY": DEV_SECRET_KEY, "PAYMENT_PROVIDER_SECRET": DEV_PAYMENT_PROVIDER_SECRET}
+
+
+class InsecureConfigError(RuntimeError):
+    """The process must not start: a secret is missing or is the development value."""
 
 
 def _env_int(name: str, default: int) -> int:
@@ -55,12 +68,33 @@ def engine_options(url: str, pool_size: int) -> dict[str, Any]:
     }
 
 
+def check_production_secrets(config: dict[str, Any]) -> None:
+    """Refuse to run outside development mode with a missing, short or development secret."""
+    if config.get("DEV_MODE"):
+        return
+    problems = []
+    for name, dev_value in PRODUCTION_SECRETS.items():
+        value = config.get(name) or ""
+        if not value or value == dev_value or len(value) < MIN_SECRET_CHARS:
+            problems.append(name)
+    if config.get("SMS_ECHO_CODE"):
+        problems.append("SMS_ECHO_CODE (must be off)")
+    if problems:
+        raise InsecureConfigError(
+            "refusing to start: " + ", ".join(problems) + " missing or a development value. Set "
+            f"SECRET_KEY and PAYMENT_PROVIDER_SECRET to random values of at least {MIN_SECRET_CHARS} "
+            "characters (python -c 'import secrets; print(secrets.token_urlsafe(32))') and leave "
+            "SMS_ECHO_CODE unset, or set DEV_MODE=1 on a development machine."
+        )
+
+
 def config_from_env(instance_path: str) -> dict[str, Any]:
     default_db = "sqlite:///" + os.path.join(instance_path, "datingtoday.sqlite3")
     database_url = normalise_database_url(os.environ.get("DATABASE_URL") or default_db)
     wsgi_threads = _env_int("WSGI_THREADS", 8)
     return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-change-me"),
+        "DEV_MODE": _env_bool("DEV_MODE"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or DEV_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
             database_url, wsgi_threads + _env_int("NATIVE_THREADS", 4) + 2
@@ -78,11 +112,25 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         # (count, window seconds) pairs, all enforced.
         "SMS_PHONE_LIMITS": [(1, 60), (5, 3600), (10, 86400)],
         "SMS_IP_LIMITS": [(_env_int("SMS_IP_PER_HOUR", 30), 3600), (_env_int("SMS_IP_PER_DAY", 100), 86400)],
+        # The cost cap against SMS pumping: countries numbers may belong to, sends per country and in all.
+        "SMS_ALLOWED_REGIONS": _env_list("SMS_ALLOWED_REGIONS") or ["CN"],
+        "SMS_COUNTRY_LIMITS": [
+            (_env_int("SMS_COUNTRY_PER_HOUR", 2000), 3600),
+            (_env_int("SMS_COUNTRY_PER_DAY", 20000), 86400),
+        ],
+        "SMS_GLOBAL_LIMITS": [
+            (_env_int("SMS_GLOBAL_PER_HOUR", 5000), 3600),
+            (_env_int("SMS_GLOBAL_PER_DAY", 50000), 86400),
+        ],
         # Tokens.
         "TOKEN_TTL_SECS": _env_int("TOKEN_TTL_SECS", 7 * 24 * 3600),
         # HTTP.
         "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 8 * 1024 * 1024),
         "CORS_ORIGINS": _env_list("CORS_ORIGINS"),
+        # Peers whose X-Real-IP / X-Forwarded-For are believed (nginx); others are known by their socket.
+        "TRUSTED_PROXIES": _env_list("TRUSTED_PROXIES")
+        if "TRUSTED_PROXIES" in os.environ
+        else ["127.0.0.1", "::1"],
         "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or os.path.join(instance_path, "uploads"),
         # Photos: served at UPLOAD_URL_PATH by the app itself unless SERVE_UPLOADS=0 (nginx does it).
         "UPLOAD_URL_PATH": os.environ.get("UPLOAD_URL_PATH", "/uploads"),
@@ -96,14 +144,20 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "HOT_LIST_CACHE_SECS": _env_int("HOT_LIST_CACHE_SECS", 60),
         # VIP payments: the provider (only "fake" ships) and the secret its callbacks are signed with.
         "PAYMENT_PROVIDER": os.environ.get("PAYMENT_PROVIDER", "fake"),
-        "PAYMENT_PROVIDER_SECRET": os.environ.get("PAYMENT_PROVIDER_SECRET", "dev-only-payment-secret"),
+        "PAYMENT_PROVIDER_SECRET": os.environ.get("PAYMENT_PROVIDER_SECRET") or DEV_PAYMENT_PROVIDER_SECRET,
         "ORDER_LIMITS": [(10, 600), (30, 86400)],
         # Reports of users, per reporter.
         "REPORT_LIMITS": [(5, 3600), (20, 86400)],
+        # Block and unblock together, per user.
+        "BLOCK_CHANGE_LIMITS": [(30, 3600), (100, 86400)],
         # Chat and nearby: long-poll wait, native handlers' own pool, media, limits per user.
         "LONGPOLL_TIMEOUT_SECS": float(os.environ.get("LONGPOLL_TIMEOUT_SECS") or 50),
         "NATIVE_THREADS": _env_int("NATIVE_THREADS", 4),
         "CHAT_MEDIA_MAX_BYTES": _env_int("CHAT_MEDIA_MAX_BYTES", 5 * 1024 * 1024),
+        # Chat files: outside the public uploads, read through the app's check (nginx: X-Accel-Redirect).
+        "CHAT_MEDIA_FOLDER": os.environ.get("CHAT_MEDIA_FOLDER") or os.path.join(instance_path, "chat-media"),
+        "CHAT_MEDIA_ACCEL_PATH": os.environ.get("CHAT_MEDIA_ACCEL_PATH", ""),
+        "CHAT_MEDIA_DAILY_QUOTA_BYTES": _env_int("CHAT_MEDIA_DAILY_QUOTA_BYTES", 100 * 1024 * 1024),
         "CHAT_SEND_LIMITS": [(60, 60), (2000, 86400)],
         "LOCATION_CHANGE_LIMITS": [(20, 3600), (100, 86400)],
         "NEARBY_QUERY_LIMITS": [(30, 60), (600, 86400)],

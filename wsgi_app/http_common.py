@@ -1,4 +1,4 @@
-"""HTTP details both sides share: request ids, CORS headers, the access-log line.
+"""HTTP details both sides share: request ids, CORS headers, security headers, the access-log line.
 
 The access line names the error code of every failure, the user id and the
 duration, identically for Flask and the native handlers.
@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from wsgi_app.errors import ErrorSpec
 from wsgi_app.logging_setup import ACCESS_FIELDS_ATTR
@@ -25,6 +26,9 @@ CORS_MAX_AGE_SECS = 600
 # keeps the two equal): under `flask run` their 404 says which server to start.
 NATIVE_PATHS = frozenset({"/api/time", "/api/chat/poll", "/api/user/nearby/list"})
 NATIVE_PATH_HINT = "{path} is served by tornado_server.py (./scripts/run.sh), not by `flask run`"
+# On every API answer, Flask and native alike: never sniff a type, never keep a copy (answers carry
+# tokens, SMS codes and private data). Served files set their own Cache-Control.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
 def request_id_from(incoming: str | None) -> str:
@@ -87,3 +91,17 @@ def log_access(
         user_id if user_id is not None else "-",
         extra={ACCESS_FIELDS_ATTR: fields},
     )
+
+
+def with_security_headers(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """WSGI middleware: :data:`SECURITY_HEADERS` on every answer (a header already set wins)."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def add_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _ in headers}
+            headers.extend((n, v) for n, v in SECURITY_HEADERS.items() if n.lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return wsgi_app(environ, add_headers)
+
+    return app

@@ -4,7 +4,8 @@ Each endpoint lists its :class:`Param` objects. The same list validates the
 request (Flask decorator and native Tornado handlers alike) and produces the
 endpoint's OpenAPI parameters, so the document cannot drift from the code.
 Parameters arrive as strings (query or form, first value wins; see
-:func:`merge_request_params`).
+:func:`merge_request_params`). Numbers and patterns accept ASCII digits only
+(Python's int(), float() and \\d would take "１８０" and store 180).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 from wsgi_app.errors import PARAM_INVALID, ApiError, ErrorSpec
 
-_INT_RE = re.compile(r"^[+-]?\d{1,18}$")
+_INT_RE = re.compile(r"[+-]?[0-9]{1,18}")
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 _CAMEL_RE = re.compile(r"(?<!^)(?=[A-Z])")
 MISSING: Any = object()
 
@@ -55,14 +57,13 @@ class Param:
     def parse(self, raw: str) -> Any:
         """Turn the raw string into a value, or raise :class:`ApiError`."""
         if self.type == "integer":
-            if not _INT_RE.match(raw.strip()):
+            if not _INT_RE.fullmatch(raw.strip()):
                 raise self.fail("must be an integer")
             value: Any = int(raw)
         elif self.type == "number":
-            try:
-                value = float(raw)
-            except ValueError:
-                raise self.fail("must be a number") from None
+            if not _NUMBER_RE.fullmatch(raw.strip()):
+                raise self.fail("must be a number")
+            value = float(raw)
             if not math.isfinite(value):
                 raise self.fail("must be a finite number")
         elif self.type == "date":
@@ -76,7 +77,7 @@ class Param:
                 raise self.fail(f"at least {self.min_length} characters")
             if self.max_length is not None and len(value) > self.max_length:
                 raise self.fail(f"at most {self.max_length} characters")
-            if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            if self.pattern is not None and not re.fullmatch(self.pattern, value, re.ASCII):
                 raise self.fail("bad format")
         if self.minimum is not None and value < self.minimum:
             raise self.fail(f"must be >= {self.minimum:g}")

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, request
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.errors import LATLNG_INVALID, RATE_LIMITED, SMS_CODE_INVALID
+from wsgi_app.errors import LATLNG_INVALID, PARAM_INVALID, RATE_LIMITED, SMS_CODE_INVALID
 from wsgi_app.extensions import db
 from wsgi_app.params import Param
 from wsgi_app.services import location, sign_in, tokens
@@ -16,7 +16,12 @@ from wsgi_app.timeutil import format_wire_datetime
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
-PHONE = Param("phone", required=True, pattern=sign_in.PHONE_PATTERN, description="mobile number")
+PHONE = Param(
+    "phone",
+    required=True,
+    pattern=sign_in.PHONE_PATTERN,
+    description="mobile number: mainland (13800138000) or E.164 (+8613800138000), one phone either way",
+)
 
 
 @bp.route("/sendsms", methods=["POST"])
@@ -24,9 +29,11 @@ PHONE = Param("phone", required=True, pattern=sign_in.PHONE_PATTERN, description
     summary="Send a sign-in code by SMS",
     auth="app",
     params=[PHONE],
-    errors=[RATE_LIMITED],
-    description="Same answer for registered and unregistered phones. Limits: 1/60 s, "
-    "5/hour, 10/day per phone, and per client address.",
+    errors=[PARAM_INVALID, RATE_LIMITED],
+    description="Same answer for registered and unregistered phones. Only mobile numbers of the "
+    "allowed countries (SMS_ALLOWED_REGIONS): premium-rate, toll-free, landline and satellite "
+    "numbers are 300. Limits: 1/60 s, 5/hour, 10/day per phone, per client address, per "
+    "country and in all (429).",
     data_schema={
         "type": "object",
         "required": ["phone"],

@@ -29,9 +29,10 @@ BLOCK_RESULT_SCHEMA: dict[str, Any] = {
 @endpoint(
     summary="Block a user: neither of you sees the other anywhere any more",
     params=[PEER_ID],
-    errors=[USER_NOT_FOUND],
+    errors=[USER_NOT_FOUND, RATE_LIMITED],
     data_schema=BLOCK_RESULT_SCHEMA,
-    description="Idempotent. Blocking yourself is refused with 300.",
+    description="Idempotent. Blocking yourself is refused with 300. Limits (block and unblock "
+    "together): 30 per hour, 100 per day.",
 )
 def block_add(caller: Caller, peer_id: int) -> dict[str, Any]:
     assert caller.user_id is not None
@@ -43,10 +44,10 @@ def block_add(caller: Caller, peer_id: int) -> dict[str, Any]:
 @endpoint(
     summary="Lift your block of a user",
     params=[PEER_ID],
-    errors=[USER_NOT_FOUND],
+    errors=[USER_NOT_FOUND, RATE_LIMITED],
     data_schema=BLOCK_RESULT_SCHEMA,
     description="Idempotent. A block the other user placed on you stays; "
-    "'blocked' tells whether you still cannot see each other.",
+    "'blocked' tells whether you still cannot see each other. Shares the limits of block/add.",
 )
 def block_remove(caller: Caller, peer_id: int) -> dict[str, Any]:
     assert caller.user_id is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, current_app, request, send_file
 
 from wsgi_app.api.endpoint import endpoint
 from wsgi_app.api.pagination import PAGINATION
@@ -16,6 +16,7 @@ from wsgi_app.errors import (
     BLOCKED,
     CONFLICT,
     NOT_AN_IMAGE,
+    OBJECT_NOT_FOUND,
     PARAM_INVALID,
     PAYLOAD_TOO_LARGE,
     RATE_LIMITED,
@@ -23,12 +24,15 @@ from wsgi_app.errors import (
     USER_NOT_FOUND,
 )
 from wsgi_app.params import Param
-from wsgi_app.services import chat, chat_contacts
+from wsgi_app.services import chat, chat_contacts, chat_media
+from wsgi_app.services.openapi import MEDIA_TYPES_KEY, RAW_BODY_MARKER
+from wsgi_app.services.photos import IMAGE_FORMATS
 from wsgi_app.services.request_auth import Caller
 
 bp = Blueprint("chat", __name__, url_prefix="/api/chat")
 contacts_bp = Blueprint("contacts", __name__, url_prefix="/api/contacts")
 
+IMAGE_CONTENT_TYPES = [content_type for _, content_type in IMAGE_FORMATS.values()]
 PEER_ID = Param("peerId", "integer", required=True, minimum=1, description="the other person")
 SEND_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -97,7 +101,9 @@ CONTACTS_SCHEMA: dict[str, Any] = {
     data_schema=SEND_SCHEMA,
     description="Stored first, then announced to the recipient's long-polls. Refused (512) when "
     "either user blocked the other. Sending again with the same clientMsgId returns the stored "
-    "message with duplicate=true (409 if that id was used for a different recipient or kind).",
+    "message with duplicate=true (409 if that id was used for a different recipient or kind). "
+    "Voice clips are parsed (415 unless the whole file is audio); media count against a daily "
+    "quota per sender (CHAT_MEDIA_DAILY_QUOTA_BYTES, 100 MiB; 429 beyond).",
 )
 def send(caller: Caller, peer_id: int, client_msg_id: str, kind: str, content: str | None = None) -> dict:
     assert caller.user_id is not None
@@ -106,6 +112,33 @@ def send(caller: Caller, peer_id: int, client_msg_id: str, kind: str, content: s
         caller.user_id, peer_id, client_msg_id, kind, content, upload.stream if upload else None
     )
     return {"message": sent.message, "duplicate": sent.duplicate}
+
+
+@bp.route("/media", methods=["GET"])
+@endpoint(
+    summary="Read the file of a voice or image message (only its sender and recipient)",
+    params=[Param("name", required=True, max_length=64, description="the file name in media_url")],
+    errors=[OBJECT_NOT_FOUND, BLOCKED],
+    data_schema={
+        RAW_BODY_MARKER: True,
+        MEDIA_TYPES_KEY: sorted({*chat_media.MEDIA_CONTENT_TYPES.values(), *IMAGE_CONTENT_TYPES}),
+        "type": "string",
+        "format": "binary",
+    },
+    description="The message's media_url. 511 for anyone but the two people of the conversation "
+    "(and for a missing file), 512 once either blocked the other. Not cacheable by shared caches.",
+)
+def media(caller: Caller, name: str) -> Response:
+    assert caller.user_id is not None
+    path, content_type = chat_media.readable_media(caller.user_id, name)
+    accel_path = current_app.config["CHAT_MEDIA_ACCEL_PATH"]
+    if accel_path:  # nginx sends the bytes from its internal location
+        response = Response(status=200, content_type=content_type)
+        response.headers["X-Accel-Redirect"] = accel_path.rstrip("/") + "/" + name
+    else:
+        response = send_file(path, mimetype=content_type, conditional=False, max_age=None)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.route("/history", methods=["GET"])

@@ -34,7 +34,8 @@ PHOTO_ID = Param("photoId", "integer", required=True, minimum=1, description="on
     params=[Param("photo", "file", required=True, description="JPEG, PNG, WebP or GIF; at most 5 MiB")],
     errors=[PARAM_INVALID, NOT_AN_IMAGE, PAYLOAD_TOO_LARGE, CONFLICT],
     data_schema=photos.PHOTO_SCHEMA,
-    description="The type is read from the content, never from the name. At most 9 photos (409 beyond).",
+    description="The type is read from the content, never from the name. At most 9 photos (409 "
+    "beyond). Above 24 million pixels 514, from the header before any decoding.",
 )
 def upload(caller: Caller) -> dict[str, Any]:
     assert caller.user_id is not None

@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wsgi_app.extensions import db
+from wsgi_app.models.types import Identifier
 from wsgi_app.timeutil import utcnow
 
 SIGN_METHOD_MD5_LEGACY = "md5-legacy"
@@ -20,7 +21,7 @@ class Application(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), nullable=False)
-    appkey: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    appkey: Mapped[str] = mapped_column(Identifier(32), unique=True, nullable=False)
     secret: Mapped[str] = mapped_column(String(64), nullable=False)
     sign_method: Mapped[str] = mapped_column(String(16), nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

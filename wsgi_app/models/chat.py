@@ -8,7 +8,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wsgi_app.extensions import db
-from wsgi_app.models.types import BigId
+from wsgi_app.models.types import BigId, Identifier
 from wsgi_app.timeutil import utcnow
 
 
@@ -20,15 +20,16 @@ class Message(db.Model):
         UniqueConstraint("sender_id", "client_msg_id", name="uq_messages_sender_client_id"),
         Index("ix_messages_recipient_id", "recipient_id", "id"),
         Index("ix_messages_pair_id", "sender_id", "recipient_id", "id"),
+        Index("ix_messages_media_filename", "media_filename"),  # who may read a chat file
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     sender_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    client_msg_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    client_msg_id: Mapped[str] = mapped_column(Identifier(64), nullable=False)
     kind: Mapped[str] = mapped_column(String(8), nullable=False, default="text")
     body: Mapped[str | None] = mapped_column(Text)
-    media_filename: Mapped[str | None] = mapped_column(String(64))
+    media_filename: Mapped[str | None] = mapped_column(Identifier(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime)
 

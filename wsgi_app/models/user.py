@@ -8,6 +8,7 @@ from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, SmallInteger,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wsgi_app.extensions import db
+from wsgi_app.models.types import Identifier
 from wsgi_app.timeutil import utcnow
 
 # authority: who may see the profile.
@@ -47,7 +48,7 @@ class AuthToken(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    token_hash: Mapped[str] = mapped_column(Identifier(64), unique=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

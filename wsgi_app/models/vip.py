@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wsgi_app.extensions import db
+from wsgi_app.models.types import Identifier
 from wsgi_app.timeutil import utcnow
 
 
@@ -32,13 +33,13 @@ class Order(db.Model):
     __table_args__ = (Index("ix_orders_user_created", "user_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_no: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    order_no: Mapped[str] = mapped_column(Identifier(32), unique=True, nullable=False)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), nullable=False)
     amount_cents: Mapped[int] = mapped_column(Integer, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False, default="CNY")
     days: Mapped[int] = mapped_column(Integer, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
-    provider_txn_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    provider_txn_id: Mapped[str | None] = mapped_column(Identifier(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -17,7 +17,7 @@ from wsgi_app.extensions import db
 from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.social import Block, Report, UserLabel, Visit
 from wsgi_app.models.vip import Order
-from wsgi_app.services import profiles, tokens
+from wsgi_app.services import chat_media, profiles, tokens
 from wsgi_app.services.location import forget_location
 from wsgi_app.services.photos import delete_all_photos_for_user
 from wsgi_app.services.upload_files import remove_after_commit, upload_path
@@ -46,7 +46,10 @@ def delete_account(user_id: int) -> None:
         media = db.session.execute(
             db.select(Message.media_filename).where(their_messages, Message.media_filename.is_not(None))
         ).scalars()
-        remove_after_commit(upload_path(name) for name in list(media))
+        # Chat files live in CHAT_MEDIA_FOLDER; older ones may still be in the uploads folder.
+        remove_after_commit(
+            path for name in list(media) for path in (chat_media.media_path(name), upload_path(name))
+        )
         db.session.execute(db.delete(Message).where(their_messages))
         db.session.execute(db.update(Order).where(Order.user_id == user_id).values(user_id=None))
         db.session.execute(db.update(Report).where(Report.reporter_id == user_id).values(reporter_id=None))

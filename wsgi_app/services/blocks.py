@@ -1,16 +1,23 @@
-"""Blocks between users. A block works both ways: neither sees the other anywhere."""
+"""Blocks between users. A block works both ways: neither sees the other anywhere.
+
+Blocking and unblocking share one rate limit per user (``BLOCK_CHANGE_LIMITS``):
+toggling a block is a way to flicker in and out of someone's lists and
+to load the database, not something a person does hundreds of times a day.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 
 from wsgi_app.errors import PARAM_INVALID, USER_NOT_FOUND, ApiError
-from wsgi_app.extensions import db
+from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.social import Block
 from wsgi_app.models.user import User
+from wsgi_app.services import rate_limit
 from wsgi_app.timeutil import format_wire_datetime
 
 
@@ -69,9 +76,15 @@ def other_user(caller_id: int, peer_id: int, action: str) -> User:
     return peer
 
 
+def _limit_block_changes(user_id: int) -> None:
+    limits = current_app.config["BLOCK_CHANGE_LIMITS"]
+    rate_limit.enforce(redis_client(), f"block:change:{user_id}", limits, "block changes")
+
+
 def block(blocker_id: int, peer_id: int) -> None:
     """Block ``peer_id`` (idempotent: blocking again changes nothing)."""
     other_user(blocker_id, peer_id, "block")
+    _limit_block_changes(blocker_id)
     exists = db.session.get(Block, (blocker_id, peer_id))
     if exists is not None:
         return
@@ -85,6 +98,7 @@ def block(blocker_id: int, peer_id: int) -> None:
 def unblock(blocker_id: int, peer_id: int) -> None:
     """Lift the caller's block of ``peer_id`` (idempotent). A block by the peer stays."""
     other_user(blocker_id, peer_id, "unblock")
+    _limit_block_changes(blocker_id)
     db.session.execute(db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == peer_id))
     db.session.commit()
 

@@ -128,7 +128,7 @@ def send_message(
     rate_limit.enforce(
         redis_client(), f"chat:send:{sender_id}", current_app.config["CHAT_SEND_LIMITS"], "messages"
     )
-    stored = chat_media.store_media(kind, upload) if upload is not None else None
+    stored = chat_media.store_media(kind, upload, sender_id) if upload is not None else None
     try:
         _lock_pair(sender_id, peer_id)
         existing = _find_sent(sender_id, client_msg_id)  # a concurrent retry may have won

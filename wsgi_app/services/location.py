@@ -44,7 +44,9 @@ JUMP_SLACK_KM = 5.0  # GPS noise and grid rounding
 DEFAULT_LOCATION_CHANGE_LIMITS: list[tuple[int, int]] = [(20, 3600), (100, 86400)]
 REINDEX_BATCH_SIZE = 1000
 
-_LATLNG_RE = re.compile(r"^\s*([+-]?\d{1,3}(?:\.\d{1,12})?)\s*,\s*([+-]?\d{1,3}(?:\.\d{1,12})?)\s*$")
+_LATLNG_RE = re.compile(
+    r"^\s*([+-]?\d{1,3}(?:\.\d{1,12})?)\s*,\s*([+-]?\d{1,3}(?:\.\d{1,12})?)\s*$", re.ASCII
+)
 
 
 @dataclass(frozen=True)

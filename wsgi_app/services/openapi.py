@@ -34,6 +34,8 @@ PAGE_ENDPOINT_PREFIX = "api_docs."  # the docs page (wsgi_app.api.docs): a page,
 DOCUMENTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # A data schema carrying this key is the whole response body, not wrapped in the envelope.
 RAW_BODY_MARKER = "x-raw-body"
+# With RAW_BODY_MARKER: the media types of the raw body (default: JSON), e.g. a file download.
+MEDIA_TYPES_KEY = "x-media-types"
 _FLASK_ARG_RE = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
 _NAMED_GROUP_RE = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
 
@@ -172,6 +174,7 @@ def operation_errors(spec: EndpointSpec, method: str) -> list[ErrorSpec]:
 
 def _responses(spec: EndpointSpec, method: str) -> dict[str, Any]:
     data_schema = dict(spec.data_schema or {"type": "object"})
+    media_types = data_schema.pop(MEDIA_TYPES_KEY, ["application/json"])
     if data_schema.pop(RAW_BODY_MARKER, False):
         success_schema = data_schema
     else:
@@ -181,7 +184,7 @@ def _responses(spec: EndpointSpec, method: str) -> dict[str, Any]:
             "properties": {"code": {"const": 0}, "msg": {"type": "string"}, "data": data_schema},
         }
     responses: dict[str, Any] = {
-        "200": {"description": "success", "content": {"application/json": {"schema": success_schema}}}
+        "200": {"description": "success", "content": {t: {"schema": success_schema} for t in media_types}}
     }
     by_status: dict[int, list[ErrorSpec]] = {}
     for err in operation_errors(spec, method):

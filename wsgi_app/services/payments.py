@@ -33,7 +33,7 @@ CANONICAL_PREFIX = "DT-PAY-HMAC-SHA256"
 STATUS_PAID = "paid"
 STATUS_FAILED = "failed"
 CALLBACK_STATUSES = (STATUS_PAID, STATUS_FAILED)
-_CENTS_RE = re.compile(r"^\d{1,12}$")
+_CENTS_RE = re.compile(r"[0-9]{1,12}")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
@@ -131,7 +131,7 @@ def notice_from_params(params: Mapping[str, str]) -> PaymentNotice:
     status = params.get("status", "")
     order_no = params.get("order_no", "")
     txn_id = params.get("txn_id", "")
-    if not _CENTS_RE.match(amount):
+    if not _CENTS_RE.fullmatch(amount):
         raise ApiError(PARAM_INVALID, "amount_cents: must be a non-negative integer")
     if not _CURRENCY_RE.match(currency):
         raise ApiError(PARAM_INVALID, "currency: must be a 3-letter code")

@@ -3,9 +3,11 @@
 Codes are 6 digits from a CSPRNG, valid ``SMS_CODE_TTL_SECS`` (5 min), single
 use, stored in Redis only as an HMAC keyed with ``SECRET_KEY`` (a leaked Redis
 dump does not reveal them), void after ``SMS_CODE_MAX_TRIES`` wrong tries.
-Sends are rate-limited per phone and per client IP. The answer to a send is
-the same whether or not the phone is registered; an unknown phone is
-registered on its first successful login.
+Phones are canonical and SMS-capable (:mod:`wsgi_app.services.phones`).
+Sends are rate-limited per client IP, per phone, per country and globally
+(the last two cap what SMS pumping can cost). The answer to a send is the
+same whether or not the phone is registered; an unknown phone is registered on
+its first successful login.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from wsgi_app.errors import SMS_CODE_INVALID, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import User
-from wsgi_app.services import rate_limit, sms, tokens
+from wsgi_app.services import phones, rate_limit, sms, tokens
+from wsgi_app.services.phones import Phone
 
 # Mainland mobile numbers (as the original) or E.164 with a leading +.
 PHONE_PATTERN = r"1[3-9]\d{9}|\+[1-9]\d{6,14}"
@@ -38,7 +41,7 @@ class SignInResult:
 
 
 def _code_key(phone: str) -> str:
-    return f"sms:code:{phone}"
+    return f"sms:code:{phones.canonical_or_raw(phone)}"  # one key per phone, however spelled
 
 
 def _code_digest(phone: str, code: str) -> str:
@@ -46,12 +49,22 @@ def _code_digest(phone: str, code: str) -> str:
     return hmac.new(key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def send_login_code(phone: str, client_ip: str) -> str:
-    """Rate-limit, then generate, store and send a fresh code; returns it."""
+def parse_phone(raw: str) -> Phone:
+    return phones.parse_phone(raw, current_app.config["SMS_ALLOWED_REGIONS"])
+
+
+def send_login_code(raw_phone: str, client_ip: str) -> str:
+    """Check the number, rate-limit, then generate, store and send a fresh code; returns it."""
     cfg = current_app.config
     client = redis_client()
+    parsed = parse_phone(raw_phone)
+    phone = parsed.e164
     rate_limit.enforce(client, f"sms:ip:{client_ip}", cfg["SMS_IP_LIMITS"], "codes from this address")
     rate_limit.enforce(client, f"sms:phone:{phone}", cfg["SMS_PHONE_LIMITS"], "codes for this phone")
+    rate_limit.enforce(
+        client, f"sms:country:{parsed.region}", cfg["SMS_COUNTRY_LIMITS"], "codes to this country"
+    )
+    rate_limit.enforce(client, "sms:global", cfg["SMS_GLOBAL_LIMITS"], "codes, try again later")
     code = f"{secrets.randbelow(10**6):06d}"
     key = _code_key(phone)
     pipe = client.pipeline(transaction=True)
@@ -83,23 +96,32 @@ def _consume_code(phone: str, code: str) -> None:
         raise ApiError(SMS_CODE_INVALID)
 
 
-def _find_or_register(phone: str) -> tuple[User, bool]:
-    user = db.session.execute(db.select(User).where(User.phone == phone)).scalar_one_or_none()
+def _find_user(phone: Phone) -> User | None:
+    """The account of this phone under any spelling; the oldest if two were made before the rule."""
+    query = db.select(User).where(User.phone.in_(phones.account_keys(phone))).order_by(User.id).limit(1)
+    return db.session.execute(query).scalar_one_or_none()
+
+
+def _find_or_register(phone: Phone) -> tuple[User, bool]:
+    user = _find_user(phone)
     if user is not None:
         return user, False
-    user = User(phone=phone)
+    user = User(phone=phone.account_key)
     db.session.add(user)
     try:
         db.session.flush()
     except IntegrityError:  # registered concurrently by another request
         db.session.rollback()
-        return db.session.execute(db.select(User).where(User.phone == phone)).scalar_one(), False
+        existing = _find_user(phone)
+        assert existing is not None
+        return existing, False
     user.nickname = f"user{user.id}"
     return user, True
 
 
-def sign_in(phone: str, code: str) -> SignInResult:
-    _consume_code(phone, code)
+def sign_in(raw_phone: str, code: str) -> SignInResult:
+    phone = parse_phone(raw_phone)
+    _consume_code(phone.e164, code)
     user, is_new = _find_or_register(phone)
     issued = tokens.issue_token(user.id)
     db.session.commit()

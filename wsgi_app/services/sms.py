@@ -15,6 +15,8 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
+from wsgi_app.services.phones import canonical_or_raw
+
 log = logging.getLogger("datingtoday.sms")
 
 
@@ -43,8 +45,9 @@ class RecordingSmsGateway:
             self.sent.setdefault(phone, []).append(code)
 
     def last_code(self, phone: str) -> str | None:
+        """The last code sent to ``phone`` (any spelling: codes go to the E.164 form)."""
         with self._lock:
-            codes = self.sent.get(phone)
+            codes = self.sent.get(canonical_or_raw(phone))
             return codes[-1] if codes else None
 
 

@@ -1,0 +1,139 @@
+"""The HTTP edge of a Tornado process, before any handler runs.
+
+Invariants:
+- ``X-Real-IP`` / ``X-Forwarded-For`` change the client address only when the
+  TCP peer is in ``TRUSTED_PROXIES`` (Tornado's ``xheaders=True`` believes anyone).
+- A body over ``MAX_CONTENT_LENGTH`` is answered 413 in the JSON envelope
+  (Tornado alone answers a bare 400): up to :data:`OVERSIZE_DRAIN_MAX_BYTES` it
+  is read and dropped so the client sees the answer (a chunked body is counted
+  as it arrives); a larger declared length is answered at once and the
+  connection closed.
+- Every native handler's answer carries :data:`SECURITY_HEADERS` and no
+  ``Server`` banner with a version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+from tornado import httputil
+from tornado.httpserver import HTTPServer
+
+from wsgi_app import errors
+from wsgi_app.http_common import SECURITY_HEADERS
+from wsgi_app.trusted_proxies import Network, is_trusted
+
+OVERSIZE_DRAIN_MAX_BYTES = 64 * 1024 * 1024
+
+
+class SecurityHeadersTransform(tornado.web.OutputTransform):
+    """Adds :data:`SECURITY_HEADERS` (nosniff, no-store) to every native handler's answer and drops
+    Tornado's ``Server: TornadoServer/<version>`` banner."""
+
+    def transform_first_chunk(
+        self, status_code: int, headers: httputil.HTTPHeaders, chunk: bytes, finishing: bool
+    ) -> tuple[int, httputil.HTTPHeaders, bytes]:
+        for name, value in SECURITY_HEADERS.items():
+            headers.setdefault(name, value)
+        if "Server" in headers:
+            del headers["Server"]
+        return status_code, headers, chunk
+
+
+def _json_error_response(
+    spec: errors.ErrorSpec,
+) -> tuple[httputil.ResponseStartLine, httputil.HTTPHeaders, bytes]:
+    body = errors.dumps_envelope(errors.error_body(spec)).encode()
+    headers = httputil.HTTPHeaders({"Content-Type": "application/json", "Content-Length": str(len(body))})
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = value
+    return httputil.ResponseStartLine("HTTP/1.1", spec.http_status, spec.name), headers, body
+
+
+class _GuardAdapter(httputil.HTTPMessageDelegate):
+    """Per request, before any handler: believe X-Real-IP / X-Forwarded-For only from a trusted
+    proxy, and answer a declared body over the limit with a 413 in the JSON envelope."""
+
+    def __init__(
+        self,
+        delegate: httputil.HTTPMessageDelegate,
+        request_conn: Any,
+        trusted: tuple[Network, ...],
+        max_body_bytes: int,
+    ) -> None:
+        self.delegate = delegate
+        self.connection = request_conn
+        self.trusted = trusted
+        self.max_body_bytes = max_body_bytes
+        self.xheaders_applied = False
+        self.too_large = False
+        self.received_bytes = 0
+
+    def headers_received(self, start_line: Any, headers: httputil.HTTPHeaders) -> Any:
+        context = self.connection.context
+        if is_trusted(getattr(context, "remote_ip", None), self.trusted):
+            context._apply_xheaders(headers)
+            self.xheaders_applied = True
+        declared = headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            self.too_large = True
+            if int(declared) <= OVERSIZE_DRAIN_MAX_BYTES:
+                self.connection.set_max_body_size(int(declared))  # read it, drop it, answer 413
+                return None
+            stream = self.connection.detach()  # far too large to read: answer and hang up
+            line, out_headers, body = _json_error_response(errors.PAYLOAD_TOO_LARGE)
+            out_headers["Connection"] = "close"
+            head = f"HTTP/1.1 {line.code} {line.reason}\r\n" + "".join(
+                f"{name}: {value}\r\n" for name, value in out_headers.get_all()
+            )
+            stream.write(head.encode("latin-1") + b"\r\n" + body).add_done_callback(lambda _: stream.close())
+            return None
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Any:
+        if self.too_large:
+            return None
+        self.received_bytes += len(chunk)
+        if self.received_bytes > self.max_body_bytes:  # a chunked body has no Content-Length
+            self.too_large = True
+            return None
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        if self.too_large:
+            line, headers, body = _json_error_response(errors.PAYLOAD_TOO_LARGE)
+            self.connection.write_headers(line, headers, chunk=body)
+            self.connection.finish()
+        else:
+            self.delegate.finish()
+        self._cleanup()
+
+    def on_connection_close(self) -> None:
+        if not self.too_large:
+            self.delegate.on_connection_close()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self.xheaders_applied:
+            self.connection.context._unapply_xheaders()
+            self.xheaders_applied = False
+
+
+class GuardedHTTPServer(HTTPServer):
+    """``HTTPServer`` whose proxy headers count only from ``TRUSTED_PROXIES`` (``xheaders=True``
+    would believe anyone) and whose oversized bodies get a JSON 413 (not a bare 400)."""
+
+    def initialize(  # type: ignore[override]
+        self, *args: Any, trusted: tuple[Network, ...] = (), max_body_bytes: int, **kwargs: Any
+    ) -> None:
+        proxies = [str(network.network_address) for network in trusted]
+        # Tornado's own limit answers a bare 400; ours (max_body_bytes) answers 413 below it.
+        kwargs["max_body_size"] = max(kwargs.get("max_body_size") or 0, OVERSIZE_DRAIN_MAX_BYTES)
+        super().initialize(*args, xheaders=False, trusted_downstream=proxies, **kwargs)
+        self.trusted = trusted
+        self.max_body_bytes = max_body_bytes
+
+    def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> Any:
+        delegate = super().start_request(server_conn, request_conn)
+        return _GuardAdapter(delegate, request_conn, self.trusted, self.max_body_bytes)
