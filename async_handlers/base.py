@@ -111,7 +111,9 @@ class NativeApiHandler(tornado.web.RequestHandler):
     async def authenticate(self, *, need_user: bool = True) -> Caller:
         raw = self.raw_params()
         self.caller = await self.context.run_blocking(
-            functools.partial(authenticate_request, need_user=need_user),
+            functools.partial(
+                authenticate_request, need_user=need_user, retry_id=self.request.headers.get("X-Request-Id")
+            ),
             self.request.method or "GET",
             self.request.path,
             raw,
