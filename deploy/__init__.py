@@ -5,7 +5,8 @@ paths come from; ``Stack`` (``deploy.stack``) starts, inspects, restarts and
 stops; ``python -m deploy start|status|restart|stop|render`` is the command line.
 """
 
+from deploy import loadtest
 from deploy.settings import StackSettings
 from deploy.stack import Stack, StackError
 
-__all__ = ["Stack", "StackError", "StackSettings"]
+__all__ = ["Stack", "StackError", "StackSettings", "loadtest"]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m deploy start|status|restart|stop|render``.
+"""Command line: ``python -m deploy start|status|restart|stop|render|loadtest``.
 
 Settings come from the environment (``deploy/settings.py``: DT_PROCESSES,
 DT_FIRST_PORT, DT_NGINX_PORT, DT_RUN_DIR, ...); the processes inherit this
@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from deploy import loadtest
 from deploy.render import render_all
 from deploy.settings import StackSettings
 from deploy.stack import Stack, StackError
@@ -19,7 +20,10 @@ from deploy.stack import Stack, StackError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("operation", choices=["start", "status", "restart", "stop", "render"])
+    parser.add_argument("operation", choices=["start", "status", "restart", "stop", "render", "loadtest"])
+    parser.add_argument("--users", type=int, default=20, help="loadtest: simulated people")
+    parser.add_argument("--spawn-rate", type=float, default=10, help="loadtest: people started per second")
+    parser.add_argument("--run-time", default="60s", help="loadtest: how long (e.g. 30s, 5m)")
     args = parser.parse_args(argv)
     stack = Stack(StackSettings.from_env())
     try:
@@ -37,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.operation == "stop":
             stack.stop()
             print("stopped")
+        elif args.operation == "loadtest":
+            verdict = loadtest.run(args.users, args.spawn_rate, args.run_time, stack.settings)
+            print(verdict.report)
+            return 0 if verdict.ok else 1
         else:
             for path in render_all(stack.settings):
                 print(path)

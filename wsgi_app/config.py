@@ -42,6 +42,11 @@ def normalise_database_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+# Bounded waits, so a database outage is answered 503 (520) fast instead of holding workers.
+DB_CONNECT_TIMEOUT_SECS = 2
+DB_POOL_TIMEOUT_SECS = 2
+
+
 def engine_options(url: str, pool_size: int) -> dict[str, Any]:
     """SQLAlchemy engine options: pre-ping and recycle for MySQL, a busy timeout for SQLite."""
     if url.startswith("sqlite"):
@@ -51,7 +56,8 @@ def engine_options(url: str, pool_size: int) -> dict[str, Any]:
         "pool_recycle": 1800,
         "pool_size": pool_size,
         "max_overflow": pool_size,
-        "pool_timeout": 10,
+        "pool_timeout": DB_POOL_TIMEOUT_SECS,
+        "connect_args": {"connect_timeout": DB_CONNECT_TIMEOUT_SECS},
     }
 
 

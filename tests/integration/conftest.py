@@ -12,49 +12,35 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from deploy import Stack, StackSettings
 from tests.conftest import REPO_ROOT
-from tests.integration.services import MariaDBServer, RedisServer
+from tests.integration.figures import FIGURES
+from tests.integration.services import MariaDBServer, RedisServer, free_port_range
 from wsgi_app.services.applications import AppCredentials
 
 INTEGRATION_PROCESSES = 3
-FIGURES: dict[str, Any] = {}
 
 pytestmark = pytest.mark.integration
 
 
-def free_port_range(count: int) -> int:
-    """A first port such that ``count`` consecutive ports are free right now."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + count >= 65000:
-            continue
-        try:
-            for port in range(first, first + count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return first
-    raise RuntimeError("no free port range")
-
-
 @pytest.fixture(scope="session")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("ops")
+def workdir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Data, configs and logs of this run; kept (and named) when a test failed."""
+    path = Path(tempfile.mkdtemp(prefix="dt-integration-"))
     path.chmod(0o755)
-    return path
+    yield path
+    if request.session.testsfailed:
+        print(f"\nintegration run directory kept for its logs: {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -145,3 +131,4 @@ def stack(workdir: Path, stack_env: dict[str, str], stack_creds: AppCredentials)
         stack.stop()
         (settings.run_dir / "figures.json").write_text(json.dumps(FIGURES, indent=2))
         print("\nintegration figures:", json.dumps(FIGURES, indent=2))
+        print(f"logs: {settings.log_dir} and {settings.nginx_prefix}/logs")

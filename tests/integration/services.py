@@ -8,6 +8,7 @@ over TCP); ``stop()`` returns only when the process has exited.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,23 @@ from pathlib import Path
 import pymysql
 import redis
 
-from tests.conftest import free_port
+PORT_RANGE = (20000, 32000)  # below the kernel's ephemeral range, where clients' ports come from
+
+
+def free_port_range(count: int) -> int:
+    """A first port such that ``count`` consecutive ports are free right now (never ephemeral
+    ports: an outgoing connection could take one between this check and the bind)."""
+    for _ in range(200):
+        first = random.randrange(*PORT_RANGE)
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError("no free port range")
+
 
 READY_TIMEOUT_SECS = 60.0
 POLL_SECS = 0.05
@@ -46,7 +63,7 @@ class ServerProcess:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.port = free_port_range(1)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pytest
 
 from deploy import Stack
-from tests.integration.conftest import FIGURES
+from tests.integration.figures import FIGURES
 from tests.integration.load import Call, MixedLoad
 from tests.integration.services import MariaDBServer, RedisServer
 from wsgi_app.errors import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE
