@@ -47,6 +47,10 @@ from typing import Any
 
 import tornado.web
 from flask import Flask
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
@@ -91,6 +95,15 @@ def run_wsgi_app(app: Callable[..., Any], environ: dict[str, Any]) -> WsgiResult
     return captured["status"], captured["headers"], b"".join(chunks)
 
 
+def dependency_failure_spec(exc: BaseException) -> errors.ErrorSpec:
+    """A database or Redis failure is a 503 envelope wherever it surfaces, never a 500."""
+    if isinstance(exc, DBAPIError | PoolTimeoutError):
+        return errors.DATABASE_UNAVAILABLE
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return errors.REDIS_UNAVAILABLE
+    return errors.INTERNAL_ERROR
+
+
 class WholeCallWSGIContainer(WSGIContainer):
     """``WSGIContainer`` that runs each request as a single executor job.
 
@@ -112,11 +125,12 @@ class WholeCallWSGIContainer(WSGIContainer):
             status = "503 Service Unavailable"
             headers = [("Content-Type", "application/json"), ("Connection", "close")]
             body = errors.dumps_envelope(errors.error_body(errors.SHUTTING_DOWN)).encode()
-        except Exception:
+        except Exception as exc:
             log.exception("WSGI call failed outside Flask's error handling")
-            status = "500 Internal Server Error"
+            spec = dependency_failure_spec(exc)
+            status = f"{spec.http_status} {httputil.responses.get(spec.http_status, 'Error')}"
             headers = [("Content-Type", "application/json")]
-            body = errors.dumps_envelope(errors.error_body(errors.INTERNAL_ERROR)).encode()
+            body = errors.dumps_envelope(errors.error_body(spec)).encode()
         code_text, reason = status.split(" ", 1)
         header_obj = httputil.HTTPHeaders()
         for name, value in headers:

@@ -80,3 +80,33 @@ def test_no_pooled_connection_in_time_is_a_503_not_a_500(app: Flask) -> None:
     response = app.test_client().get("/_test/pool-timeout")
     assert response.status_code == 503
     assert response.get_json()["code"] == errors.DATABASE_UNAVAILABLE.code
+
+
+def test_a_session_that_cannot_roll_back_at_teardown_keeps_the_answer(app: Flask, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    original_close = Session.close
+    failures = iter([OperationalError("ROLLBACK", {}, Exception("Lost connection during query"))])
+
+    def close_once_failing(self: Session) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure  # the database went away after the response was made
+        original_close(self)
+
+    monkeypatch.setattr(Session, "close", close_once_failing)
+    response = app.test_client().get("/api/health")
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_a_dependency_failure_outside_flask_is_a_503_envelope() -> None:
+    import redis
+    from sqlalchemy.exc import OperationalError
+
+    from tornado_server import dependency_failure_spec
+
+    lost = OperationalError("SELECT 1", {}, Exception("Lost connection"))
+    assert dependency_failure_spec(lost) is errors.DATABASE_UNAVAILABLE
+    assert dependency_failure_spec(redis.exceptions.ConnectionError()) is errors.REDIS_UNAVAILABLE
+    assert dependency_failure_spec(ValueError()) is errors.INTERNAL_ERROR
