@@ -70,6 +70,11 @@ def test_database_waits_are_bounded() -> None:
     assert 0 < options["pool_timeout"] <= 5
 
 
+def test_no_tls_handshake_set_up_for_a_loopback_database() -> None:
+    assert engine_options("mysql+pymysql://u@127.0.0.1:3306/d", 4)["connect_args"]["ssl_disabled"] is True
+    assert "ssl_disabled" not in engine_options("mysql+pymysql://u@db.internal:3306/d", 4)["connect_args"]
+
+
 def test_no_pooled_connection_in_time_is_a_503_not_a_500(app: Flask) -> None:
     from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 

@@ -147,6 +147,7 @@ class MariaDBServer(ServerProcess):
             "--skip-log-bin", "--skip-name-resolve", "--innodb-buffer-pool-size=64M",
             "--innodb-log-file-size=16M", "--innodb-flush-log-at-trx-commit=2", "--max-connections=500",
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+            "--innodb-print-all-deadlocks=ON",
         ]  # fmt: skip
 
     def answers(self) -> bool:
