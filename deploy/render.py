@@ -54,7 +54,8 @@ def _fd_limit(wanted: int) -> int:
 
 def template_values(settings: StackSettings) -> dict[str, object]:
     servers = "\n".join(
-        f"        server {settings.bind_address}:{port} max_fails=0;" for port in settings.ports
+        f"        server {settings.bind_address}:{port} max_fails=1 fail_timeout=2s;"
+        for port in settings.ports
     )
     return {
         "repo_dir": REPO_DIR,

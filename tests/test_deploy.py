@@ -39,7 +39,11 @@ def test_templates_render_completely_from_the_settings(settings: StackSettings) 
     assert "{{" not in supervisor and "{{" not in nginx
     assert "numprocs=3" in supervisor and "numprocs_start=23101" in supervisor
     assert "--port %(process_num)d" in supervisor
-    assert re.findall(r"server 127\.0\.0\.1:(\d+) max_fails=0;", nginx) == ["23101", "23102", "23103"]
+    assert re.findall(r"server 127\.0\.0\.1:(\d+) max_fails=1 fail_timeout=2s;", nginx) == [
+        "23101",
+        "23102",
+        "23103",
+    ]
     assert "listen 127.0.0.1:23180" in nginx
     assert f"stopwaitsecs={int(settings.drain_secs) + 10}" in supervisor
     assert f"alias {settings.upload_dir}/;" in nginx
