@@ -149,6 +149,10 @@ def _outage(
     finish_load(load, back_at + RECOVERED_AFTER_SECS)
     while_down = load.failures(down_at, back_at)
     down_latencies = sorted(c.ended - c.started for c in while_down if c.path != "/api/chat/poll")
+    # Answered while the server was gone (not the calls it was serving when it stopped).
+    gone_latencies = sorted(
+        c.ended - c.started for c in while_down if c.path != "/api/chat/poll" and c.started >= stopped
+    )
     late = [c for c in load.failures() if c.started >= back_at + RECOVERED_AFTER_SECS]
     last_failure = max((c.ended for c in load.failures()), default=back_at)
     FIGURES[key] = {
