@@ -11,6 +11,8 @@ import os
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from wsgi_app.db_connect import DB_POOL_TIMEOUT_SECS  # also bounds every MySQL connect
+
 EMBEDDED_REDIS_URL = "memory://"
 
 
@@ -55,28 +57,9 @@ def engine_options(url: str, pool_size: int) -> dict[str, Any]:
     }
 
 
-# Bounded waits, so a database outage is answered 503 (520) fast instead of holding workers.
-DB_CONNECT_TIMEOUT_SECS = 2
-DB_POOL_TIMEOUT_SECS = 2
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
 def with_bounded_waits(url: str, options: dict[str, Any]) -> dict[str, Any]:
-    """MySQL engine options with a bounded connect and pool wait.
-
-    PyMySQL tries TLS by default and builds a TLS context (loading the CA bundle) for
-    every connection: 250-450 ms of CPU here, paid again on each reconnect during an
-    outage. On loopback TLS protects nothing, so it is off there; other hosts keep it.
-    """
-    if url.startswith("sqlite"):
-        return options
-    connect_args: dict[str, Any] = {
-        **options.get("connect_args", {}),
-        "connect_timeout": DB_CONNECT_TIMEOUT_SECS,
-    }
-    if (urlsplit(url).hostname or "localhost") in LOOPBACK_HOSTS:
-        connect_args["ssl_disabled"] = True
-    return {**options, "pool_timeout": DB_POOL_TIMEOUT_SECS, "connect_args": connect_args}
+    """MySQL engine options with a bounded pool wait (connects: ``wsgi_app.db_connect``)."""
+    return options if url.startswith("sqlite") else {**options, "pool_timeout": DB_POOL_TIMEOUT_SECS}
 
 
 def config_from_env(instance_path: str) -> dict[str, Any]:
