@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 import tornado.web
 from flask import Flask
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from tornado.ioloop import IOLoop
 
 from async_handlers.waiters import WaiterRegistry, WakeListener
@@ -112,7 +113,9 @@ class NativeApiHandler(tornado.web.RequestHandler):
     async def authenticate(self, *, need_user: bool = True) -> Caller:
         raw = self.raw_params()
         self.caller = await self.context.run_blocking(
-            functools.partial(authenticate_request, need_user=need_user),
+            functools.partial(
+                authenticate_request, need_user=need_user, retry_id=self.request.headers.get("X-Request-Id")
+            ),
             self.request.method or "GET",
             self.request.path,
             raw,
@@ -173,7 +176,7 @@ def spec_for_native_failure(status_code: int, exc: BaseException | None) -> Erro
     """Map a non-API failure on the native side to the one error table."""
     if isinstance(exc, redis_sync.exceptions.ConnectionError | redis_sync.exceptions.TimeoutError):
         return errors.REDIS_UNAVAILABLE
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError | PoolTimeoutError):
         return errors.DATABASE_UNAVAILABLE
     if isinstance(exc, tornado.web.HTTPError):
         return {

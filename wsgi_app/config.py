@@ -15,6 +15,8 @@ import os
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from wsgi_app.db_connect import DB_POOL_TIMEOUT_SECS  # also bounds every MySQL connect
+
 EMBEDDED_REDIS_URL = "memory://"
 DEV_SECRET_KEY = "dev-only-secret-change-me"
 DEV_PAYMENT_PROVIDER_SECRET = "dev-only-payment-secret"
@@ -88,6 +90,11 @@ def check_production_secrets(config: dict[str, Any]) -> None:
         )
 
 
+def with_bounded_waits(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """MySQL engine options with a bounded pool wait (connects: ``wsgi_app.db_connect``)."""
+    return options if url.startswith("sqlite") else {**options, "pool_timeout": DB_POOL_TIMEOUT_SECS}
+
+
 def config_from_env(instance_path: str) -> dict[str, Any]:
     default_db = "sqlite:///" + os.path.join(instance_path, "datingtoday.sqlite3")
     database_url = normalise_database_url(os.environ.get("DATABASE_URL") or default_db)
@@ -96,8 +103,8 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "DEV_MODE": _env_bool("DEV_MODE"),
         "SECRET_KEY": os.environ.get("SECRET_KEY") or DEV_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
-            database_url, wsgi_threads + _env_int("NATIVE_THREADS", 4) + 2
+        "SQLALCHEMY_ENGINE_OPTIONS": with_bounded_waits(
+            database_url, engine_options(database_url, wsgi_threads + _env_int("NATIVE_THREADS", 4) + 2)
         ),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "REDIS_URL": os.environ.get("REDIS_URL") or EMBEDDED_REDIS_URL,
