@@ -236,7 +236,7 @@ def _sql_alternative(app: Any, radius_km: int, runs: int) -> list[float]:
             )
         ranked = text(
             f"SELECT l.user_id, {distance} AS km FROM user_locations l JOIN users u ON u.id = l.user_id "
-            "WHERE l.lat BETWEEN :lat0 AND :lat1 AND l.lng BETWEEN :lng0 AND :lng1 AND u.authority = 0 "
+            "WHERE l.lat BETWEEN :lat0 AND :lat1 AND l.lng BETWEEN :lng0 AND :lng1 AND u.authority = 1 "
             f"AND {distance} <= :radius ORDER BY km, l.user_id LIMIT 500"
         )
         times = []
@@ -305,7 +305,7 @@ def _profile(pid: int, seconds: int, out: Path) -> list[tuple[str, float]]:
 
 def run(quick: bool) -> str:
     from wsgi_app import create_app
-    from wsgi_app.config import normalise_database_url
+    from wsgi_app.config import engine_options, normalise_database_url
 
     people = 3000 if quick else 1_000_000
     tmp = Path(tempfile.mkdtemp(prefix="bench-nearby-"))
@@ -322,6 +322,7 @@ def run(quick: bool) -> str:
     with _redis_server() as redis_url:
         config = {
             "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url, 4),
             "REDIS_URL": redis_url,
             "INSTANCE_DIR": str(tmp),
             "UPLOAD_FOLDER": str(tmp / "uploads"),

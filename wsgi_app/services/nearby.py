@@ -111,7 +111,7 @@ def build_page(viewer_id: int, ranked: list[tuple[int, int, Cell]], page: int, p
 
     Everyone on the page is re-checked in the same query; those failing (hidden,
     blocked, stale, deleted, moved since their cell was cached) are left out and
-    their cells returned as stale.
+    their cells (and a mover's new cell) returned as stale.
     """
     start = (page - 1) * page_count
     chosen = ranked[start : start + page_count]
@@ -134,8 +134,10 @@ def build_page(viewer_id: int, ranked: list[tuple[int, int, Cell]], page: int, p
     items = []
     for band_km, user_id, cell in chosen:
         row = found.get(user_id)
-        if row is None or cell_of(row[-2], row[-1]) != cell:
+        if row is None or (now_in := cell_of(row[-2], row[-1])) != cell:
             result.stale_cells.add(cell)
+            if row is not None:
+                result.stale_cells.add(now_in)  # which may be missing them
             continue
         item = _card(row[:-2])
         item["distance_km"] = band_km
