@@ -1,16 +1,17 @@
-"""Nearby people: the blocking halves of ``GET /api/user/nearby/list``.
+"""Nearby people: ``GET /api/user/nearby/list`` as one blocking call, :func:`find_page`.
 
-The native handler (:mod:`async_handlers.nearby`) runs these on the worker
-pool and reads cached cells from Redis on the event loop:
+The native handler (:mod:`async_handlers.nearby`) runs it on the worker pool in
+one job (one database session, one teardown):
 
 1. :func:`prepare_query` - rate limit, store a reported ``latlng``, return the
    caller's grid cell and who never appears (the caller, blocks either way);
-2. cells ringed outward from the caller, band by band
-   (:mod:`wsgi_app.services.nearby_cells`), until ``MAX_CANDIDATES`` people or
-   the radius are reached; a page is a slice of that ranking by (band, cell, id);
+2. :func:`nearby_cells.rank` - cells ringed outward from the caller, band by
+   band, until ``MAX_CANDIDATES`` people or the radius are reached; a page is a
+   slice of that ranking by (band, cell, id);
 3. :func:`build_page` - one query for the page's profiles (the listed columns
    only) that re-checks every rule (visible to everyone, not blocked, fresh,
-   still in that cell); anyone failing it makes their cell stale.
+   still in that cell); anyone failing it makes their cell stale, and the
+   ranking is done once more without the stale cells.
 
 Distances are between grid-cell centres and answered in whole-km bands; no
 coordinates ever leave the server (see :mod:`wsgi_app.services.location`).
@@ -29,7 +30,7 @@ from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Block
 from wsgi_app.models.user import User
-from wsgi_app.services import location, rate_limit
+from wsgi_app.services import location, nearby_cells, rate_limit
 from wsgi_app.services.grid import Cell, cell_of
 from wsgi_app.services.nearby_cells import LOCATION_MAX_AGE_DAYS
 from wsgi_app.services.profiles import PROFILE_FIELDS, PROFILE_SCHEMA
@@ -76,13 +77,20 @@ class PageResult:
     stale_cells: set[Cell] = field(default_factory=set)
 
 
-def excluded_ids(user_id: int) -> frozenset[int]:
+def _position_and_excluded(user_id: int) -> tuple[tuple[float, float] | None, frozenset[int]]:
+    """The caller's stored cell centre and everyone blocked either way, in one query."""
     rows = db.session.execute(
-        db.select(Block.blocker_id, Block.blocked_id).where(
-            or_(Block.blocker_id == user_id, Block.blocked_id == user_id)
-        )
-    )
-    return frozenset({user_id, *(peer for pair in rows for peer in pair)})
+        db.select(UserLocation.lat, UserLocation.lng, Block.blocker_id, Block.blocked_id)
+        .select_from(UserLocation)
+        .outerjoin(Block, or_(Block.blocker_id == user_id, Block.blocked_id == user_id))
+        .where(UserLocation.user_id == user_id)
+    ).all()
+    if not rows:
+        return None, frozenset()
+    excluded = {user_id}
+    for _, _, blocker, blocked in rows:
+        excluded.update(peer for peer in (blocker, blocked) if peer is not None)
+    return (rows[0][0], rows[0][1]), frozenset(excluded)
 
 
 def prepare_query(user_id: int, latlng: str | None) -> NearbyQuery | None:
@@ -91,12 +99,25 @@ def prepare_query(user_id: int, latlng: str | None) -> NearbyQuery | None:
     rate_limit.enforce(redis_client(), f"nearby:query:{user_id}", limits, "nearby queries")
     if latlng is not None:
         lat, lng = location.parse_latlng(latlng)
-        point = location.report_location(user_id, lat, lng)
-    else:
-        point = location.current_position(user_id)
-    if point is None:
-        return None
-    return NearbyQuery(cell_of(point.lat, point.lng), excluded_ids(user_id))
+        location.report_location(user_id, lat, lng)
+    position, excluded = _position_and_excluded(user_id)
+    return None if position is None else NearbyQuery(cell_of(*position), excluded)
+
+
+def find_page(
+    viewer_id: int, latlng: str | None, radius_km: int, page: int, page_count: int
+) -> dict[str, Any]:
+    """The whole query: one page of the people around the viewer, nearest first."""
+    query = prepare_query(viewer_id, latlng)
+    if query is None:
+        return not_located()
+    for attempt in range(2):
+        ranked = nearby_cells.rank(query.cell, query.excluded, radius_km, MAX_CANDIDATES)
+        result = build_page(viewer_id, ranked, page, page_count)
+        if not result.stale_cells or attempt == 1 or not nearby_cells.cache_secs():
+            break
+        nearby_cells.invalidate(result.stale_cells)
+    return result.page
 
 
 def _card(row: Any) -> dict[str, Any]:

@@ -62,8 +62,7 @@ BAND_STAGES: tuple[tuple[int, int], ...] = (
     (41, 70),
     (71, 100),
 )
-# Ring lists up to this band are small (a few hundred cells) and memoised per caller cell;
-# larger ones are computed on the worker pool (see ``is_small_stage``).
+# Ring lists up to this band are small (a few hundred cells) and memoised per caller cell.
 SMALL_STAGE_MAX_BAND = 10
 MGET_CHUNK_KEYS = 1000
 
@@ -89,13 +88,9 @@ def stages(radius_km: int) -> list[tuple[int, int]]:
     return [(lo, min(hi, radius_km)) for lo, hi in BAND_STAGES if lo <= radius_km]
 
 
-def is_small_stage(band_hi: int) -> bool:
-    return band_hi <= SMALL_STAGE_MAX_BAND
-
-
 def ring(centre: Cell, band_lo: int, band_hi: int) -> tuple[RingCell, ...]:
     """Cells whose band from ``centre`` is in ``[band_lo, band_hi]``, ordered ``(band, row, col)``."""
-    if is_small_stage(band_hi):
+    if band_hi <= SMALL_STAGE_MAX_BAND:
         return _ring_cached(centre, band_lo, band_hi)
     return _ring(centre, band_lo, band_hi)
 
@@ -172,6 +167,31 @@ def load_cells(cells: Sequence[Cell]) -> dict[Cell, list[int]]:
                 pipe.set(cell_key(cell), encode(members), ex=ttl)
             pipe.execute()
     return people
+
+
+def people(cells: Sequence[Cell], ttl_secs: int) -> list[str | list[int]]:
+    """Each cell's people: cached copies by ``MGET`` (left as text until ranked), the rest loaded."""
+    values: list[str | None] = [None] * len(cells)
+    if ttl_secs:
+        client = redis_client()
+        for at in range(0, len(cells), MGET_CHUNK_KEYS):
+            keys = [cell_key(cell) for cell in cells[at : at + MGET_CHUNK_KEYS]]
+            values[at : at + MGET_CHUNK_KEYS] = client.mget(keys)
+    missing = [cell for cell, value in zip(cells, values, strict=True) if value is None]
+    loaded = load_cells(missing) if missing else {}
+    return [loaded[cell] if value is None else value for cell, value in zip(cells, values, strict=True)]
+
+
+def rank(centre: Cell, excluded: frozenset[int], radius_km: int, limit: int) -> list[tuple[int, int, Cell]]:
+    """The first ``limit`` people around ``centre`` as ``(band, user id, cell)``, stage by stage."""
+    ranking = Ranking(excluded, radius_km, limit)
+    ttl_secs = cache_secs()
+    for band_lo, band_hi in stages(radius_km):
+        stage = ranking.within(ring(centre, band_lo, band_hi))
+        ranking.add(stage, people([cell for _, cell, _ in stage], ttl_secs))
+        if ranking.full:
+            break
+    return ranking.candidates
 
 
 def invalidate(cells: Iterable[Cell]) -> None:
