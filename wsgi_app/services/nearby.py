@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
@@ -77,14 +77,28 @@ class PageResult:
     stale_cells: set[Cell] = field(default_factory=set)
 
 
+# Statements built once (their cache keys are memoised): per page only parameters change.
+_VIEWER = bindparam("viewer")
+_POSITION_AND_BLOCKS = (
+    db.select(UserLocation.lat, UserLocation.lng, Block.blocker_id, Block.blocked_id)
+    .select_from(UserLocation)
+    .outerjoin(Block, or_(Block.blocker_id == _VIEWER, Block.blocked_id == _VIEWER))
+    .where(UserLocation.user_id == _VIEWER)
+)
+_PAGE_CARDS = (
+    db.select(*CARD_COLUMNS, UserLocation.lat, UserLocation.lng)
+    .join(UserLocation, UserLocation.user_id == User.id)
+    .where(
+        User.id.in_(bindparam("ids", expanding=True)),
+        UserLocation.updated_at >= bindparam("fresh_since"),
+        listable_clause(_VIEWER),
+    )
+)
+
+
 def _position_and_excluded(user_id: int) -> tuple[tuple[float, float] | None, frozenset[int]]:
     """The caller's stored cell centre and everyone blocked either way, in one query."""
-    rows = db.session.execute(
-        db.select(UserLocation.lat, UserLocation.lng, Block.blocker_id, Block.blocked_id)
-        .select_from(UserLocation)
-        .outerjoin(Block, or_(Block.blocker_id == user_id, Block.blocked_id == user_id))
-        .where(UserLocation.user_id == user_id)
-    ).all()
+    rows = db.session.execute(_POSITION_AND_BLOCKS, {"viewer": user_id}).all()
     if not rows:
         return None, frozenset()
     excluded = {user_id}
@@ -137,19 +151,9 @@ def build_page(viewer_id: int, ranked: list[tuple[int, int, Cell]], page: int, p
     start = (page - 1) * page_count
     chosen = ranked[start : start + page_count]
     fresh_since = utcnow() - timedelta(days=LOCATION_MAX_AGE_DAYS)
-    rows = (
-        db.session.execute(
-            db.select(*CARD_COLUMNS, UserLocation.lat, UserLocation.lng)
-            .join(UserLocation, UserLocation.user_id == User.id)
-            .where(
-                User.id.in_([user_id for _, user_id, _ in chosen]),
-                UserLocation.updated_at >= fresh_since,
-                listable_clause(viewer_id),
-            )
-        ).all()
-        if chosen
-        else []
-    )
+    ids = [user_id for _, user_id, _ in chosen]
+    params = {"ids": ids, "fresh_since": fresh_since, "viewer": viewer_id}
+    rows = db.session.execute(_PAGE_CARDS, params).all() if chosen else []
     found = {row[0]: row for row in rows}
     result = PageResult(page={})
     items = []
