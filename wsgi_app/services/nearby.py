@@ -77,7 +77,8 @@ class PageResult:
     stale_cells: set[Cell] = field(default_factory=set)
 
 
-# Statements built once (their cache keys are memoised): per page only parameters change.
+# Statements built once (their cache keys are memoised) and run on the session's connection
+# (Core, no ORM compile step): per page only parameters change.
 _VIEWER = bindparam("viewer")
 _POSITION_AND_BLOCKS = (
     db.select(UserLocation.lat, UserLocation.lng, Block.blocker_id, Block.blocked_id)
@@ -98,7 +99,7 @@ _PAGE_CARDS = (
 
 def _position_and_excluded(user_id: int) -> tuple[tuple[float, float] | None, frozenset[int]]:
     """The caller's stored cell centre and everyone blocked either way, in one query."""
-    rows = db.session.execute(_POSITION_AND_BLOCKS, {"viewer": user_id}).all()
+    rows = db.session.connection().execute(_POSITION_AND_BLOCKS, {"viewer": user_id}).all()
     if not rows:
         return None, frozenset()
     excluded = {user_id}
@@ -153,7 +154,7 @@ def build_page(viewer_id: int, ranked: list[tuple[int, int, Cell]], page: int, p
     fresh_since = utcnow() - timedelta(days=LOCATION_MAX_AGE_DAYS)
     ids = [user_id for _, user_id, _ in chosen]
     params = {"ids": ids, "fresh_since": fresh_since, "viewer": viewer_id}
-    rows = db.session.execute(_PAGE_CARDS, params).all() if chosen else []
+    rows = db.session.connection().execute(_PAGE_CARDS, params).all() if chosen else []
     found = {row[0]: row for row in rows}
     result = PageResult(page={})
     items = []
