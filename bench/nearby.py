@@ -205,13 +205,14 @@ def run(quick: bool) -> str:
         sql_ms = setup.sql_alternative(app, 20, sql_runs)
     shutil.rmtree(tmp, ignore_errors=True)
     loaded = f"reused the {existed:,} already loaded" if existed else f"loaded in {load_s:.0f} s"
+    servers_text = f"now = this revision, baseline = {baseline}" if baseline else "this revision"
     lines = [
         "## Nearby people at a million users (`GET /api/user/nearby/list`)",
         "",
         f"{people:,} people uniformly inside {setup.CITY_RADIUS_KM:.0f} km of one centre "
         f"(~{people / (math.pi * setup.CITY_RADIUS_KM**2):.0f} per 1 km cell), "
         f"{setup.CALLERS} callers within {setup.CALLER_RADIUS_KM:.0f} km of it ({loaded}); "
-        f"{setup.PAGE_COUNT} per page; one server process per checkout ({'now = this revision, baseline = ' + baseline if baseline else 'this revision'}); "
+        f"{setup.PAGE_COUNT} per page; one server process per checkout ({servers_text}); "
         f"database {database_url.split('://')[0]}; its own redis-server; requests pre-signed, sent by a "
         "separate load-generator process (its CPU use is the `loadgen CPU` column).",
         "",
