@@ -111,3 +111,17 @@ def test_cells_hold_only_fresh_people_visible_to_everyone(app: Flask, auth) -> N
         db.session.get(UserLocation, stale.user_id).updated_at = utcnow() - timedelta(days=31)
         db.session.commit()
         assert nearby_cells.load_cells([cell]) == {cell: [shown.user_id]}
+
+
+def test_a_stale_person_reporting_the_same_cell_again_is_back_at_once(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+    app.config["NEARBY_CELL_CACHE_SECS"] = 300
+    sleeper = auth.login()
+    cell = location.cell_of(39.9, 116.4)
+    with app.app_context():
+        location.report_location(sleeper.user_id, 39.9, 116.4)
+        db.session.get(UserLocation, sleeper.user_id).updated_at = utcnow() - timedelta(days=40)
+        db.session.commit()
+        assert nearby_cells.load_cells([cell]) == {cell: []}  # cached without them
+        location.report_location(sleeper.user_id, 39.9001, 116.4001)  # the same cell, fresh again
+        assert redis_client().get(nearby_cells.cell_key(cell)) is None
+        assert nearby_cells.load_cells([cell]) == {cell: [sleeper.user_id]}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 
@@ -94,8 +94,11 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     now = utcnow()
     row = db.session.get(UserLocation, user_id)
     if row is not None and snap_to_grid(row.lat, row.lng) == point:
+        was_stale = row.updated_at < now - timedelta(days=nearby_cells.LOCATION_MAX_AGE_DAYS)
         row.updated_at = now
         db.session.commit()
+        if was_stale:  # cached cells left them out
+            nearby_cells.invalidate([cell_of(point.lat, point.lng)])
         return point
     touched = [cell_of(point.lat, point.lng)]
     if row is not None:
