@@ -154,7 +154,7 @@ def load_cells(cells: Sequence[Cell]) -> dict[Cell, list[int]]:
         .where(or_(*conditions), UserLocation.updated_at >= fresh_since, User.authority == AUTHORITY_EVERYONE)
     )
     people: dict[Cell, list[int]] = {cell: [] for cell in cells}
-    for user_id, lat, lng in db.session.execute(query):
+    for user_id, lat, lng in db.session.connection().execute(query):  # Core: no ORM row objects
         members = people.get(cell_of(lat, lng))
         if members is not None:
             members.append(user_id)
