@@ -1,9 +1,12 @@
-"""``GET /api/user/nearby/list``: nearby people, on the event loop.
+"""``GET /api/user/nearby/list``: nearby people, a native handler.
 
-Database work (rate limit, storing a reported position, visibility filter and
-profile summaries) runs on the worker pool through ``run_blocking``; the geo
-search is a non-blocking ``redis.asyncio`` GEOSEARCH. The logic and the privacy
-rules live in :mod:`wsgi_app.services.nearby` and :mod:`wsgi_app.services.location`.
+After authentication the whole query (rate limit, position, the ring of cells
+from Redis or the database, the page's cards) is one job on the worker pool,
+:func:`wsgi_app.services.nearby.find_page`: one database session and one
+teardown per page, nothing blocking on the event loop, and Redis does O(cells)
+work per page (one ``MGET`` per stage of bands), never a sort. The logic and
+the privacy rules live in :mod:`wsgi_app.services.nearby`,
+:mod:`wsgi_app.services.nearby_cells` and :mod:`wsgi_app.services.location`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from wsgi_app.api.pagination import PAGINATION
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED
 from wsgi_app.params import Param
 from wsgi_app.services import nearby
-from wsgi_app.services.location import GEO_KEY
 
 NEARBY_PARAMS = (
     Param(
@@ -53,21 +55,12 @@ class NearbyListHandler(NativeApiHandler):
         caller = await self.authenticate()
         args = self.parse(list(NEARBY_PARAMS))
         assert caller.user_id is not None
-        centre = await self.context.run_blocking(nearby.prepare_query, caller.user_id, args.get("latlng"))
-        if centre is None:
-            self.send_success(nearby.not_located())
-            return
-        hits = await self.context.redis.geosearch(
-            GEO_KEY,
-            longitude=centre.lng,
-            latitude=centre.lat,
-            radius=args["radius"],
-            unit="km",
-            sort="ASC",
-            count=nearby.MAX_CANDIDATES,
-            withdist=True,
-        )
         page = await self.context.run_blocking(
-            nearby.build_page, caller.user_id, [(m, d) for m, d in hits], args["page"], args["page_count"]
+            nearby.find_page,
+            caller.user_id,
+            args.get("latlng"),
+            args["radius"],
+            args["page"],
+            args["page_count"],
         )
         self.send_success(page)

@@ -16,7 +16,7 @@ from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Block, Label, Photo, Report, UserLabel, Visit
 from wsgi_app.models.user import AuthToken, User
 from wsgi_app.models.vip import Order
-from wsgi_app.services import location, payments, upload_files, vip
+from wsgi_app.services import location, nearby_cells, payments, upload_files, vip
 
 
 def count(model: Any, *conditions: Any) -> int:
@@ -88,6 +88,10 @@ def test_delete_removes_everything_about_the_person(app: Flask, api: ApiClient, 
     app.config["SMS_PHONE_LIMITS"] = [(10, 60)]  # alice signs in twice
     second_session = auth.login(alice.phone)
     found = build_social_life(app, api, alice, bob, carol)
+    app.config["NEARBY_CELL_CACHE_SECS"] = 300  # cache nearby cells even on the in-process stand-in
+    with app.app_context():
+        alice_cell = location.cell_of(31.2304, 121.4737)
+        assert alice.user_id in nearby_cells.load_cells([alice_cell])[alice_cell]  # now cached
 
     reply = api.post("/api/account/delete", user=alice)
     assert reply.status == 200, reply.body
@@ -104,7 +108,8 @@ def test_delete_removes_everything_about_the_person(app: Flask, api: ApiClient, 
         assert count(Message, (Message.sender_id == a) | (Message.recipient_id == a)) == 0
         assert count(UserLocation, UserLocation.user_id == a) == 0
         assert count(AuthToken, AuthToken.user_id == a) == 0
-        assert redis_client().geopos(location.GEO_KEY, str(a)) == [None]
+        assert redis_client().get(nearby_cells.cell_key(alice_cell)) is None  # the cached cell is dropped
+        assert a not in nearby_cells.load_cells([alice_cell])[alice_cell]
         # Kept, anonymised.
         kept = db.session.execute(db.select(Order).where(Order.order_no == found["order_no"])).scalar_one()
         assert (kept.user_id, kept.status, kept.amount_cents) == (None, "paid", 3000)
@@ -119,7 +124,6 @@ def test_delete_removes_everything_about_the_person(app: Flask, api: ApiClient, 
         assert count(Block, Block.blocker_id == bob.user_id) == 1
         assert count(Message, Message.sender_id == bob.user_id) == 1
         assert count(UserLocation, UserLocation.user_id == bob.user_id) == 1
-        assert redis_client().geopos(location.GEO_KEY, str(bob.user_id)) != [None]
     assert not os.path.exists(found["photo_file"])
     assert not os.path.exists(found["media_file"])
     for session in (alice, second_session):

@@ -1,6 +1,8 @@
-"""Location service: grid snapping, bands, storage, forget and reindex of the geo index."""
+"""Location service: grid snapping, bands, storage, forgetting, and the cells nearby reads."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -9,8 +11,10 @@ from tests.helpers import SignedInUser
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
-from wsgi_app.services import location
-from wsgi_app.services.location import GEO_KEY, GridPoint
+from wsgi_app.models.user import AUTHORITY_HIDDEN, User
+from wsgi_app.services import location, nearby_cells
+from wsgi_app.services.location import GridPoint
+from wsgi_app.timeutil import utcnow
 
 
 def test_snapping_is_deterministic_and_keeps_points_within_a_cell() -> None:
@@ -53,8 +57,9 @@ def test_report_stores_only_the_snapped_point(app: Flask, user: SignedInUser) ->
         point = location.report_location(user.user_id, 39.9042, 116.4074)
         row = db.session.get(UserLocation, user.user_id)
         assert (row.lat, row.lng) == (point.lat, point.lng) != (39.9042, 116.4074)
-        lng, lat = redis_client().geopos(GEO_KEY, str(user.user_id))[0]
-        assert location.distance_km(GridPoint(lat, lng), point) < 0.01
+        cell = location.cell_of(39.9042, 116.4074)
+        assert location.cell_centre(cell) == point
+        assert nearby_cells.load_cells([cell]) == {cell: [user.user_id]}
 
 
 def test_impossible_jump_is_rejected(app: Flask, user: SignedInUser) -> None:
@@ -67,30 +72,56 @@ def test_impossible_jump_is_rejected(app: Flask, user: SignedInUser) -> None:
         assert location.distance_km(GridPoint(row.lat, row.lng), GridPoint(39.9042, 116.4074)) < 1
 
 
-def test_forget_location_removes_row_and_geo_entry(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_forget_location_removes_row_and_cached_cell(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+    app.config["NEARBY_CELL_CACHE_SECS"] = 300
     alice, bob = auth.login(), auth.login()
     with app.app_context():
         location.report_location(alice.user_id, 39.9, 116.4)
-        location.report_location(bob.user_id, 39.91, 116.41)
+        location.report_location(bob.user_id, 39.9001, 116.4001)
+        cell = location.cell_of(39.9, 116.4)
+        assert nearby_cells.load_cells([cell])[cell] == sorted([alice.user_id, bob.user_id])
         location.forget_location(alice.user_id)
         db.session.commit()
         assert db.session.get(UserLocation, alice.user_id) is None
-        assert redis_client().geopos(GEO_KEY, str(alice.user_id)) == [None]
-        assert db.session.get(UserLocation, bob.user_id) is not None
-        assert redis_client().geopos(GEO_KEY, str(bob.user_id))[0] is not None
+        assert redis_client().get(nearby_cells.cell_key(cell)) is None
+        assert nearby_cells.load_cells([cell])[cell] == [bob.user_id]
 
 
-def test_reindex_rebuilds_the_geo_index_from_rows(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
-    users = [auth.login() for _ in range(3)]
+def test_a_mover_leaves_the_cached_old_cell_at_once(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+    app.config["NEARBY_CELL_CACHE_SECS"] = 300
+    mover = auth.login()
+    old, new = location.cell_of(39.9, 116.4), location.cell_of(39.92, 116.4)
     with app.app_context():
-        for offset, u in enumerate(users):
-            location.report_location(u.user_id, 39.9 + offset * 0.02, 116.4)
-        redis_client().delete(GEO_KEY)  # Redis restarted empty
-        redis_client().geoadd(GEO_KEY, (0.0, 0.0, "999999"))  # and a stale entry
-        assert location.reindex_all_locations() == 3
-        members = set(redis_client().zrange(GEO_KEY, 0, -1))
-        assert members == {str(u.user_id) for u in users}
-        db.session.execute(db.delete(UserLocation))
+        location.report_location(mover.user_id, 39.9, 116.4)
+        assert nearby_cells.load_cells([old, new]) == {old: [mover.user_id], new: []}
+        assert redis_client().get(nearby_cells.cell_key(old)) == str(mover.user_id)
+        location.report_location(mover.user_id, 39.92, 116.4)
+        assert redis_client().get(nearby_cells.cell_key(old)) is None
+        assert redis_client().get(nearby_cells.cell_key(new)) is None
+        assert nearby_cells.load_cells([old, new]) == {old: [], new: [mover.user_id]}
+
+
+def test_cells_hold_only_fresh_people_visible_to_everyone(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+    shown, hidden, stale = auth.login(), auth.login(), auth.login()
+    cell = location.cell_of(39.9, 116.4)
+    with app.app_context():
+        for user in (shown, hidden, stale):
+            location.report_location(user.user_id, 39.9, 116.4)
+        db.session.get(User, hidden.user_id).authority = AUTHORITY_HIDDEN
+        db.session.get(UserLocation, stale.user_id).updated_at = utcnow() - timedelta(days=31)
         db.session.commit()
-        assert location.reindex_all_locations() == 0
-        assert redis_client().exists(GEO_KEY) == 0
+        assert nearby_cells.load_cells([cell]) == {cell: [shown.user_id]}
+
+
+def test_a_stale_person_reporting_the_same_cell_again_is_back_at_once(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+    app.config["NEARBY_CELL_CACHE_SECS"] = 300
+    sleeper = auth.login()
+    cell = location.cell_of(39.9, 116.4)
+    with app.app_context():
+        location.report_location(sleeper.user_id, 39.9, 116.4)
+        db.session.get(UserLocation, sleeper.user_id).updated_at = utcnow() - timedelta(days=40)
+        db.session.commit()
+        assert nearby_cells.load_cells([cell]) == {cell: []}  # cached without them
+        location.report_location(sleeper.user_id, 39.9001, 116.4001)  # the same cell, fresh again
+        assert redis_client().get(nearby_cells.cell_key(cell)) is None
+        assert nearby_cells.load_cells([cell]) == {cell: [sleeper.user_id]}

@@ -14,7 +14,6 @@ from tests.helpers import ApiClient, Reply, SignedInUser
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
 from wsgi_app.services import location
-from wsgi_app.services.location import GEO_KEY
 from wsgi_app.timeutil import utcnow
 
 HOME = (39.9042, 116.4074)  # Beijing
@@ -198,12 +197,14 @@ def test_reported_location_is_used_and_another_users_token_refused(
     assert (bad.status, bad.code) == (401, 504)
 
 
-def test_geo_index_heals_after_redis_loses_it(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_is_lost_when_redis_loses_its_data(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+    app.config["NEARBY_CELL_CACHE_SECS"] = 300  # cache cells even on the in-process stand-in
     me, other = auth.login(), auth.login()
     place(app, other, offset(1, 1))
     place(app, me, HOME)
+    assert listed(nearby(live_api, me)) == [other.user_id]  # cells now cached
     with app.app_context():
-        redis_client().delete(GEO_KEY)  # Redis restarted without its data
+        redis_client().flushdb()  # Redis restarted without its data
     assert listed(nearby(live_api, me)) == [other.user_id]
 
 

@@ -58,12 +58,7 @@ def seed_demo_command(user_count: int, batch_size: int, seed: int | None) -> Non
     click.echo(
         f"{report.users} users, {report.photos} photos, {report.user_labels} labels, "
         f"{report.locations} locations, {report.visits} visits, {report.messages} messages, "
-        f"{report.contacts} contacts in {elapsed:.1f} s"
-        + (
-            ""
-            if report.reindexed_locations is None
-            else f"; geo index rebuilt ({report.reindexed_locations})"
-        )
+        f"{report.contacts} contacts in {elapsed:.1f} s (nearby sees them at once: it reads the rows)"
     )
 
 

@@ -160,6 +160,10 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         # Chat and nearby: long-poll wait, native handlers' own pool, media, limits per user.
         "LONGPOLL_TIMEOUT_SECS": float(os.environ.get("LONGPOLL_TIMEOUT_SECS") or 50),
         "NATIVE_THREADS": _env_int("NATIVE_THREADS", 4),
+        # None: 300 s on a real Redis, 0 (no cache) on the embedded default (services.nearby_cells).
+        "NEARBY_CELL_CACHE_SECS": int(os.environ["NEARBY_CELL_CACHE_SECS"])
+        if os.environ.get("NEARBY_CELL_CACHE_SECS")
+        else None,
         "CHAT_MEDIA_MAX_BYTES": _env_int("CHAT_MEDIA_MAX_BYTES", 5 * 1024 * 1024),
         # Chat files: outside the public uploads, read through the app's check (nginx: X-Accel-Redirect).
         "CHAT_MEDIA_FOLDER": os.environ.get("CHAT_MEDIA_FOLDER") or os.path.join(instance_path, "chat-media"),

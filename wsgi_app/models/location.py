@@ -1,14 +1,14 @@
 """The last reported position of a user, already snapped to the privacy grid.
 
-Redis holds the geo index used for queries; this row is the durable copy the
-index is rebuilt from after a Redis restart.
+Stored positions are grid-cell centres, so ``(lat, lng)`` names a cell and the
+index on it is what nearby search reads (see ``wsgi_app.services.nearby_cells``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Double, ForeignKey
+from sqlalchemy import DateTime, Double, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wsgi_app.extensions import db
@@ -17,6 +17,7 @@ from wsgi_app.timeutil import utcnow
 
 class UserLocation(db.Model):
     __tablename__ = "user_locations"
+    __table_args__ = (Index("ix_user_locations_cell", "lat", "lng"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     lat: Mapped[float] = mapped_column(Double, nullable=False)

@@ -29,7 +29,7 @@ def delete_account(user_id: int) -> None:
     """Delete ``user_id`` and what belongs to them; commits once, or leaves everything as it was."""
     user = profiles.get_user(user_id)
     try:
-        # Database-only steps first; the steps that also touch Redis (geo index,
+        # Database-only steps first; the steps that also touch Redis (nearby cell cache,
         # token cache) come last, so a failure before them leaves Redis untouched.
         delete_all_photos_for_user(user_id)  # files go only once the commit succeeded
         db.session.execute(db.delete(UserLabel).where(UserLabel.user_id == user_id))

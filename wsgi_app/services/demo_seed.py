@@ -26,8 +26,9 @@ from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Label, Photo, UserLabel, Visit
 from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_EVERYONE, AUTHORITY_HIDDEN, User
-from wsgi_app.services import hot_list, labels
+from wsgi_app.services import hot_list, labels, nearby_cells
 from wsgi_app.services.demo_data import CHAT_LINES, CITIES, GIVEN, SURNAMES
+from wsgi_app.services.grid import Cell, cell_of
 from wsgi_app.timeutil import utcnow
 
 DEMO_PHONE_PREFIX = "100"
@@ -43,7 +44,6 @@ class SeedReport:
     visits: int = 0
     messages: int = 0
     contacts: int = 0
-    reindexed_locations: int | None = None
 
 
 def _phone(number: int) -> str:
@@ -80,6 +80,7 @@ class DemoSeeder:
         self.label_ids = list(db.session.execute(db.select(Label.id)).scalars())
         self.known_ids: list[int] = []  # demo users of this run, visit targets
         self.report = SeedReport()
+        self.touched_cells: set[Cell] = set()  # cached nearby cells to drop once committed
 
     def _user_row(self, number: int) -> dict[str, Any]:
         rng = self.rng
@@ -171,6 +172,7 @@ class DemoSeeder:
             lat, lng = self.snap(lat + self.rng.gauss(0, 0.08), lng + self.rng.gauss(0, 0.08))
             rows.append({"user_id": user_id, "lat": lat, "lng": lng, "updated_at": self.now})
         db.session.execute(UserLocation.__table__.insert(), rows)
+        self.touched_cells.update(cell_of(row["lat"], row["lng"]) for row in rows)
         self.report.locations += len(rows)
 
     def _visits(self, ids: list[int]) -> None:
@@ -277,11 +279,6 @@ def seed_demo(
         remaining -= count
         if on_batch:
             on_batch(count)
-    try:
-        from wsgi_app.services.location import reindex_all_locations
-    except ImportError:
-        reindex_all_locations = None
-    if reindex_all_locations is not None:
-        seeder.report.reindexed_locations = reindex_all_locations()
+    nearby_cells.invalidate(seeder.touched_cells)
     hot_list.invalidate()
     return seeder.report

@@ -1,4 +1,4 @@
-"""Users' positions: snapped to a ~1 km grid, stored in a row and in a Redis geo index.
+"""Users' positions: snapped to a ~1 km grid (:mod:`wsgi_app.services.grid`), stored in a row.
 
 Privacy against trilateration (dating apps have leaked exact positions that
 way): a reported position is snapped to the centre of its grid cell *before*
@@ -10,51 +10,48 @@ are rate-limited. Every answer about a user is a function of their cell only,
 so an attacker moving its own reported position around learns the cell at
 best, never a point inside it.
 
-The ``UserLocation`` row is the durable copy; the Redis geo index (``GEO_KEY``)
-is rebuilt from the rows by :func:`reindex_all_locations` (after a Redis
-restart, or by the demo seeder).
+The ``UserLocation`` row is the only copy. Nearby search reads it by grid
+cell (:mod:`wsgi_app.services.nearby_cells`); every write here, after its
+commit, drops the cached copies of the cells it touched, so a user who moves
+leaves the old cell at once. Nothing is ever rebuilt as a whole.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
-from wsgi_app.services import rate_limit
+from wsgi_app.services import nearby_cells, rate_limit
+from wsgi_app.services.grid import (  # noqa: F401  (re-exported: the location vocabulary)
+    GRID_KM,
+    Cell,
+    GridPoint,
+    cell_centre,
+    cell_of,
+    distance_band_km,
+    distance_km,
+    distance_label,
+    snap_to_grid,
+)
 from wsgi_app.timeutil import utcnow
 
-GEO_KEY = "geo:user_locations"
-GRID_KM = 1.0
-KM_PER_DEGREE_LAT = 111.32
-EARTH_RADIUS_KM = 6371.0088
-# Redis geo indexes cover latitudes up to +-85.05112878.
+# Latitudes beyond this are refused (the grid's rows get degenerate near the poles).
 MAX_ABS_LAT = 85.0
 # A reported move is possible when distance <= speed * elapsed + slack.
 MAX_TRAVEL_SPEED_KMH = 1000.0  # faster than any airliner
 JUMP_SLACK_KM = 5.0  # GPS noise and grid rounding
 # (count, window seconds) defaults; overridable in app config.
 DEFAULT_LOCATION_CHANGE_LIMITS: list[tuple[int, int]] = [(20, 3600), (100, 86400)]
-REINDEX_BATCH_SIZE = 1000
 
 _LATLNG_RE = re.compile(
     r"^\s*([+-]?\d{1,3}(?:\.\d{1,12})?)\s*,\s*([+-]?\d{1,3}(?:\.\d{1,12})?)\s*$", re.ASCII
 )
-
-
-@dataclass(frozen=True)
-class GridPoint:
-    """The centre of a grid cell: the only form in which positions are kept."""
-
-    lat: float
-    lng: float
 
 
 def parse_latlng(raw: str) -> tuple[float, float]:
@@ -68,40 +65,6 @@ def parse_latlng(raw: str) -> tuple[float, float]:
     if not -180.0 <= lng <= 180.0:
         raise ApiError(LATLNG_INVALID, "latlng: longitude must be within +-180")
     return lat, lng
-
-
-def snap_to_grid(lat: float, lng: float, grid_km: float = GRID_KM) -> GridPoint:
-    """The centre of the ~``grid_km`` cell holding (lat, lng).
-
-    Rows are ``grid_km`` tall; each row is cut into a whole number of cells
-    about ``grid_km`` wide at that row's latitude.
-    """
-    lat_step = grid_km / KM_PER_DEGREE_LAT
-    row = math.floor(lat / lat_step)
-    centre_lat = (row + 0.5) * lat_step
-    row_circumference_km = 360.0 * KM_PER_DEGREE_LAT * math.cos(math.radians(centre_lat))
-    cells_in_row = max(1, math.floor(row_circumference_km / grid_km))
-    lng_step = 360.0 / cells_in_row
-    column = min(math.floor((lng + 180.0) / lng_step), cells_in_row - 1)
-    centre_lng = -180.0 + (column + 0.5) * lng_step
-    return GridPoint(round(centre_lat, 7), round(centre_lng, 7))
-
-
-def distance_km(a: GridPoint, b: GridPoint) -> float:
-    """Great-circle distance (haversine) between two points."""
-    lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
-    dlat, dlng = lat2 - lat1, math.radians(b.lng - a.lng)
-    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlng / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-def distance_band_km(km: float) -> int:
-    """Whole km between two cell centres; 0 means "< 1 km" (the same cell)."""
-    return int(math.floor(km + 0.5))
-
-
-def distance_label(band_km: int) -> str:
-    return "< 1 km" if band_km < 1 else f"{band_km} km"
 
 
 def current_position(user_id: int) -> GridPoint | None:
@@ -126,25 +89,30 @@ def change_limits() -> Sequence[tuple[int, int]]:
 def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     """Store the user's position (snapped), after the jump check and the change limit.
 
-    Commits, then updates the geo index. Reporting the cell already stored only
+    Commits, then drops the cached old and new cells. Reporting the cell already stored only
     refreshes its time and costs nothing against the limit.
     """
     point = snap_to_grid(lat, lng)
     now = utcnow()
     row = db.session.get(UserLocation, user_id)
     if row is not None and snap_to_grid(row.lat, row.lng) == point:
+        was_stale = row.updated_at < now - timedelta(days=nearby_cells.LOCATION_MAX_AGE_DAYS)
         row.updated_at = now
         db.session.commit()
+        if was_stale:  # cached cells left them out
+            nearby_cells.invalidate([cell_of(point.lat, point.lng)])
         return point
+    touched = [cell_of(point.lat, point.lng)]
     if row is not None:
         _check_jump(row, point, now)
+        touched.append(cell_of(row.lat, row.lng))
     rate_limit.enforce(redis_client(), f"loc:change:{user_id}", change_limits(), "location changes")
     if row is None:
         db.session.add(UserLocation(user_id=user_id, lat=point.lat, lng=point.lng, updated_at=now))
     else:
         row.lat, row.lng, row.updated_at = point.lat, point.lng, now
     db.session.commit()
-    redis_client().geoadd(GEO_KEY, (point.lng, point.lat, str(user_id)))
+    nearby_cells.invalidate(touched)
     return point
 
 
@@ -162,37 +130,14 @@ def report_location_on_sign_in(user_id: int, lat: float, lng: float) -> bool:
 
 
 def forget_location(user_id: int) -> None:
-    """Remove the user's position from the table and the geo index (the caller commits).
+    """Remove the user's position (the caller commits) and drop their cached cell.
 
-    Used by account deletion. If the caller's commit fails afterwards, the geo
-    entry is gone while the row stays: :func:`reindex_all_locations` restores it.
+    Used by account deletion. If the caller's commit fails afterwards, the row
+    stays and the cell is simply read again from it.
     """
-    db.session.execute(db.delete(UserLocation).where(UserLocation.user_id == user_id))
-    redis_client().zrem(GEO_KEY, str(user_id))
-
-
-def reindex_all_locations() -> int:
-    """Rebuild the Redis geo index from the ``UserLocation`` rows; returns how many.
-
-    Built under a temporary key and renamed over the live one, so readers never
-    see a half-built index.
-    """
-    client = redis_client()
-    building_key = f"{GEO_KEY}:rebuild"
-    client.delete(building_key)
-    count = 0
-    query = db.select(UserLocation.user_id, UserLocation.lat, UserLocation.lng).order_by(UserLocation.user_id)
-    batch: list[float | str] = []
-    for user_id, lat, lng in db.session.execute(query):
-        batch.extend((lng, lat, str(user_id)))
-        count += 1
-        if len(batch) >= 3 * REINDEX_BATCH_SIZE:
-            client.geoadd(building_key, batch)
-            batch = []
-    if batch:
-        client.geoadd(building_key, batch)
-    if count:
-        client.rename(building_key, GEO_KEY)
-    else:
-        client.delete(GEO_KEY)
-    return count
+    row = db.session.get(UserLocation, user_id)
+    if row is None:
+        return
+    db.session.delete(row)
+    db.session.flush()
+    nearby_cells.invalidate([cell_of(row.lat, row.lng)])

@@ -14,7 +14,7 @@ from typing import Any
 from wsgi_app.errors import NICKNAME_INVALID, PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db
 from wsgi_app.models.user import User
-from wsgi_app.services import hot_list, photos
+from wsgi_app.services import hot_list, location, nearby_cells, photos
 from wsgi_app.services.profiles import PROFILE_SCHEMA, get_user, profile_data
 from wsgi_app.services.vip_status import is_vip
 from wsgi_app.services.visibility import can_view_profile
@@ -131,4 +131,7 @@ def update_profile(user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     db.session.commit()
     if authority_changed:
         hot_list.invalidate()
+        position = location.current_position(user_id)
+        if position is not None:  # nearby lists only people visible to everyone
+            nearby_cells.invalidate([location.cell_of(position.lat, position.lng)])
     return self_profile_data(user)

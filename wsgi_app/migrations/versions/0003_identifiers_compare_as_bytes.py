@@ -9,14 +9,14 @@ Downgrade returns the columns to the table's default collation; it fails if
 two identifiers now differ only by case.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002_nearby_cells
 Create Date: 2026-11-22 03:00:00
 """
 from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002_nearby_cells'
 branch_labels = None
 depends_on = None
 

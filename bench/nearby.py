@@ -1,0 +1,235 @@
+"""Case ``nearby``: ``GET /api/user/nearby/list`` with 1,000,000 people inside 30 km of one centre.
+
+Loads the people in bulk into MariaDB (``BENCH_NEARBY_DATABASE_URL``, default
+database ``dt_nb_bench``; reused when already there), starts its own
+``redis-server`` on a free port (so ``INFO commandstats`` counts only this
+run) and one ``tornado_server.py`` process, and measures the endpoint with
+pre-signed requests from a separate load-generator process (``bench.loadgen``)
+at concurrency 1 and 16 for radii 2, 5 and 20 km and the deepest page, plus the
+SQL alternative (bounding box on the ``(lat, lng)`` index, then distance) on
+the same rows, and profiles the server with py-spy (``--gil``: CPU only).
+
+``BENCH_NEARBY_BASELINE=/path/to/older/checkout`` also starts that checkout's
+server on the same data (with the geo index it searched) and alternates the
+two case by case, with fewer requests for the baseline; ratios come from one run.
+``--quick``: a few thousand people in a temporary SQLite file, seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench import nearby_setup as setup
+from bench.common import load_average, mean, percentiles
+
+DEEPEST_PAGE = 500 // setup.PAGE_COUNT
+PROFILE_NOTES = """\
+What the profiles showed, and what was done about it:
+
+- Before (the issue's profile of the GEOSEARCH code): at 20 km Redis sorted
+  ~440,000 members per query (~0.5 s, stalling every client); at 2 km 55% of the
+  server's Python loaded 500 full `User` objects to show 20 and 24.5% parsed the
+  Redis reply. Now no query sorts: cells are visited band by band and a page
+  loads only its own 20 cards (listed columns).
+- First cell version (three pool jobs per page, async `MGET` between them):
+  py-spy showed most wall time in MariaDB round trips (a teardown `ROLLBACK`
+  per pool job, the position, the blocks, the cards) and, with `--gil`, 8% in
+  SQLAlchemy rebuilding and re-keying the same statements every page plus the
+  ORM compile step. Now: one pool job per page (one session, one teardown),
+  position and blocks in one query, the two per-page statements built once with
+  bind parameters and run on the session's connection (Core).
+- What remains (py-spy `--gil`, below): Tornado's request handling and JSON
+  encoding of the page on the event loop, pymysql packet parsing, and the
+  request authentication (not part of this change).
+"""
+
+
+def _row(
+    label: str, server: str, concurrency: int, count: int, result: dict[str, Any], usec: int, cpu: float
+) -> str:
+    p = percentiles(result["latencies_ms"])
+    ok = result["statuses"].get("200", 0)
+    return (
+        f"| {label} | {server} | {concurrency} | {count} ({ok} ok) | {p['p50']:.1f} | {p['p95']:.1f} | "
+        f"{p['p99']:.1f} | {p['max']:.1f} | {count / result['wall_s']:.0f} | {usec / count:.0f} | "
+        f"{cpu * 1000 / count:.2f} | {100 * result['cpu_s'] / result['wall_s']:.0f} | {load_average()} |"
+    )
+
+
+def _profile(pid: int, seconds: int, out: Path) -> list[str]:
+    """py-spy ``--gil`` samples of the server: own and inclusive time of the top functions."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    command = [
+        spy,
+        "record",
+        "-p",
+        str(pid),
+        "-d",
+        str(seconds),
+        "-r",
+        "200",
+        "--gil",
+        "-f",
+        "raw",
+        "-o",
+        str(out),
+    ]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0 or not out.exists():
+        return [f"- py-spy failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}"]
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+        for frame in {f.split(" (")[0] for f in frames}:
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+        total += int(count)
+    watched = [
+        "NearbyListHandler.get",
+        "NativeApiHandler.authenticate",
+        "find_page",
+        "prepare_query",
+        "rank",
+        "build_page",
+        "NativeApiHandler.send_success",
+        "AppContext.pop",
+        "RequestHandler._execute",
+    ]
+    lines = [f"- {name}: {100 * inclusive.get(name, 0) / max(1, total):.1f}% inclusive" for name in watched]
+    lines += [
+        f"- own {100 * n / max(1, total):.1f}%: {name}"
+        for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:8]
+    ]
+    return [f"{total} samples while holding the GIL:", "", *lines]
+
+
+def _measure(
+    servers: list[tuple[str, int, int]],
+    creds: Any,
+    callers: list[tuple[int, str]],
+    stats: redis.Redis,
+    quick: bool,
+) -> list[str]:
+    counts = {"now": (30, 60) if quick else (400, 4000), "baseline": (30, 60) if quick else (30, 120)}
+    cases = [(f"{r} km, page 1", r, 1) for r in setup.RADII_KM]
+    cases.append((f"20 km, page {DEEPEST_PAGE} (deepest)", 20, DEEPEST_PAGE))
+    rows = []
+    for label, radius, page in cases:
+        for index in range(2):  # concurrency 1, then 16
+            for name, port, pid in servers:  # alternate the servers case by case
+                concurrency, count = (1, 16)[index], counts[name][index]
+                stats.delete(*stats.keys("nearby:query:*") or ["-"])
+                paths = setup.signed_paths(creds, callers, count, radius, page)
+                usec0, cpu0 = setup.redis_usec(stats), setup.server_cpu_s(pid)
+                result = setup.load(port, concurrency, paths)
+                usec1, cpu1 = setup.redis_usec(stats), setup.server_cpu_s(pid)
+                rows.append(_row(label, name, concurrency, count, result, usec1 - usec0, cpu1 - cpu0))
+    return rows
+
+
+def run(quick: bool) -> str:
+    from flask_migrate import upgrade
+
+    from wsgi_app import create_app
+    from wsgi_app.config import engine_options, normalise_database_url
+
+    people = 3000 if quick else 1_000_000
+    tmp = Path(tempfile.mkdtemp(prefix="bench-nearby-"))
+    default_url = "mysql+pymysql://root@127.0.0.1:3306/dt_nb_bench"
+    database_url = (
+        f"sqlite:///{tmp}/bench.sqlite3"
+        if quick
+        else os.environ.get("BENCH_NEARBY_DATABASE_URL", default_url)
+    )
+    if not quick:
+        setup.ensure_mariadb_database(database_url)
+    baseline = os.environ.get("BENCH_NEARBY_BASELINE")
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(setup.redis_server())
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+                "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url, 4),
+                "REDIS_URL": redis_url,
+                "INSTANCE_DIR": str(tmp),
+                "UPLOAD_FOLDER": str(tmp / "uploads"),
+            }
+        )
+        with app.app_context():
+            upgrade(revision="heads")
+        first_id, load_s, existed = setup.load_people(app, people)
+        creds, callers = setup.credentials(app, first_id)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "INSTANCE_PATH": str(tmp),
+            "UPLOAD_FOLDER": str(tmp / "uploads"),
+            "LOG_LEVEL": "WARNING",
+        }
+        stats = redis.Redis.from_url(redis_url)
+        servers = [("now", *stack.enter_context(setup.api_server(env)))]
+        if baseline:
+            setup.fill_geo_index(app, redis_url)
+            servers.append(("baseline", *stack.enter_context(setup.api_server(env, Path(baseline)))))
+        for name, port, _ in servers:  # warm: cells cached, connections open
+            setup.load(
+                port, 16, setup.signed_paths(creds, callers, 32 if name == "baseline" else 1000, 20, 1)
+            )
+        rows = _measure(servers, creds, callers, stats, quick)
+        profile: list[str] = []
+        if not quick:
+            stats.delete(*stats.keys("nearby:query:*") or ["-"])
+            holder: dict[str, list[str]] = {}
+            pid = servers[0][2]
+            spy = threading.Thread(target=lambda: holder.update(top=_profile(pid, 8, tmp / "spy.txt")))
+            spy.start()
+            setup.load(servers[0][1], 16, setup.signed_paths(creds, callers, 4000, 20, 1))
+            spy.join()
+            profile = holder.get("top", [])
+        sql_runs = 3 if quick else 5
+        sql_ms = setup.sql_alternative(app, 20, sql_runs)
+    shutil.rmtree(tmp, ignore_errors=True)
+    loaded = f"reused the {existed:,} already loaded" if existed else f"loaded in {load_s:.0f} s"
+    servers_text = f"now = this revision, baseline = {baseline}" if baseline else "this revision"
+    lines = [
+        "## Nearby people at a million users (`GET /api/user/nearby/list`)",
+        "",
+        f"{people:,} people uniformly inside {setup.CITY_RADIUS_KM:.0f} km of one centre "
+        f"(~{people / (math.pi * setup.CITY_RADIUS_KM**2):.0f} per 1 km cell), "
+        f"{setup.CALLERS} callers within {setup.CALLER_RADIUS_KM:.0f} km of it ({loaded}); "
+        f"{setup.PAGE_COUNT} per page; one server process per checkout ({servers_text}); "
+        f"database {database_url.split('://')[0]}; its own redis-server; requests pre-signed, sent by a "
+        "separate load-generator process (its CPU use is the `loadgen CPU` column).",
+        "",
+        "| case | server | concurrency | requests | p50 ms | p95 ms | p99 ms | max ms | pages/s "
+        "| Redis µs/page | server CPU ms/page | loadgen CPU % of wall | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"SQL alternative, 20 km, concurrency 1 ({sql_runs} runs; bounding box on the `(lat, lng)` index, "
+        f"distance, nearest 500, then one page's cards): p50 {percentiles(sql_ms)['p50']:.0f} ms, "
+        f"mean {mean(sql_ms):.0f} ms. Load average {load_average()}.",
+    ]
+    if profile:
+        lines += [
+            "",
+            PROFILE_NOTES,
+            "py-spy of this revision's server, 20 km page 1 at concurrency 16, " + profile[0],
+        ]
+        lines += profile[1:]
+    return "\n".join(lines) + "\n"
