@@ -82,6 +82,8 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
                 self.connection.set_max_body_size(int(declared))  # read it, drop it, answer 413
                 return None
             stream = self.connection.detach()  # far too large to read: answer and hang up
+            if stream.closed():  # the client already hung up (its FIN came with the headers)
+                return None
             line, out_headers, body = _json_error_response(errors.PAYLOAD_TOO_LARGE)
             out_headers["Connection"] = "close"
             head = f"HTTP/1.1 {line.code} {line.reason}\r\n" + "".join(

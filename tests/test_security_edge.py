@@ -109,7 +109,10 @@ def _raw_request(port: int, request: bytes, body_chunks: int = 0, chunk: bytes =
                 sock.sendall(chunk)
         except OSError:
             pass  # the server may answer and close before the body is all sent
-        sock.shutdown(socket.SHUT_WR)
+        if body_chunks:
+            # Half-close only after a body: a FIN that arrives with the headers may reach the
+            # server before it answers, and an answer to a closed connection goes nowhere.
+            sock.shutdown(socket.SHUT_WR)
         received = b""
         while True:
             try:
