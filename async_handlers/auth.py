@@ -1,0 +1,67 @@
+"""The request check, async executor: native handlers authenticate on the event loop.
+
+Same core as the Flask side (:mod:`wsgi_app.services.auth_core`), different
+I/O: credentials from the per-process cache (the worker pool only on a miss),
+ONE pipelined ``redis.asyncio`` round trip (nonce ``SET NX`` + token cache
+``GET``) awaited on the loop, and the database (worker pool) only when the
+token is not cached. A poll whose caller is cached never touches a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+
+from wsgi_app.errors import APPKEY_UNKNOWN, ApiError
+from wsgi_app.services import applications, auth_core, tokens
+from wsgi_app.services.auth_core import AuthPlan, Caller
+
+if TYPE_CHECKING:
+    from async_handlers.base import NativeContext
+
+
+async def ask_redis_async(client: aioredis.Redis, plan: AuthPlan) -> tuple[bool, str | None]:
+    """``(nonce fresh, cached token entry)`` in one pipelined round trip."""
+    pipe = client.pipeline(transaction=False)
+    pipe.set(plan.nonce_key, "1", nx=True, ex=plan.nonce_ttl_secs)
+    token_key = plan.token_cache_key
+    if token_key is not None:
+        pipe.get(token_key)
+    answers = await pipe.execute()
+    return bool(answers[0]), answers[1] if token_key is not None else None
+
+
+async def authenticate_async(
+    context: NativeContext,
+    http_method: str,
+    path: str,
+    params: Mapping[str, str],
+    authorization: str | None,
+    *,
+    need_user: bool,
+) -> Caller:
+    """Verify the signature and, if ``need_user``, the token; returns the caller."""
+    appkey = auth_core.required_appkey(params)
+    known, creds = applications.cached_credentials(appkey)
+    if not known:
+        creds = await context.run_blocking(applications.find_credentials, appkey)
+    if creds is None:
+        raise ApiError(APPKEY_UNKNOWN)
+    plan = auth_core.plan_request(
+        creds,
+        http_method,
+        path,
+        params,
+        authorization,
+        need_user=need_user,
+        window_secs=context.sign_window_secs,
+    )
+    nonce_fresh, cached_token = await ask_redis_async(context.redis, plan)
+    caller = auth_core.judge(plan, nonce_fresh, cached_token)
+    if caller is None:
+        assert plan.token_hash is not None
+        user_id = await context.run_blocking(tokens.lookup_in_database, plan.token_hash)
+        caller = auth_core.judge_user(plan, user_id)
+    return caller
