@@ -53,6 +53,9 @@ class NativeContext:
     waiters: WaiterRegistry = field(default_factory=WaiterRegistry)
     listener: WakeListener | None = None
 
+    def __post_init__(self) -> None:
+        self.waiters.max_per_user = int(self.flask_app.config["LONGPOLL_MAX_PER_USER"])
+
     @property
     def sign_window_secs(self) -> int:
         return int(self.flask_app.config["SIGN_WINDOW_SECS"])

@@ -102,6 +102,7 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "REPORT_LIMITS": [(5, 3600), (20, 86400)],
         # Chat and nearby: long-poll wait, native handlers' own pool, media, limits per user.
         "LONGPOLL_TIMEOUT_SECS": float(os.environ.get("LONGPOLL_TIMEOUT_SECS") or 50),
+        "LONGPOLL_MAX_PER_USER": _env_int("LONGPOLL_MAX_PER_USER", 4),
         "NATIVE_THREADS": _env_int("NATIVE_THREADS", 4),
         "CHAT_MEDIA_MAX_BYTES": _env_int("CHAT_MEDIA_MAX_BYTES", 5 * 1024 * 1024),
         "CHAT_SEND_LIMITS": [(60, 60), (2000, 86400)],

@@ -36,6 +36,22 @@ def latest_message_key(user_id: int) -> str:
     return f"{LATEST_MESSAGE_KEY_PREFIX}:{user_id}"
 
 
+# Raise-only: SET the key only when the new id is higher (one atomic round trip).
+_RAISE_LATEST_LUA = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
+return 0
+"""
+
+
+def raise_latest_message_id(client: Any, user_id: int, message_id: int) -> None:
+    """Raise ``latest_message_key(user_id)`` to ``message_id`` (never lowers it).
+
+    The same step :func:`announce_new_message` pipelines before its publish.
+    """
+    client.eval(_RAISE_LATEST_LUA, 1, latest_message_key(user_id), str(message_id))
+
+
 def wake_channel(client: Any) -> str:
     """The wake-up channel for the database a (sync or async) Redis client uses."""
     db_number = client.connection_pool.connection_kwargs.get("db", 0)
@@ -56,10 +72,16 @@ def user_id_from_payload(payload: str | bytes) -> int | None:
 
 
 def announce_new_message(recipient_id: int, message_id: int) -> None:
-    """Wake ``recipient_id``'s long-polls on every process. Call only after the commit."""
+    """Raise the recipient's latest-message key, then wake their long-polls on every
+    process, in one pipelined round trip. Call only after the commit."""
     client = redis_client()
     try:
-        client.publish(wake_channel(client), wake_payload(recipient_id, message_id))
+        pipe = client.pipeline(transaction=False)
+        pipe.eval(_RAISE_LATEST_LUA, 1, latest_message_key(recipient_id), str(message_id))
+        pipe.publish(wake_channel(client), wake_payload(recipient_id, message_id))
+        raised, _ = pipe.execute(raise_on_error=False)
+        if isinstance(raised, Exception):  # a stale key would hide the message: make it unknown
+            client.delete(latest_message_key(recipient_id))
     except redis.RedisError:
         # The message is stored; pollers find it on their next poll or catch-up wake.
         log.warning("could not announce message %s to user %s", message_id, recipient_id, exc_info=True)
