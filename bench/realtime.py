@@ -98,13 +98,22 @@ def server_env(db_url: str, redis_url: str, workdir: Path) -> dict[str, str]:
 
 
 def start_servers(stack: ExitStack, env: dict[str, str], count: int) -> tuple[list[int], list[int]]:
-    """``(ports, pids)`` of ``count`` tornado_server.py processes."""
+    """``(ports, pids)`` of ``count`` tornado_server.py processes.
+
+    ``BENCH_SERVER_ROOT``: run the servers from another tree (e.g. an export of an
+    older revision, for before/after figures). ``BENCH_PROFILE_DIR``: run each
+    under cProfile (event-loop thread), written there when the process stops.
+    """
+    root = Path(os.environ.get("BENCH_SERVER_ROOT") or REPO_ROOT)
+    profile_dir = os.environ.get("BENCH_PROFILE_DIR")
+    env = {**env, "PYTHONPATH": str(root)}
     ports, pids = [], []
     for _ in range(count):
         port = free_port()
+        profiler = ["-m", "cProfile", "-o", f"{profile_dir}/server-{port}.prof"] if profile_dir else []
         proc = subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "tornado_server.py"), "--port", str(port)],
-            cwd=REPO_ROOT,
+            [sys.executable, *profiler, str(root / "tornado_server.py"), "--port", str(port)],
+            cwd=root,
             env=env,
         )
         stack.callback(lambda p=proc: (p.terminate(), p.wait(30)))
@@ -172,7 +181,7 @@ def seed(env: dict[str, str], pollers: int, senders: int) -> dict[str, Any]:
 
 
 def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
-    procs = 1 if quick else int(os.environ.get("BENCH_PROCS", "4"))
+    procs = int(os.environ.get("BENCH_PROCS") or (1 if quick else 4))
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="bench-rt-"))
         stack.callback(shutil.rmtree, workdir, True)
@@ -244,8 +253,18 @@ def render(probe: Probe, r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def probes_from_env() -> list[Probe] | None:
+    """``BENCH_PROBES="pollers/rate/send_secs/crud_rate,..."`` overrides the probes."""
+    raw = os.environ.get("BENCH_PROBES")
+    if not raw:
+        return None
+    return [
+        Probe(*(float(x) if i else int(x) for i, x in enumerate(item.split("/")))) for item in raw.split(",")
+    ]
+
+
 def run(quick: bool) -> str:
-    probes = QUICK if quick else FULL
+    probes = probes_from_env() or (QUICK if quick else FULL)
     parts = [
         "## Realtime: parked long-polls, sends, delivery (issue 7)",
         "",

@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 from wsgi_app.services.signing import sign_params
 
 QUIET_CPU_FRACTION = 0.10  # servers below 10% of a core ...
-QUIET_SAMPLES = 3  # ... for this many samples in a row count as idle
+QUIET_SAMPLES = 10  # ... for this many samples in a row (2 s) count as idle
 SAMPLE_SECS = 0.2
 SEND_CONNECTIONS = 64
 CONNECT_CONCURRENCY = 500
