@@ -2,8 +2,9 @@
 
 Same core as the Flask side (:mod:`wsgi_app.services.auth_core`), different
 I/O: credentials from the per-process cache (the worker pool only on a miss),
-ONE pipelined ``redis.asyncio`` round trip (nonce ``SET NX`` + token cache
-``GET``) awaited on the loop, and the database (worker pool) only when the
+ONE ``redis.asyncio`` round trip (nonce ``SET NX`` + token cache ``GET``, in a
+pipeline shared with the other requests of the same loop iteration:
+:mod:`async_handlers.redis_batch`) awaited on the loop, and the database (worker pool) only when the
 token is not cached. A poll whose caller is cached never touches a thread.
 """
 
@@ -12,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
-
+from async_handlers.redis_batch import Command, RedisBatcher
 from wsgi_app.errors import APPKEY_UNKNOWN, ApiError
 from wsgi_app.services import applications, auth_core, tokens
 from wsgi_app.services.auth_core import AuthPlan, Caller
@@ -22,14 +22,14 @@ if TYPE_CHECKING:
     from async_handlers.base import NativeContext
 
 
-async def ask_redis_async(client: aioredis.Redis, plan: AuthPlan) -> tuple[bool, str | None]:
-    """``(nonce fresh, cached token entry)`` in one pipelined round trip."""
-    pipe = client.pipeline(transaction=False)
-    pipe.set(plan.nonce_key, "1", nx=True, ex=plan.nonce_ttl_secs)
+async def ask_redis_async(batcher: RedisBatcher, plan: AuthPlan) -> tuple[bool, str | None]:
+    """``(nonce fresh, cached token entry)`` in one round trip (a pipeline shared with
+    the other requests of this loop iteration)."""
+    commands: list[Command] = [("SET", plan.nonce_key, "1", "EX", plan.nonce_ttl_secs, "NX")]
     token_key = plan.token_cache_key
     if token_key is not None:
-        pipe.get(token_key)
-    answers = await pipe.execute()
+        commands.append(("GET", token_key))
+    answers = await batcher.run(commands)
     return bool(answers[0]), answers[1] if token_key is not None else None
 
 
@@ -58,7 +58,7 @@ async def authenticate_async(
         need_user=need_user,
         window_secs=context.sign_window_secs,
     )
-    nonce_fresh, cached_token = await ask_redis_async(context.redis, plan)
+    nonce_fresh, cached_token = await ask_redis_async(context.redis_batch, plan)
     caller = auth_core.judge(plan, nonce_fresh, cached_token)
     if caller is None:
         assert plan.token_hash is not None

@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from tornado.ioloop import IOLoop
 
 from async_handlers.auth import authenticate_async
+from async_handlers.redis_batch import RedisBatcher
 from async_handlers.waiters import WaiterRegistry, WakeListener
 from wsgi_app import errors
 from wsgi_app.api.endpoint import EndpointSpec
@@ -52,8 +53,11 @@ class NativeContext:
     # Long-poll waiters of this process, woken by its one pub/sub listener.
     waiters: WaiterRegistry = field(default_factory=WaiterRegistry)
     listener: WakeListener | None = None
+    # Small on-loop Redis round trips of many requests, coalesced into shared pipelines.
+    redis_batch: RedisBatcher = field(init=False)
 
     def __post_init__(self) -> None:
+        self.redis_batch = RedisBatcher(self.redis)
         self.waiters.max_per_user = int(self.flask_app.config["LONGPOLL_MAX_PER_USER"])
 
     @property

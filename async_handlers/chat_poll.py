@@ -118,7 +118,7 @@ class ChatPollHandler(NativeApiHandler):
     async def _cursor_is_latest(self, user_id: int, cursor: int) -> bool:
         """True when Redis says nothing newer than ``cursor`` was sent (no key: unknown)."""
         try:
-            latest = await self.context.redis.get(latest_message_key(user_id))
+            (latest,) = await self.context.redis_batch.run([("GET", latest_message_key(user_id))])
         except redis.RedisError:
             return False
         return latest is not None and int(latest) <= cursor
