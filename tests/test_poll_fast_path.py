@@ -21,7 +21,7 @@ from tests.conftest import LiveServer
 from tests.helpers import ApiClient, Reply, SignedInUser
 from tests.test_chat_poll import WAKE_TIMEOUT_SECS, poll, wait_until, waiting
 from wsgi_app.extensions import redis_client
-from wsgi_app.services.chat_events import latest_message_key, raise_latest_message_id
+from wsgi_app.services.chat_events import announce_new_message, latest_message_key
 
 
 class CountingExecutor(Executor):
@@ -80,10 +80,9 @@ def test_a_missing_key_means_unknown_and_the_poll_reads_the_database(
 
 def test_the_key_is_raise_only(app: Flask) -> None:
     with app.app_context():
-        client = redis_client()
         for value in (5, 9, 7):
-            raise_latest_message_id(client, 42, value)
-        assert client.get(latest_message_key(42)) == "9"
+            announce_new_message(42, value)
+        assert redis_client().get(latest_message_key(42)) == "9"
 
 
 def test_polls_beyond_the_per_user_cap_answer_the_oldest(
