@@ -1,12 +1,17 @@
-"""Load test: people signing in, browsing, chatting and long-polling. Loopback only.
+"""Load test: the realistic mix of people, signed like the real app. Loopback only.
 
-    SMS_ECHO_CODE=1 SMS_IP_PER_HOUR=100000 SMS_IP_PER_DAY=100000 ./scripts/run.sh &
+    python -m deploy loadtest            # headless, bounded, against the supervised stack; fails
+                                         # on any failure or a p95 over its threshold
     DT_APPKEY=... DT_APPSECRET=... .venv/bin/locust -f locustfile.py --headless \\
-        -u 50 -r 10 --run-time 60s --host http://127.0.0.1:8000
+        -u 50 -r 10 --run-time 60s --host http://127.0.0.1:8080
 
-The server must echo SMS codes (``SMS_ECHO_CODE=1``) and allow many sign-ins from
-one address (the ``SMS_IP_PER_*`` limits), since every simulated person signs in
-from 127.0.0.1. Against nginx + supervisord use ``--host http://127.0.0.1:8080``.
+Three kinds of people (weights 6:3:1): ``Browser`` (hot list, nearby, profile
+views, an occasional profile update), ``Chatter`` (messages to a peer, with a
+long-poll loop of its own beside the tasks) and ``VipBuyer`` (products, an
+order, the provider's payment callback when ``DT_PAYMENT_SECRET`` is set, the
+VIP status). Every one signs in by SMS first: the server must echo codes
+(``SMS_ECHO_CODE=1``) and allow many sign-ins from one address (``SMS_IP_PER_*``).
+A 429 is reported as "rate limited (429)", never as something else.
 The host must be a loopback address: this file refuses any other.
 """
 
@@ -19,16 +24,22 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
+import gevent
 from locust import HttpUser, between, events, task
+from locust.exception import StopUser
 
 from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256
+from wsgi_app.services.payments import CALLBACK_PATH, FakePaymentProvider
 from wsgi_app.services.signing import sign_params
 
 APPKEY = os.environ.get("DT_APPKEY", "")
 APPSECRET = os.environ.get("DT_APPSECRET", "")
 SIGN_METHOD = os.environ.get("DT_SIGN_METHOD", SIGN_METHOD_HMAC_SHA256)
-POLL_TIMEOUT_SECS = 60
+PAYMENT_SECRET = os.environ.get("DT_PAYMENT_SECRET", "")
+POLL_NAME = "/api/chat/poll"
+POLL_TIMEOUT_SECS = 90
 _phones = itertools.count(random.randrange(10_000_000, 90_000_000))
+_chatters: list[int] = []  # user ids of signed-in Chatters: their peers
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -41,9 +52,10 @@ def _refuse_non_loopback(environment: Any, **_: Any) -> None:
         raise SystemExit("set DT_APPKEY and DT_APPSECRET (flask --app wsgi_app apps create)")
 
 
-class DatingAppUser(HttpUser):
-    """One person: signs in, reports a position, then browses and chats."""
+class SignedInPerson(HttpUser):
+    """Signs every call like the app; signs in on start."""
 
+    abstract = True
     wait_time = between(0.5, 2.0)
 
     def call(self, method: str, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -54,60 +66,146 @@ class DatingAppUser(HttpUser):
             plain, appkey=APPKEY, secret=APPSECRET, sign_method=SIGN_METHOD, http_method=method, path=path
         )
         kw.setdefault("name", path)  # group stats by endpoint, not by signed query string
-        if method == "GET":
-            return self.client.request(method, path, params=signed, **kw)
-        return self.client.request(method, path, data=signed, **kw)
+        user_catch = kw.pop("catch_response", False)
+        send = {"params": signed} if method == "GET" else {"data": signed}
+        with self.client.request(method, path, catch_response=True, **send, **kw) as response:
+            if response.status_code == 429:
+                response.failure("rate limited (429)")
+            elif not user_catch:
+                _judge(response)
+        return response
 
     def on_start(self) -> None:
         self.user_id = 0
         self.token = ""
         self.cursor = 0
         self.phone = f"139{next(_phones):08d}"
-        sent = self.call("POST", "/api/auth/sendsms", {"phone": self.phone}).json()
-        code = sent.get("data", {}).get("code")
+        sent = self.call("POST", "/api/auth/sendsms", {"phone": self.phone})
+        if sent.status_code == 429:
+            raise StopUser()  # reported as "rate limited (429)": raise SMS_IP_PER_* on the server
+        code = _json(sent).get("data", {}).get("code")
         if not code:
-            raise SystemExit(f"sign-in needs SMS_ECHO_CODE=1 on the server: {sent}")
+            raise SystemExit(f"sign-in needs SMS_ECHO_CODE=1 on the server: {_json(sent)}")
         latlng = f"{39.9 + random.uniform(-0.2, 0.2):.5f},{116.4 + random.uniform(-0.2, 0.2):.5f}"
         login = self.call("POST", "/api/auth/login", {"phone": self.phone, "code": code, "latlng": latlng})
-        data = login.json()["data"]
+        data = _json(login).get("data") or {}
+        if "token" not in data:
+            raise StopUser()
         self.user_id, self.token = data["user_id"], data["token"]
         self.call("POST", "/api/user/update", {"nickname": f"load{self.user_id}", "gender": 1})
         # A new device asks for the current chat cursor (answered at once), then opens nearby.
-        start = self.call("GET", "/api/chat/poll").json()
-        self.cursor = start.get("data", {}).get("cursor") or 0
+        self.cursor = _json(self.call("GET", POLL_NAME)).get("data", {}).get("cursor") or 0
         self.nearby()
 
-    @task(5)
-    def show_myself(self) -> None:
-        self.call("GET", "/api/user/show")
+    def nearby(self) -> None:
+        reply = _json(self.call("GET", "/api/user/nearby/list"))
+        for person in reply.get("data", {}).get("list", [])[:1]:
+            self.call("GET", "/api/user/show", {"peerId": person["user_id"]}, name="/api/user/show?peerId")
+
+
+class Browser(SignedInPerson):
+    """Hot and nearby people, profile views, now and then an update of one's own profile."""
+
+    weight = 6
 
     @task(5)
     def hot_list(self) -> None:
         self.call("GET", "/api/user/hot/list", {"page": random.randint(1, 3), "pageCount": 10})
 
     @task(3)
-    def nearby(self) -> None:
-        reply = self.call("GET", "/api/user/nearby/list", name="/api/user/nearby/list").json()
-        for person in reply.get("data", {}).get("list", [])[:1]:
-            self.call("GET", "/api/user/show", {"peerId": person["user_id"]}, name="/api/user/show?peerId")
+    def browse_nearby(self) -> None:
+        self.nearby()
 
     @task(3)
-    def send_message(self) -> None:
-        peer = random.randint(max(1, self.user_id - 20), self.user_id + 20)
-        if peer == self.user_id:
-            return
-        with self.call(
-            "POST",
-            "/api/chat/send",
-            {"peerId": peer, "clientMsgId": secrets.token_hex(8), "content": "你好 hello"},
-            catch_response=True,
-        ) as response:
-            if response.status_code in (404, 403, 429):  # unknown or blocked peer, or limited
-                response.success()
+    def show_myself(self) -> None:
+        self.call("GET", "/api/user/show")
 
     @task(1)
-    def long_poll(self) -> None:
-        reply = self.call(
-            "GET", "/api/chat/poll", {"cursor": self.cursor}, timeout=POLL_TIMEOUT_SECS + 30
-        ).json()
-        self.cursor = reply.get("data", {}).get("cursor", self.cursor)
+    def update_profile(self) -> None:
+        self.call("POST", "/api/user/update", {"height": random.randint(150, 200)})
+
+
+class Chatter(SignedInPerson):
+    """Writes to other chatters while its own long-poll loop waits for their messages."""
+
+    weight = 3
+
+    def on_start(self) -> None:
+        super().on_start()
+        _chatters.append(self.user_id)
+        self.poller = gevent.spawn(self.poll_loop)
+
+    def on_stop(self) -> None:
+        if getattr(self, "poller", None) is not None:
+            self.poller.kill(block=False)
+        if self.user_id in _chatters:
+            _chatters.remove(self.user_id)
+
+    def poll_loop(self) -> None:
+        while True:
+            reply = self.call("GET", POLL_NAME, {"cursor": self.cursor}, timeout=POLL_TIMEOUT_SECS)
+            self.cursor = _json(reply).get("data", {}).get("cursor") or self.cursor
+            if reply.status_code != 200:
+                gevent.sleep(1.0)
+
+    @task(4)
+    def send_message(self) -> None:
+        peers = [uid for uid in _chatters if uid != self.user_id]
+        if not peers:
+            return
+        params = {"peerId": random.choice(peers), "clientMsgId": secrets.token_hex(8), "content": "你好"}
+        self.call("POST", "/api/chat/send", params)
+
+    @task(1)
+    def contacts(self) -> None:
+        self.call("GET", "/api/contacts/list")
+
+
+class VipBuyer(SignedInPerson):
+    """Looks at the products, orders one, pays (the provider's signed callback), checks the status.
+
+    A person buys a few times at most (the server allows 10 orders per 10 minutes)."""
+
+    weight = 1
+    wait_time = between(2.0, 5.0)
+    max_orders = 3
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.orders = 0
+
+    @task(1)
+    def buy(self) -> None:
+        if self.orders >= self.max_orders:
+            return
+        self.orders += 1
+        products = _json(self.call("GET", "/api/vip/products")).get("data", {}).get("list") or []
+        if not products:
+            return
+        ordered = self.call("POST", "/api/vip/order", {"productId": products[0]["product_id"]})
+        order = _json(ordered).get("data") or {}
+        if PAYMENT_SECRET and order.get("order_no"):
+            callback = FakePaymentProvider(PAYMENT_SECRET).signed_callback(
+                order["order_no"], order["amount_cents"], order["currency"]
+            )
+            with self.client.post(CALLBACK_PATH, data=callback, catch_response=True) as paid:
+                _judge(paid)  # the provider's call: unsigned by the app, named by its path
+
+    @task(2)
+    def vip_status(self) -> None:
+        self.call("GET", "/api/vip/status")
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _judge(response: Any) -> None:
+    """A call fails when it is not a 200 with envelope code 0 (locust counts it per endpoint)."""
+    body = _json(response)
+    if response.status_code != 200 or body.get("code") != 0:
+        response.failure(f"{response.status_code} code={body.get('code')} {body.get('msg', '')}".strip())

@@ -11,9 +11,24 @@ smaller pool (``NATIVE_THREADS``), so long-polls and nearby queries never queue
 behind slow Flask requests. Once listening, the process starts its one chat
 wake-up listener (``async_handlers.start_native_services``).
 
-On SIGTERM (supervisord's stop signal) the process stops accepting, runs the
-shutdown hooks (long-poll waiters are answered at once), waits for in-flight
-Flask requests up to ``SHUTDOWN_DRAIN_SECS``, then exits.
+On SIGTERM (supervisord's stop signal) the process drains without failing a
+request (docs/operations.md):
+
+1. it stops listening (new connects are refused; nginx sends them elsewhere) and
+   turns keep-alive off, so every request read from now on is answered with
+   ``Connection: close``;
+2. the shutdown hooks answer the waiting long-polls at once;
+3. requests still arriving on open connections (nginx's idle keep-alive
+   connections) are served when they are Flask's, and refused by closing the
+   connection unanswered when they are native (polls, nearby: GETs, which
+   nginx retries on another process as an upstream ``error``), until every
+   connection has closed (nginx closes idle upstream connections after its
+   ``keepalive_timeout``) or ``SHUTDOWN_DRAIN_SECS`` has passed;
+4. only then are the worker pools shut down (after their last job) and Redis
+   closed. Invariant: no job is ever submitted to a pool that is shut down.
+
+The socket listens with a backlog near ``net.core.somaxconn`` (Tornado's
+default is 128), so a burst of reconnecting polls is not refused by the kernel.
 """
 
 from __future__ import annotations
@@ -25,16 +40,23 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import tornado.web
 from flask import Flask
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
-from tornado.routing import AnyMatches, PathMatches, Rule, RuleRouter
+from tornado.iostream import IOStream
+from tornado.netutil import bind_sockets
+from tornado.routing import AnyMatches, Matcher, PathMatches, Rule, RuleRouter
 from tornado.wsgi import WSGIContainer
 
 from async_handlers import native_routes, start_native_services
@@ -44,7 +66,10 @@ from wsgi_app.redis_client import make_async_client
 
 log = logging.getLogger("datingtoday.server")
 
-SHUTDOWN_DRAIN_SECS = 10.0
+SHUTDOWN_DRAIN_SECS = float(os.environ.get("SHUTDOWN_DRAIN_SECS") or 10.0)
+DRAIN_POLL_INTERVAL_SECS = 0.05
+MAX_LISTEN_BACKLOG = 65535
+SOMAXCONN_PATH = "/proc/sys/net/core/somaxconn"
 BODY_LIMIT_HEADROOM_BYTES = 1024 * 1024
 WsgiResult = tuple[str, list[tuple[str, str]], bytes]
 
@@ -70,6 +95,15 @@ def run_wsgi_app(app: Callable[..., Any], environ: dict[str, Any]) -> WsgiResult
     return captured["status"], captured["headers"], b"".join(chunks)
 
 
+def dependency_failure_spec(exc: BaseException) -> errors.ErrorSpec:
+    """A database or Redis failure is a 503 envelope wherever it surfaces, never a 500."""
+    if isinstance(exc, DBAPIError | PoolTimeoutError):
+        return errors.DATABASE_UNAVAILABLE
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return errors.REDIS_UNAVAILABLE
+    return errors.INTERNAL_ERROR
+
+
 class WholeCallWSGIContainer(WSGIContainer):
     """``WSGIContainer`` that runs each request as a single executor job.
 
@@ -84,11 +118,19 @@ class WholeCallWSGIContainer(WSGIContainer):
             status, headers, body = await IOLoop.current().run_in_executor(
                 self.executor, run_wsgi_app, self.wsgi_application, environ
             )
-        except Exception:
+        except RuntimeError as exc:
+            if "after shutdown" not in str(exc):
+                raise
+            # Cannot happen with the drain's ordering; if it ever does, a retryable 503.
+            status = "503 Service Unavailable"
+            headers = [("Content-Type", "application/json"), ("Connection", "close")]
+            body = errors.dumps_envelope(errors.error_body(errors.SHUTTING_DOWN)).encode()
+        except Exception as exc:
             log.exception("WSGI call failed outside Flask's error handling")
-            status = "500 Internal Server Error"
+            spec = dependency_failure_spec(exc)
+            status = f"{spec.http_status} {httputil.responses.get(spec.http_status, 'Error')}"
             headers = [("Content-Type", "application/json")]
-            body = errors.dumps_envelope(errors.error_body(errors.INTERNAL_ERROR)).encode()
+            body = errors.dumps_envelope(errors.error_body(spec)).encode()
         code_text, reason = status.split(" ", 1)
         header_obj = httputil.HTTPHeaders()
         for name, value in headers:
@@ -100,6 +142,50 @@ class WholeCallWSGIContainer(WSGIContainer):
             httputil.ResponseStartLine("HTTP/1.1", int(code_text), reason), header_obj, chunk=body
         )
         request.connection.finish()
+
+
+def listen_backlog() -> int:
+    """``net.core.somaxconn`` (the kernel caps any larger value to it), read once at start-up."""
+    try:
+        with open(SOMAXCONN_PATH) as f:
+            return min(int(f.read().strip()), MAX_LISTEN_BACKLOG)
+    except (OSError, ValueError):
+        return 1024
+
+
+class CountingHTTPServer(HTTPServer):
+    """``HTTPServer`` that knows how many client connections are open (for the drain)."""
+
+    open_connections = 0
+
+    def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
+        self.open_connections += 1
+        super().handle_stream(stream, address)
+
+    def on_close(self, server_conn: object) -> None:
+        self.open_connections -= 1
+        super().on_close(server_conn)
+
+
+class WhileDraining(Matcher):
+    """Matches native paths once the process is draining."""
+
+    def __init__(self, path_pattern: str, service: TornadoService) -> None:
+        self.paths = PathMatches(path_pattern)
+        self.service = service
+
+    def match(self, request: httputil.HTTPServerRequest) -> dict[str, Any] | None:
+        return self.paths.match(request) if self.service.draining else None
+
+
+def refuse_while_draining(request: httputil.HTTPServerRequest) -> None:
+    """Close the connection unanswered: nginx retries the (GET) request on another process.
+
+    Nothing was done for it (no nonce spent), so the retry is safe; a 503 would be
+    passed through to the client, as the dependency outages' 503s must be.
+    """
+    assert request.connection is not None
+    request.connection.close()
 
 
 class TornadoService:
@@ -120,7 +206,8 @@ class TornadoService:
             executor=self.native_executor,
             redis=make_async_client(flask_app.config["REDIS_URL"]),
         )
-        self.server: HTTPServer | None = None
+        self.server: CountingHTTPServer | None = None
+        self.draining = False
         self.stopped = asyncio.Event()
 
     def make_router(self) -> RuleRouter:
@@ -128,36 +215,47 @@ class TornadoService:
         native_app = tornado.web.Application(routes, log_function=lambda handler: None)
         native_paths = "|".join(f"(?:{pattern})" for pattern, *_ in routes)
         container = WholeCallWSGIContainer(self.flask_app, self.executor)
+        native_re = re.compile(f"(?:{native_paths})$")
         return RuleRouter(
             [
-                Rule(PathMatches(re.compile(f"(?:{native_paths})$")), native_app),
+                Rule(WhileDraining(native_re.pattern, self), refuse_while_draining),
+                Rule(PathMatches(native_re), native_app),
                 Rule(AnyMatches(), container),
             ]
         )
 
     def listen(self, port: int, address: str = "127.0.0.1") -> HTTPServer:
-        self.server = HTTPServer(
+        self.server = CountingHTTPServer(
             self.make_router(),
             xheaders=True,
             max_body_size=self.flask_app.config["MAX_CONTENT_LENGTH"] + BODY_LIMIT_HEADROOM_BYTES,
             idle_connection_timeout=120,
         )
-        self.server.listen(port, address)
+        self.server.add_sockets(bind_sockets(port, address, backlog=listen_backlog()))
         start_native_services(self.context)
         return self.server
 
     async def shutdown(self, drain_secs: float = SHUTDOWN_DRAIN_SECS) -> None:
-        """Stop accepting, answer waiters, drain Flask work, release resources."""
-        if self.stopped.is_set():
+        """Drain (see the module docstring), then release the pools and Redis."""
+        if self.draining:
             return
-        log.info("shutting down")
+        self.draining = True
+        deadline = time.monotonic() + drain_secs
+        log.info("shutting down: draining (not listening, keep-alive off)")
         if self.server is not None:
+            self.server.conn_params.no_keep_alive = True
             self.server.stop()
         for hook in self.context.shutdown_hooks:
             try:
                 await hook()
             except Exception:
                 log.exception("shutdown hook failed")
+        server = self.server
+        while server is not None and server.open_connections > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(DRAIN_POLL_INTERVAL_SECS)
+        if server is not None and server.open_connections:
+            log.warning("%d connections open after %.0fs; closing them", server.open_connections, drain_secs)
+            await server.close_all_connections()
         loop = asyncio.get_running_loop()
 
         def shutdown_pools() -> None:
@@ -166,12 +264,11 @@ class TornadoService:
 
         drained = loop.run_in_executor(None, shutdown_pools)
         try:
-            await asyncio.wait_for(asyncio.shield(drained), drain_secs)
+            await asyncio.wait_for(asyncio.shield(drained), max(deadline - time.monotonic(), 1.0))
         except TimeoutError:
-            log.warning("in-flight requests still running after %.0fs; exiting", drain_secs)
-        if self.server is not None:
-            await self.server.close_all_connections()
+            log.warning("worker pools still busy after %.0fs; exiting", drain_secs)
         await self.context.redis.aclose()
+        log.info("drained")
         self.stopped.set()
 
 

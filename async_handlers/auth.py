@@ -13,24 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from async_handlers.redis_batch import Command, RedisBatcher
 from wsgi_app.errors import APPKEY_UNKNOWN, ApiError
 from wsgi_app.services import applications, auth_core, tokens
-from wsgi_app.services.auth_core import AuthPlan, Caller
+from wsgi_app.services.auth_core import Caller
 
 if TYPE_CHECKING:
     from async_handlers.base import NativeContext
-
-
-async def ask_redis_async(batcher: RedisBatcher, plan: AuthPlan) -> tuple[bool, str | None]:
-    """``(nonce fresh, cached token entry)`` in one round trip (a pipeline shared with
-    the other requests of this loop iteration)."""
-    commands: list[Command] = [("SET", plan.nonce_key, "1", "EX", plan.nonce_ttl_secs, "NX")]
-    token_key = plan.token_cache_key
-    if token_key is not None:
-        commands.append(("GET", token_key))
-    answers = await batcher.run(commands)
-    return bool(answers[0]), answers[1] if token_key is not None else None
 
 
 async def authenticate_async(
@@ -41,6 +29,7 @@ async def authenticate_async(
     authorization: str | None,
     *,
     need_user: bool,
+    retry_id: str | None = None,
 ) -> Caller:
     """Verify the signature and, if ``need_user``, the token; returns the caller."""
     appkey = auth_core.required_appkey(params)
@@ -57,9 +46,10 @@ async def authenticate_async(
         authorization,
         need_user=need_user,
         window_secs=context.sign_window_secs,
+        retry_id=retry_id,
     )
-    nonce_fresh, cached_token = await ask_redis_async(context.redis_batch, plan)
-    caller = auth_core.judge(plan, nonce_fresh, cached_token)
+    # One round trip, in a pipeline shared with the other requests of this loop iteration.
+    caller = auth_core.judge(plan, await context.redis_batch.run(auth_core.redis_commands(plan)))
     if caller is None:
         assert plan.token_hash is not None
         user_id = await context.run_blocking(tokens.lookup_in_database, plan.token_hash)

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 import tornado.web
 from flask import Flask
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from tornado.ioloop import IOLoop
 
 from async_handlers.auth import authenticate_async
@@ -129,6 +130,7 @@ class NativeApiHandler(tornado.web.RequestHandler):
             self.raw_params(),
             self.request.headers.get("Authorization"),
             need_user=need_user,
+            retry_id=self.request.headers.get("X-Request-Id"),
         )
         return self.caller
 
@@ -176,7 +178,7 @@ def spec_for_native_failure(status_code: int, exc: BaseException | None) -> Erro
     """Map a non-API failure on the native side to the one error table."""
     if isinstance(exc, redis_sync.exceptions.ConnectionError | redis_sync.exceptions.TimeoutError):
         return errors.REDIS_UNAVAILABLE
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError | PoolTimeoutError):
         return errors.DATABASE_UNAVAILABLE
     if isinstance(exc, tornado.web.HTTPError):
         return {

@@ -107,3 +107,17 @@ def test_an_overlong_timestamp_is_a_parameter_error(api: ApiClient) -> None:
     padded = "0" * 40 + str(int(time.time()))
     reply = api.post("/api/auth/sendsms", {"phone": "13900000001"}, timestamp=padded)
     assert reply.status == 400 and reply.code == 300
+
+
+def test_a_proxy_retry_with_the_same_request_id_passes_on_both_sides(side, auth) -> None:  # type: ignore[no-untyped-def]
+    client, path = side
+    alice = auth.login()
+    signed = client.signed("GET", path, alice.params())
+
+    def send(headers: dict[str, str]) -> int:
+        return client.transport.send("GET", path, signed, None, headers).code
+
+    assert send({"X-Request-Id": "r-1"}) == 0
+    assert send({"X-Request-Id": "r-1"}) == 0  # nginx resent it to another process
+    assert send({"X-Request-Id": "r-2"}) == NONCE_REPLAYED.code
+    assert send({}) == NONCE_REPLAYED.code

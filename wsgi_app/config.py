@@ -42,6 +42,22 @@ def normalise_database_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+# Bounded waits, so a database outage is answered 503 (520) fast instead of holding workers.
+DB_CONNECT_TIMEOUT_SECS = 2
+DB_POOL_TIMEOUT_SECS = 2
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _db_connect_args(url: str) -> dict[str, Any]:
+    """PyMySQL tries TLS by default and builds a TLS context (loading the CA bundle) for every
+    connection: 250-450 ms of CPU here, paid on each reconnect of an outage. On loopback TLS
+    protects nothing, so it is off there; other hosts keep PyMySQL's default."""
+    args: dict[str, Any] = {"connect_timeout": DB_CONNECT_TIMEOUT_SECS}
+    if (urlsplit(url).hostname or "localhost") in LOOPBACK_HOSTS:
+        args["ssl_disabled"] = True
+    return args
+
+
 def engine_options(url: str, pool_size: int) -> dict[str, Any]:
     """SQLAlchemy engine options: pre-ping and recycle for MySQL, a busy timeout for SQLite."""
     if url.startswith("sqlite"):
@@ -51,7 +67,8 @@ def engine_options(url: str, pool_size: int) -> dict[str, Any]:
         "pool_recycle": 1800,
         "pool_size": pool_size,
         "max_overflow": pool_size,
-        "pool_timeout": 10,
+        "pool_timeout": DB_POOL_TIMEOUT_SECS,
+        "connect_args": _db_connect_args(url),
     }
 
 

@@ -8,6 +8,13 @@ imports on Python 3.11+.)
 ``REDIS_URL=memory://`` (the embedded default) gives fakeredis clients that all
 share one in-process server, so a publish from a Flask worker thread reaches an
 async subscriber on the event loop, as it would through a real Redis.
+
+Real clients survive a Redis restart without failing a request: a command that
+meets a connection error or timeout (a pooled connection that died with the old
+server) reconnects and is retried ``REDIS_RETRIES`` times with a short
+exponential backoff; the async pool also replaces a connection that shows EOF
+when it is checked out. While Redis is down the retries end within
+``~REDIS_BACKOFF_CAP_SECS * REDIS_RETRIES`` and the caller answers 503 (521).
 """
 
 from __future__ import annotations
@@ -17,11 +24,20 @@ import threading
 import fakeredis
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from wsgi_app.config import EMBEDDED_REDIS_URL
 
 ASYNC_MAX_CONNECTIONS = 32
 ASYNC_POOL_WAIT_SECS = 30.0
+REDIS_RETRIES = 2
+REDIS_BACKOFF_BASE_SECS = 0.02
+REDIS_BACKOFF_CAP_SECS = 0.2
+RETRIED_ERRORS = [RedisConnectionError, RedisTimeoutError]
 
 _fake_server: fakeredis.FakeServer | None = None
 _fake_server_lock = threading.Lock()
@@ -49,6 +65,8 @@ def make_sync_client(url: str) -> redis.Redis:
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=30,
+        retry=Retry(_backoff(), REDIS_RETRIES),
+        retry_on_error=RETRIED_ERRORS,
     )
 
 
@@ -65,5 +83,11 @@ def make_async_client(url: str) -> aioredis.Redis:
         decode_responses=True,
         socket_connect_timeout=2,
         health_check_interval=30,
+        retry=redis.asyncio.retry.Retry(_backoff(), REDIS_RETRIES),
+        retry_on_error=RETRIED_ERRORS,
     )
     return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+
+
+def _backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=REDIS_BACKOFF_CAP_SECS, base=REDIS_BACKOFF_BASE_SECS)

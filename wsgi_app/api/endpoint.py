@@ -64,6 +64,7 @@ def endpoint(
                     raw,
                     request.headers.get("Authorization"),
                     need_user=spec.auth == "user",
+                    retry_id=request.headers.get("X-Request-Id"),
                 )
                 g.caller = caller
             values = parse_params(spec.params, raw)

@@ -7,6 +7,7 @@ import logging
 import redis
 from flask import Flask, Response, g, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from wsgi_app import errors
@@ -84,10 +85,27 @@ def handle_unexpected(error: Exception) -> Response:
     return error_response(errors.INTERNAL_ERROR)
 
 
+def remove_session_safely(_error: BaseException | None) -> None:
+    """Close the request's session before Flask-SQLAlchemy's own teardown does.
+
+    Closing rolls back; on a connection the database dropped (a restart) that
+    raises after the response was made, and the finished answer would be lost
+    as a 500. A database error here is logged and the session forgotten.
+    """
+    try:
+        db.session.remove()
+    except DBAPIError as error:
+        log.warning("closing the session failed (connection lost): %s", error.__class__.__name__)
+        db.session.registry.clear()
+
+
 def register_error_handlers(app: Flask) -> None:
+    # Registered after db.init_app, so it runs before Flask-SQLAlchemy's teardown.
+    app.teardown_appcontext(remove_session_safely)
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DBAPIError, handle_database_down)
+    app.register_error_handler(PoolTimeoutError, handle_database_down)  # no pooled connection in time
     app.register_error_handler(redis.exceptions.ConnectionError, handle_redis_down)
     app.register_error_handler(redis.exceptions.TimeoutError, handle_redis_down)
     app.register_error_handler(Exception, handle_unexpected)

@@ -10,11 +10,19 @@ Both executors use these pure functions and nothing else decides:
 2. the credentials lookup (a bounded per-process cache, the database on a miss);
 3. :func:`plan_request` -- timestamp window and signature; only a correctly
    signed request gets a plan, so only it can spend a nonce;
-4. ONE pipelined Redis round trip: ``SET <plan.nonce_key> NX EX`` and, when a
-   user is needed, ``GET <plan.token_cache_key>``;
+4. ONE pipelined Redis round trip, :func:`redis_commands`: ``SET <nonce key>
+   NX EX`` (then ``GET`` it back when the request carries a retry id) and, when
+   a user is needed, ``GET <token cache key>``;
 5. :func:`judge` -- nonce replay first, then the token: a cached user id, the
    revoked marker, or a miss (``None``: read the database, then
-   :func:`judge_user`). Revocation overwrites the cache entry and fills use
+   :func:`judge_user`).
+
+A nonce is spent once, except by the same proxied request: nginx sets a fresh
+``X-Request-Id`` on every client request and resends it unchanged when it
+retries the request on another process (one that stopped or died after
+spending the nonce). The nonce key stores that id, and a request carrying the
+same id passes again: a retry, not a replay (a replay through nginx gets a new
+id). See docs/operations.md. Revocation overwrites the cache entry and fills use
    ``SET NX`` (:mod:`wsgi_app.services.tokens`), so a logout always wins.
 
 Error codes and their order are the API's: 300 (missing parameter), 507
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from wsgi_app.errors import APPKEY_UNKNOWN, NONCE_REPLAYED, PARAM_INVALID, TOKEN_INVALID, ApiError
 from wsgi_app.services import signing
@@ -34,6 +43,8 @@ from wsgi_app.services.tokens import MAX_TOKEN_LENGTH, REVOKED_MARKER, cache_key
 
 SIGNING_PARAMS = ("appkey", "timestamp", "nonce", "sign")
 NONCE_KEY_PREFIX = "nonce"
+MAX_RETRY_ID_LENGTH = 64
+Command = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +66,7 @@ class AuthPlan:
     nonce_key: str
     nonce_ttl_secs: int
     need_user: bool
+    retry_id: str | None = None  # nginx's X-Request-Id: the same request, retried, passes again
     token_hash: str | None = None  # None: no token to look up (see token_problem)
     token_problem: str | None = None  # a 504 message, raised once the nonce is judged
     claimed_user_id: str | None = None
@@ -94,6 +106,7 @@ def plan_request(
     *,
     need_user: bool,
     window_secs: int,
+    retry_id: str | None = None,
     now: float | None = None,
 ) -> AuthPlan:
     """Check timestamp and signature; the Redis questions of a correctly signed request."""
@@ -110,6 +123,7 @@ def plan_request(
         # Twice the window: a timestamp may be up to one window in the future.
         nonce_ttl_secs=2 * window_secs,
         need_user=need_user,
+        retry_id=retry_id if retry_id and len(retry_id) <= MAX_RETRY_ID_LENGTH else None,
     )
     if not need_user:
         return plan
@@ -122,8 +136,22 @@ def plan_request(
     return replace(plan, token_hash=hash_token(token), claimed_user_id=claimed)
 
 
-def judge(plan: AuthPlan, nonce_fresh: bool, cached_token: str | None) -> Caller | None:
-    """The caller from the Redis answers; None when the token is not cached (read the database)."""
+def redis_commands(plan: AuthPlan) -> list[Command]:
+    """The commands of the request's one round trip (``execute_command`` argument tuples)."""
+    commands: list[Command] = [("SET", plan.nonce_key, plan.retry_id or "1", "EX", plan.nonce_ttl_secs, "NX")]
+    if plan.retry_id:
+        commands.append(("GET", plan.nonce_key))
+    if plan.token_hash:
+        commands.append(("GET", cache_key(plan.token_hash)))
+    return commands
+
+
+def judge(plan: AuthPlan, answers: list[Any]) -> Caller | None:
+    """The caller from the answers to :func:`redis_commands`; None when the token is not
+    cached (read the database, then :func:`judge_user`)."""
+    spent_by = answers[1] if plan.retry_id else None
+    nonce_fresh = bool(answers[0]) or (plan.retry_id is not None and spent_by == plan.retry_id)
+    cached_token = answers[-1] if plan.token_hash else None
     if not nonce_fresh:
         raise ApiError(NONCE_REPLAYED)
     if not plan.need_user:

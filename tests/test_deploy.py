@@ -1,0 +1,97 @@
+"""deploy/: settings from one place, the repo's templates rendered completely, the load-test verdict."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from deploy import StackSettings, loadtest
+from deploy.render import NGINX_ERROR_SPECS, render_all
+from wsgi_app import errors
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> StackSettings:
+    return StackSettings.from_env(
+        processes=3, first_port=23101, nginx_port=23180, run_dir=tmp_path / "run", upload_dir=tmp_path / "up"
+    )
+
+
+def test_settings_come_from_dt_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DT_PROCESSES", "2")
+    monkeypatch.setenv("DT_FIRST_PORT", "9101")
+    monkeypatch.setenv("DT_NGINX_PORT", "9180")
+    monkeypatch.setenv("DT_RUN_DIR", str(tmp_path))
+    settings = StackSettings.from_env()
+    assert settings.ports == [9101, 9102]
+    assert settings.base_url == "http://127.0.0.1:9180"
+    assert settings.run_dir == tmp_path.resolve()
+    assert StackSettings.from_env(processes=5).processes == 5
+
+
+def test_templates_render_completely_from_the_settings(settings: StackSettings) -> None:
+    supervisor_conf, nginx_conf = render_all(settings)
+    supervisor, nginx = supervisor_conf.read_text(), nginx_conf.read_text()
+    assert "{{" not in supervisor and "{{" not in nginx
+    assert "numprocs=3" in supervisor and "numprocs_start=23101" in supervisor
+    assert "--port %(process_num)d" in supervisor
+    assert re.findall(r"server 127\.0\.0\.1:(\d+) max_fails=1 fail_timeout=2s;", nginx) == [
+        "23101",
+        "23102",
+        "23103",
+    ]
+    assert "listen 127.0.0.1:23180" in nginx
+    assert f"stopwaitsecs={int(settings.drain_secs) + 10}" in supervisor
+    assert f"alias {settings.upload_dir}/;" in nginx
+
+
+def test_nginx_logs_no_query_string_and_no_version(settings: StackSettings) -> None:
+    _, nginx_conf = render_all(settings)
+    nginx = nginx_conf.read_text()
+    log_format = nginx[nginx.index("log_format") : nginx.index(";", nginx.index("log_format"))]
+    for leaky in ("$request ", '$request"', "$request_uri", "$args", "$query_string", "$http_referer"):
+        assert leaky not in log_format
+    assert "server_tokens off;" in nginx
+    assert re.search(r"error_log \S+ crit;", nginx), "below crit nginx quotes request lines with tokens"
+
+
+def test_nginx_error_pages_are_the_error_table_envelopes(settings: StackSettings) -> None:
+    _, nginx_conf = render_all(settings)
+    nginx = nginx_conf.read_text()
+    for spec in NGINX_ERROR_SPECS:
+        page = settings.nginx_prefix / "_errors" / f"{spec.code}.json"
+        assert page.read_text() == errors.dumps_envelope(errors.error_body(spec))
+        assert f"/_errors/{spec.code}.json;" in nginx
+
+
+@pytest.mark.skipif(not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists(), reason="no nginx")
+def test_rendered_nginx_config_is_valid(settings: StackSettings) -> None:
+    _, nginx_conf = render_all(settings)
+    prefix = settings.nginx_prefix
+    result = subprocess.run(
+        [settings.nginx_bin, "-t", "-q", "-p", f"{prefix}/", "-c", str(nginx_conf), "-e", f"{prefix}/e.log"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_loadtest_verdict_fails_on_a_failure_or_a_slow_endpoint(tmp_path: Path) -> None:
+    stats, failures = tmp_path / "stats.csv", tmp_path / "failures.csv"
+    header = "Type,Name,Request Count,Failure Count,95%\n"
+    failures.write_text("Method,Name,Error,Occurrences\n")
+    stats.write_text(header + "GET,/api/user/show,10,0,120\nGET,/api/chat/poll,5,0,5100\n")
+    assert loadtest.judge(stats, failures, poll_limit_ms=15000, default_limit_ms=1000).ok
+    stats.write_text(header + "GET,/api/user/show,10,0,1200\n")
+    assert not loadtest.judge(stats, failures, poll_limit_ms=15000, default_limit_ms=1000).ok
+    stats.write_text(header + "GET,/api/chat/poll,5,0,16000\n")
+    assert not loadtest.judge(stats, failures, poll_limit_ms=15000, default_limit_ms=1000).ok
+    stats.write_text(header + "POST,/api/chat/send,10,1,100\n")
+    failures.write_text("Method,Name,Error,Occurrences\nPOST,/api/chat/send,rate limited (429),1\n")
+    verdict = loadtest.judge(stats, failures, poll_limit_ms=15000, default_limit_ms=1000)
+    assert not verdict.ok and "rate limited (429)" in verdict.report
