@@ -123,6 +123,53 @@ def start_servers(stack: ExitStack, env: dict[str, str], count: int) -> tuple[li
     return ports, pids
 
 
+def free_port_block(count: int) -> int:
+    """The first of ``count`` consecutive free ports."""
+    for _ in range(50):
+        first = free_port()
+        if first + count < 65000 and all(_port_free(first + i) for i in range(count)):
+            return first
+    raise RuntimeError("no block of free ports")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def start_stack(
+    stack: ExitStack, env: dict[str, str], count: int, workdir: Path
+) -> tuple[list[int], list[int], list[int]]:
+    """The supervised stack behind nginx (``deploy.stack``): ``(ports, process pids, nginx pids)``."""
+    from deploy import Stack, StackSettings
+
+    settings = StackSettings.from_env(
+        processes=count,
+        first_port=free_port_block(count),
+        nginx_port=free_port(),
+        run_dir=workdir / "run",
+        upload_dir=workdir / "uploads",
+        env=env,
+    )
+    running = Stack(settings)
+    stack.callback(running.stop)
+    running.start()
+    pids = [p["pid"] for p in running.status()["processes"]]
+    nginx = running.nginx_pid()
+    return [settings.nginx_port], pids, [nginx, *_children(nginx)]
+
+
 def seed(env: dict[str, str], pollers: int, senders: int) -> dict[str, Any]:
     """An application, users and tokens, inserted in bulk; each poller's latest-message key."""
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "INSTANCE_PATH", "UPLOAD_FOLDER")})
@@ -188,7 +235,15 @@ def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
         db_url, redis_url = backends(stack, workdir)
         env = server_env(db_url, redis_url, workdir)
         seeded = seed(env, probe.pollers, max(4, int(probe.rate * probe.send_secs / SENDS_PER_SENDER) + 1))
-        ports, pids = start_servers(stack, env, procs)
+        use_stack = (
+            not quick
+            and os.environ.get("BENCH_STACK", "1") != "0"
+            and not os.environ.get("BENCH_SERVER_ROOT")
+        )
+        if use_stack:
+            ports, pids, nginx_pids = start_stack(stack, env, procs, workdir)
+        else:
+            (ports, pids), nginx_pids = start_servers(stack, env, procs), []
         plan = {
             **seeded,
             "host": "127.0.0.1",
@@ -199,6 +254,7 @@ def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
             "crud_rate": probe.crud_rate,
             "grace_secs": 15,
             "run_id": secrets.token_hex(4),
+            "nginx_pids": nginx_pids,
         }
         load = subprocess.run(
             [sys.executable, "-m", "bench.realtime_load"],
@@ -212,17 +268,31 @@ def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
         if load.returncode != 0:
             raise RuntimeError(f"load generator failed:\n{load.stderr[-3000:]}")
         result = json.loads(load.stdout)
-        result.update(procs=procs, load_average=load_average(), backend=db_url.split(":")[0])
+        result.update(
+            procs=procs,
+            load_average=load_average(),
+            backend=db_url.split(":")[0],
+            via="nginx" if use_stack else "direct",
+        )
         return result
 
 
 def render(probe: Probe, r: dict[str, Any]) -> str:
     park, send, gen = r["park"], r["send"], r["generator_cpu"]
-    rss_delta_kb = sum(park["rss_after_kb"].values()) - sum(park["rss_before_kb"].values())
+    after_kb = sum(park["rss_after_kb"].values())
+    rss_delta_kb = after_kb - sum(park["rss_before_kb"].values())
+    total_delta_kb = after_kb - sum(park["rss_idle_kb"].values())
     d, c = percentiles(r["delivery_ms"]), percentiles(r["crud_ms"])
+    ng_idle, ng_after = park.get("nginx_rss_idle_kb", 0), park.get("nginx_rss_after_kb", 0)
+    nginx = (
+        f"{ng_idle / 1024:.0f} MB idle -> {ng_after / 1024:.0f} MB parked "
+        f"({(ng_after - ng_idle) / probe.pollers:.1f} KB per poll)"
+        if ng_idle
+        else "not in front"
+    )
     rss = ", ".join(
-        f"{park['rss_before_kb'][p] / 1024:.0f}->{park['rss_after_kb'][p] / 1024:.0f} MB"
-        for p in park["rss_before_kb"]
+        f"{park['rss_idle_kb'][p] / 1024:.0f}->{park['rss_after_kb'][p] / 1024:.0f} MB"
+        for p in park["rss_idle_kb"]
     )
     per_poll_ms = 1000 * park["cpu_secs"] / probe.pollers
     send_rate = send["accepted"] / send["secs"]
@@ -230,14 +300,18 @@ def render(probe: Probe, r: dict[str, Any]) -> str:
     gen_send = 100 * gen["send"] / max(gen["send_wall"], 1e-9)
     kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
     lines = [
-        f"### {probe.pollers:,} pollers, {probe.rate:.0f} msg/s offered, {r['procs']} process(es), "
-        f"{r['backend']} (load average {r['load_average']})",
+        f"### {probe.pollers:,} pollers, {probe.rate:.0f} msg/s offered, {r['procs']} process(es) "
+        f"{'behind nginx' if r['via'] == 'nginx' else 'direct'}, {r['backend']} "
+        f"(load average {r['load_average']})",
         "",
         "| what | measured |",
         "|---|---|",
-        f"| parking {probe.pollers:,} polls | {park['secs']:.2f} s wall, {per_poll_ms:.2f} ms server CPU "
-        f"per poll, {park['waiting']:,} waiting at the end |",
-        f"| memory per parked poll | {rss_delta_kb / probe.pollers:.1f} KB (RSS per process: {rss}) |",
+        f"| parking {probe.pollers:,} polls | {park['secs']:.2f} s wall, {per_poll_ms:.2f} ms server "
+        f"CPU per poll, {park['waiting']:,} waiting at the end |",
+        f"| memory per waiting poll (idle process -> all parked) | {total_delta_kb / probe.pollers:.1f} KB, of "
+        f"which {rss_delta_kb / probe.pollers:.1f} KB for parking an open connection (RSS per process, "
+        f"idle -> parked: {rss}) |",
+        f"| nginx RSS (master + workers) | {nginx} |",
         f"| sends accepted | {send['accepted']:,} of {send['offered']:,} in {send['secs']:.1f} s = "
         f"{send_rate:.0f}/s ({send_rate / r['procs']:.0f}/s per process), "
         f"server CPU {send['server_cpu_secs']:.1f} s |",

@@ -252,6 +252,8 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     connected, go = asyncio.Event(), asyncio.Event()
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    rss_idle = {pid: proc_rss_kb(pid) for pid in pids}  # no client connection yet
+    nginx_idle = sum(proc_rss_kb(pid) for pid in plan.get("nginx_pids", []))
     t0 = time.monotonic()
     tasks = [
         asyncio.ensure_future(poller(run, i, u, connected, go, gate)) for i, u in enumerate(plan["pollers"])
@@ -260,6 +262,7 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     connect_secs = time.monotonic() - t0
     await wait_quiet(pids, 30)
     rss_before = {pid: proc_rss_kb(pid) for pid in pids}
+    nginx_before = sum(proc_rss_kb(pid) for pid in plan.get("nginx_pids", []))
     cpu_before, usage1, park_started = (
         servers_cpu(pids),
         resource.getrusage(resource.RUSAGE_SELF),
@@ -272,8 +275,12 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     park = {
         "secs": park_end - park_started,
         "cpu_secs": servers_cpu(pids) - cpu_before - 0,
+        "rss_idle_kb": rss_idle,
         "rss_before_kb": rss_before,
+        "nginx_rss_idle_kb": nginx_idle,
         "rss_after_kb": {pid: proc_rss_kb(pid) for pid in pids},
+        "nginx_rss_before_kb": nginx_before,
+        "nginx_rss_after_kb": sum(proc_rss_kb(pid) for pid in plan.get("nginx_pids", [])),
         "waiting": len(run.waiting),
     }
     usage2 = resource.getrusage(resource.RUSAGE_SELF)
