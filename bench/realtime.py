@@ -309,8 +309,8 @@ def render(probe: Probe, r: dict[str, Any]) -> str:
         f"| parking {probe.pollers:,} polls | {park['secs']:.2f} s wall, {per_poll_ms:.2f} ms server "
         f"CPU per poll, {park['waiting']:,} waiting at the end |",
         f"| memory per waiting poll (idle process -> all parked) | "
-        f"{total_delta_kb / probe.pollers:.1f} KB, of which {rss_delta_kb / probe.pollers:.1f} KB for parking an open connection (RSS per process, "
-        f"idle -> parked: {rss}) |",
+        f"{total_delta_kb / probe.pollers:.1f} KB, of which {rss_delta_kb / probe.pollers:.1f} KB "
+        f"for parking an open connection (RSS per process, idle -> parked: {rss}) |",
         f"| nginx RSS (master + workers) | {nginx} |",
         f"| sends accepted | {send['accepted']:,} of {send['offered']:,} in {send['secs']:.1f} s = "
         f"{send_rate:.0f}/s ({send_rate / r['procs']:.0f}/s per process), "
