@@ -77,6 +77,7 @@ class ChatPollHandler(NativeApiHandler):
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         super().initialize(**kwargs)
         self._waiter: asyncio.Future[str | None] | None = None
+        self._client_gone = False
 
     async def get(self) -> None:
         caller = await self.authenticate()
@@ -97,7 +98,7 @@ class ChatPollHandler(NativeApiHandler):
         timeout = float(self.context.flask_app.config["LONGPOLL_TIMEOUT_SECS"])
         # Spread the timeouts so polls parked together do not come back together.
         deadline = loop.time() + timeout * (1.0 - TIMEOUT_JITTER_FRACTION * random.random())
-        while True:
+        while not self._client_gone:
             waiter = self._waiter = registry.add(user_id, deadline - loop.time())
             try:
                 if registry.closing:
@@ -114,6 +115,7 @@ class ChatPollHandler(NativeApiHandler):
             finally:
                 registry.discard(user_id, waiter)
                 self._waiter = None
+        return None
 
     async def _cursor_is_latest(self, user_id: int, cursor: int) -> bool:
         """True when Redis says nothing newer than ``cursor`` was sent (no key: unknown)."""
@@ -124,6 +126,7 @@ class ChatPollHandler(NativeApiHandler):
         return latest is not None and int(latest) <= cursor
 
     def on_connection_close(self) -> None:
+        self._client_gone = True
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(GONE)
 
