@@ -319,7 +319,8 @@ def render(probe: Probe, r: dict[str, Any]) -> str:
         f"server CPU {send['server_cpu_secs']:.1f} s |",
         f"| delivery, send accepted -> poll answered | p50 {d['p50']:.1f} ms, p95 {d['p95']:.1f} ms, "
         f"p99 {d['p99']:.1f} ms, max {d['max']:.1f} ms |",
-        f"| lost / duplicated | {r['lost']} / {r['duplicated']} |",
+        f"| not delivered within the {r.get('grace_secs', 15)} s grace after the last send / duplicated | "
+        f"{r['lost']} / {r['duplicated']} |",
         f"| CRUD reads beside it ({len(r['crud_ms'])}) | p50 {c['p50']:.1f} ms, p99 {c['p99']:.1f} ms |",
         f"| generator CPU (its own process) | park {gen_park:.0f}% of a core, send {gen_send:.0f}% of a "
         f"core, max RSS {r['generator_max_rss_kb'] / 1024:.0f} MB |",
