@@ -173,6 +173,7 @@ class VipBuyer(SignedInPerson):
     def on_start(self) -> None:
         super().on_start()
         self.orders = 0
+        self.buy()  # came to buy
 
     @task(1)
     def buy(self) -> None:

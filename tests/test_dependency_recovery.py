@@ -17,7 +17,7 @@ from flask import Flask
 
 from tests.integration.services import RedisServer
 from wsgi_app import errors
-from wsgi_app.config import engine_options
+from wsgi_app.config import engine_options, with_bounded_waits
 from wsgi_app.redis_client import make_async_client, make_sync_client
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server not installed")
@@ -65,14 +65,29 @@ def test_while_redis_is_down_a_command_raises_a_connection_error(own_redis: Redi
 
 
 def test_database_waits_are_bounded() -> None:
-    options = engine_options("mysql+pymysql://u@h/d", pool_size=10)
-    assert 0 < options["connect_args"]["connect_timeout"] <= 5
-    assert 0 < options["pool_timeout"] <= 5
+    url = "mysql+pymysql://u@h/d"
+    assert 0 < with_bounded_waits(url, engine_options(url, pool_size=10))["pool_timeout"] <= 5
+    assert "pool_timeout" not in with_bounded_waits("sqlite:///x", engine_options("sqlite:///x", 4))
 
 
-def test_no_tls_handshake_set_up_for_a_loopback_database() -> None:
-    assert engine_options("mysql+pymysql://u@127.0.0.1:3306/d", 4)["connect_args"]["ssl_disabled"] is True
-    assert "ssl_disabled" not in engine_options("mysql+pymysql://u@db.internal:3306/d", 4)["connect_args"]
+def test_pymysql_connects_are_bounded_and_skip_tls_on_loopback() -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    from wsgi_app.db_connect import DB_CONNECT_TIMEOUT_SECS, bounded_pymysql_connect
+
+    class Dialect:
+        driver = "pymysql"
+
+    local: dict = {"host": "127.0.0.1"}
+    remote: dict = {"host": "db.internal", "connect_timeout": 7}
+    bounded_pymysql_connect(Dialect(), None, (), local)
+    bounded_pymysql_connect(Dialect(), None, (), remote)
+    assert local == {"host": "127.0.0.1", "connect_timeout": DB_CONNECT_TIMEOUT_SECS, "ssl_disabled": True}
+    assert remote == {"host": "db.internal", "connect_timeout": 7}
+    # Installed for real engines: a closed loopback port fails as a connection error.
+    with pytest.raises(OperationalError):
+        create_engine("mysql+pymysql://root@127.0.0.1:1/x").connect()
 
 
 def test_no_pooled_connection_in_time_is_a_503_not_a_500(app: Flask) -> None:

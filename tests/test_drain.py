@@ -57,3 +57,14 @@ def test_sigterm_serves_flask_requests_on_open_connections_and_closes_native_one
         native_conn.getresponse()
 
     assert server.proc.wait(DEADLINE_SECS) == 0
+
+
+def test_listen_backlog_is_the_kernels_somaxconn() -> None:
+    from pathlib import Path
+
+    from tornado_server import SOMAXCONN_PATH, listen_backlog
+
+    somaxconn = Path(SOMAXCONN_PATH)
+    if somaxconn.exists():
+        assert listen_backlog() == min(int(somaxconn.read_text()), 65535)
+    assert listen_backlog() > 128  # Tornado's default backlog refused bursts of re-polls

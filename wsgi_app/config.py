@@ -11,6 +11,8 @@ import os
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from wsgi_app.db_connect import DB_POOL_TIMEOUT_SECS  # also bounds every MySQL connect
+
 EMBEDDED_REDIS_URL = "memory://"
 
 
@@ -42,22 +44,6 @@ def normalise_database_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-# Bounded waits, so a database outage is answered 503 (520) fast instead of holding workers.
-DB_CONNECT_TIMEOUT_SECS = 2
-DB_POOL_TIMEOUT_SECS = 2
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def _db_connect_args(url: str) -> dict[str, Any]:
-    """PyMySQL tries TLS by default and builds a TLS context (loading the CA bundle) for every
-    connection: 250-450 ms of CPU here, paid on each reconnect of an outage. On loopback TLS
-    protects nothing, so it is off there; other hosts keep PyMySQL's default."""
-    args: dict[str, Any] = {"connect_timeout": DB_CONNECT_TIMEOUT_SECS}
-    if (urlsplit(url).hostname or "localhost") in LOOPBACK_HOSTS:
-        args["ssl_disabled"] = True
-    return args
-
-
 def engine_options(url: str, pool_size: int) -> dict[str, Any]:
     """SQLAlchemy engine options: pre-ping and recycle for MySQL, a busy timeout for SQLite."""
     if url.startswith("sqlite"):
@@ -67,9 +53,13 @@ def engine_options(url: str, pool_size: int) -> dict[str, Any]:
         "pool_recycle": 1800,
         "pool_size": pool_size,
         "max_overflow": pool_size,
-        "pool_timeout": DB_POOL_TIMEOUT_SECS,
-        "connect_args": _db_connect_args(url),
+        "pool_timeout": 10,
     }
+
+
+def with_bounded_waits(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """MySQL engine options with a bounded pool wait (connects: ``wsgi_app.db_connect``)."""
+    return options if url.startswith("sqlite") else {**options, "pool_timeout": DB_POOL_TIMEOUT_SECS}
 
 
 def config_from_env(instance_path: str) -> dict[str, Any]:
@@ -79,8 +69,8 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-change-me"),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
-            database_url, wsgi_threads + _env_int("NATIVE_THREADS", 4) + 2
+        "SQLALCHEMY_ENGINE_OPTIONS": with_bounded_waits(
+            database_url, engine_options(database_url, wsgi_threads + _env_int("NATIVE_THREADS", 4) + 2)
         ),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "REDIS_URL": os.environ.get("REDIS_URL") or EMBEDDED_REDIS_URL,

@@ -63,10 +63,10 @@ UNSUPPORTED_MEDIA = _spec(415, 415, "unsupported_media", "unsupported media type
 RATE_LIMITED = _spec(429, 429, "rate_limited", "too many requests, slow down")
 HEADERS_TOO_LARGE = _spec(431, 431, "headers_too_large", "request headers too large")
 INTERNAL_ERROR = _spec(500, 500, "internal_error", "internal server error")
+UPSTREAM_TIMEOUT = _spec(524, 504, "upstream_timeout", "the server did not answer in time, retry")  # nginx
 DATABASE_UNAVAILABLE = _spec(520, 503, "database_unavailable", "database unavailable")
 REDIS_UNAVAILABLE = _spec(521, 503, "redis_unavailable", "redis unavailable")
 SHUTTING_DOWN = _spec(522, 503, "shutting_down", "server is restarting, retry")
-UPSTREAM_TIMEOUT = _spec(523, 504, "upstream_timeout", "the server did not answer in time, retry")
 
 # Domain errors of the later areas (profile, social, VIP, chat, nearby).
 OBJECT_NOT_FOUND = _spec(511, 404, "object_not_found", "no such object")

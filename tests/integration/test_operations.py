@@ -149,6 +149,10 @@ def _outage(
     finish_load(load, back_at + RECOVERED_AFTER_SECS)
     while_down = load.failures(down_at, back_at)
     down_latencies = sorted(c.ended - c.started for c in while_down if c.path != "/api/chat/poll")
+    # Answered while the server was gone (not the calls it was serving when it stopped).
+    gone_latencies = sorted(
+        c.ended - c.started for c in while_down if c.path != "/api/chat/poll" and c.started >= stopped
+    )
     late = [c for c in load.failures() if c.started >= back_at + RECOVERED_AFTER_SECS]
     last_failure = max((c.ended for c in load.failures()), default=back_at)
     FIGURES[key] = {
@@ -156,12 +160,10 @@ def _outage(
         "down_secs": round(back_at - down_at, 1),
         "restart_secs": round(back_at - restarting, 2),
         "failed_while_down": len(while_down),
-        "down_answer_p50_ms": round(1000 * down_latencies[len(down_latencies) // 2])
-        if down_latencies
-        else None,
-        "down_answer_p99_ms": round(1000 * down_latencies[int(len(down_latencies) * 0.99)])
-        if down_latencies
-        else None,
+        "down_answer_p50_ms": _ms_percentile(down_latencies, 0.50),
+        "down_answer_p99_ms": _ms_percentile(down_latencies, 0.99),
+        "gone_answer_p50_ms": _ms_percentile(gone_latencies, 0.50),
+        "gone_answer_p99_ms": _ms_percentile(gone_latencies, 0.99),
         "last_failure_after_back_secs": round(max(last_failure - back_at, 0.0), 2),
         "failures_from_1s_after_back": len(late),
     }
