@@ -1,14 +1,15 @@
 """The base of every native Tornado handler: same checks and envelope as the Flask side.
 
-Signature and token checks call :func:`wsgi_app.services.request_auth.authenticate_request`
-(the very function the Flask decorator calls) on the worker thread pool, inside
-an app context, so the event loop never waits on the database or sync Redis.
+Signature and token checks run on the event loop through
+:func:`async_handlers.auth.authenticate_async`: the same sans-I/O core as the
+Flask decorator (:mod:`wsgi_app.services.auth_core`) with ``redis.asyncio``;
+the worker pool (inside an app context) only for a credentials or token cache
+miss, so the event loop never waits on the database or sync Redis.
 Errors render through :mod:`wsgi_app.errors`, like Flask's ``error_response``.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,13 +25,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from tornado.ioloop import IOLoop
 
+from async_handlers.auth import authenticate_async
+from async_handlers.redis_batch import RedisBatcher
 from async_handlers.waiters import WaiterRegistry, WakeListener
 from wsgi_app import errors, metrics
 from wsgi_app.api.endpoint import EndpointSpec
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
 from wsgi_app.params import Param, merge_request_params, parse_params
-from wsgi_app.services.request_auth import Caller, authenticate_request
+from wsgi_app.services.auth_core import Caller
 
 log = logging.getLogger("datingtoday.native")
 T = TypeVar("T")
@@ -51,6 +54,16 @@ class NativeContext:
     # Long-poll waiters of this process, woken by its one pub/sub listener.
     waiters: WaiterRegistry = field(default_factory=WaiterRegistry)
     listener: WakeListener | None = None
+    # Small on-loop Redis round trips of many requests, coalesced into shared pipelines.
+    redis_batch: RedisBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.redis_batch = RedisBatcher(self.redis)
+        self.waiters.max_per_user = int(self.flask_app.config["LONGPOLL_MAX_PER_USER"])
+
+    @property
+    def sign_window_secs(self) -> int:
+        return int(self.flask_app.config["SIGN_WINDOW_SECS"])
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the worker pool inside an app context."""
@@ -111,15 +124,14 @@ class NativeApiHandler(tornado.web.RequestHandler):
         )
 
     async def authenticate(self, *, need_user: bool = True) -> Caller:
-        raw = self.raw_params()
-        self.caller = await self.context.run_blocking(
-            functools.partial(
-                authenticate_request, need_user=need_user, retry_id=self.request.headers.get("X-Request-Id")
-            ),
+        self.caller = await authenticate_async(
+            self.context,
             self.request.method or "GET",
             self.request.path,
-            raw,
+            self.raw_params(),
             self.request.headers.get("Authorization"),
+            need_user=need_user,
+            retry_id=self.request.headers.get("X-Request-Id"),
         )
         return self.caller
 

@@ -7,20 +7,37 @@ waits until a wake-up, ``LONGPOLL_TIMEOUT_SECS`` (then: an empty list and the
 same cursor), the client going away (the future is cancelled and removed), or
 shutdown (answered at once, so the client re-polls another process).
 
-The waiter is registered *before* the database is read, so a message
-committed between the read and the wait still wakes it.
+The waiter is registered *before* Redis or the database is read, so a message
+committed between the read and the wait still wakes it. A poll whose cursor
+already equals the user's latest message id (the Redis key the send path
+raises before it publishes, :func:`~wsgi_app.services.chat_events.latest_message_key`)
+parks without reading the database; a missing key means "unknown: read it".
+Together with the on-loop request check, such a poll never touches a thread.
+
+Per parked poll: the handler, one future, one loop timer (the timeout, less up
+to ``TIMEOUT_JITTER_FRACTION`` at random so polls parked together do not time
+out together), and no copy of the parsed request. A client going away resolves
+the future (``GONE``); more than ``LONGPOLL_MAX_PER_USER`` polls of one user in
+this process answer the oldest (``EVICTED``, an empty batch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
+import redis
+
 from async_handlers.base import NativeApiHandler
+from async_handlers.waiters import GONE
 from wsgi_app.api.endpoint import EndpointSpec
 from wsgi_app.errors import PARAM_INVALID
 from wsgi_app.params import Param
 from wsgi_app.services import chat
+from wsgi_app.services.chat_events import latest_message_key
+
+TIMEOUT_JITTER_FRACTION = 0.1
 
 POLL_PARAMS = (
     Param(
@@ -59,39 +76,60 @@ class ChatPollHandler(NativeApiHandler):
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         super().initialize(**kwargs)
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[str | None] | None = None
         self._client_gone = False
 
     async def get(self) -> None:
         caller = await self.authenticate()
         args = self.parse(list(POLL_PARAMS))
         assert caller.user_id is not None
+        # Parked polls keep no parsed copy of the request.
+        self.request.query_arguments = self.request.arguments = {}
         batch = await self.wait_for_messages(caller.user_id, args.get("cursor"), args["limit"])
         if batch is not None:
             self.send_success(batch)
 
     async def wait_for_messages(self, user_id: int, cursor: int | None, limit: int) -> dict[str, Any] | None:
         """The batch to answer, or None when the client went away."""
+        if cursor is None:
+            return await self.context.run_blocking(chat.messages_after, user_id, None, limit)
         registry = self.context.waiters
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + float(self.context.flask_app.config["LONGPOLL_TIMEOUT_SECS"])
-        empty = {"list": [], "cursor": cursor, "has_more": False}
+        timeout = float(self.context.flask_app.config["LONGPOLL_TIMEOUT_SECS"])
+        # Spread the timeouts so polls parked together do not come back together.
+        deadline = loop.time() + timeout * (1.0 - TIMEOUT_JITTER_FRACTION * random.random())
         while not self._client_gone:
-            waiter = self._waiter = registry.add(user_id)
+            waiter = self._waiter = registry.add(user_id, deadline - loop.time())
             try:
-                if registry.closing and cursor is not None:
-                    return empty
-                batch = await self.context.run_blocking(chat.messages_after, user_id, cursor, limit)
-                remaining = deadline - loop.time()
-                if batch["list"] or cursor is None or registry.closing or remaining <= 0:
-                    return batch
-                await asyncio.wait([waiter], timeout=remaining)
+                if registry.closing:
+                    return _empty(cursor)
+                if not await self._cursor_is_latest(user_id, cursor):
+                    batch = await self.context.run_blocking(chat.messages_after, user_id, cursor, limit)
+                    if batch["list"] or registry.closing:
+                        return batch
+                reason = await waiter
+                if reason == GONE:
+                    return None
+                if reason is not None or registry.closing:  # timed out, evicted, or closing
+                    return _empty(cursor)
             finally:
                 registry.discard(user_id, waiter)
                 self._waiter = None
         return None
 
+    async def _cursor_is_latest(self, user_id: int, cursor: int) -> bool:
+        """True when Redis says nothing newer than ``cursor`` was sent (no key: unknown)."""
+        try:
+            (latest,) = await self.context.redis_batch.run([("GET", latest_message_key(user_id))])
+        except redis.RedisError:
+            return False
+        return latest is not None and int(latest) <= cursor
+
     def on_connection_close(self) -> None:
         self._client_gone = True
-        if self._waiter is not None:
-            self._waiter.cancel()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(GONE)
+
+
+def _empty(cursor: int) -> dict[str, Any]:
+    return {"list": [], "cursor": cursor, "has_more": False}

@@ -6,6 +6,10 @@ pub/sub subscription to the chat wake-up channel
 (:mod:`wsgi_app.services.chat_events`) and resolves the futures of the user
 named in each wake-up; there is never a subscription per waiting client.
 
+Waiting polls per user and process are capped (``LONGPOLL_MAX_PER_USER``): a
+new poll beyond the cap answers the oldest one at once (``docs/api.md``), so
+one token cannot hold thousands of connections here.
+
 Wake-ups only say "look again": polls read messages from the database by
 cursor. So when the subscription breaks (Redis restarted, connection killed),
 the listener reconnects with backoff and, once subscribed again, wakes every
@@ -34,30 +38,65 @@ LISTENER_PING_INTERVAL_SECS = 15.0
 SHUTDOWN_FLUSH_WAIT_SECS = 2.0
 LISTENER_STOP_WAIT_SECS = 5.0
 STOP_RETRY_SECS = 0.2
+DEFAULT_MAX_POLLS_PER_USER = 4
+TIMED_OUT = "timed-out"
+EVICTED = "evicted"
+GONE = "gone"
 
 
 class WaiterRegistry:
-    """The futures of this process's waiting polls, by user id (event-loop only)."""
+    """The futures of this process's waiting polls, by user id (event-loop only).
 
-    def __init__(self) -> None:
-        self._by_user: dict[int, set[asyncio.Future[None]]] = {}
+    Per waiting poll it keeps one future and, when the poll has a timeout, one
+    loop timer (a ``TimerHandle``), both dropped by :meth:`discard`. A future's
+    result says why it woke: ``None`` (a wake-up: look again), :data:`TIMED_OUT`,
+    :data:`EVICTED` (the user opened more than ``max_per_user`` polls here: the
+    oldest answers) or :data:`GONE` (the client disconnected).
+    """
+
+    def __init__(self, max_per_user: int = DEFAULT_MAX_POLLS_PER_USER) -> None:
+        # user id -> {future: its timeout timer or None}, oldest first.
+        self._by_user: dict[int, dict[asyncio.Future[str | None], asyncio.TimerHandle | None]] = {}
+        self.max_per_user = max_per_user
         self.closing = False
+        self.evicted = 0
 
-    def add(self, user_id: int) -> asyncio.Future[None]:
-        """A future resolved at the user's next wake-up (already resolved when closing)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def add(self, user_id: int, timeout_secs: float | None = None) -> asyncio.Future[str | None]:
+        """A future resolved at the user's next wake-up (already resolved when closing),
+        or with :data:`TIMED_OUT` after ``timeout_secs``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str | None] = loop.create_future()
         if self.closing:
             future.set_result(None)
-        self._by_user.setdefault(user_id, set()).add(future)
+        waiting = self._by_user.setdefault(user_id, {})
+        while len(waiting) >= self.max_per_user:
+            oldest = next(iter(waiting))
+            self._forget(waiting, oldest)
+            _resolve(oldest, EVICTED)
+            self.evicted += 1
+        timer = None
+        if timeout_secs is not None and not future.done():
+            timer = loop.call_later(max(0.0, timeout_secs), _resolve, future, TIMED_OUT)
+        waiting[future] = timer
         return future
 
-    def discard(self, user_id: int, future: asyncio.Future[None]) -> None:
-        futures = self._by_user.get(user_id)
-        if futures is None:
+    def discard(self, user_id: int, future: asyncio.Future[str | None]) -> None:
+        waiting = self._by_user.get(user_id)
+        if waiting is None:
             return
-        futures.discard(future)
-        if not futures:
+        self._forget(waiting, future)
+        if not waiting:
             del self._by_user[user_id]
+
+    @staticmethod
+    def _forget(
+        waiting: dict[asyncio.Future[str | None], asyncio.TimerHandle | None],
+        future: asyncio.Future[str | None],
+    ) -> None:
+        if future in waiting:
+            timer = waiting.pop(future)
+            if timer is not None:
+                timer.cancel()
 
     def wake_user(self, user_id: int) -> int:
         woken = 0
@@ -84,11 +123,18 @@ class WaiterRegistry:
         return set(self._by_user)
 
     def reset_for_testing(self) -> None:
-        for futures in self._by_user.values():
-            for future in futures:
+        for waiting in self._by_user.values():
+            for future, timer in waiting.items():
                 future.cancel()
+                if timer is not None:
+                    timer.cancel()
         self._by_user.clear()
         self.closing = False
+
+
+def _resolve(future: asyncio.Future[str | None], reason: str | None) -> None:
+    if not future.done():
+        future.set_result(reason)
 
 
 class WakeListener:

@@ -159,6 +159,7 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "BLOCK_CHANGE_LIMITS": [(30, 3600), (100, 86400)],
         # Chat and nearby: long-poll wait, native handlers' own pool, media, limits per user.
         "LONGPOLL_TIMEOUT_SECS": float(os.environ.get("LONGPOLL_TIMEOUT_SECS") or 50),
+        "LONGPOLL_MAX_PER_USER": _env_int("LONGPOLL_MAX_PER_USER", 4),
         "NATIVE_THREADS": _env_int("NATIVE_THREADS", 4),
         # None: 300 s on a real Redis, 0 (no cache) on the embedded default (services.nearby_cells).
         "NEARBY_CELL_CACHE_SECS": int(os.environ["NEARBY_CELL_CACHE_SECS"])

@@ -32,6 +32,8 @@ from redis.retry import Retry
 
 from wsgi_app.config import EMBEDDED_REDIS_URL
 
+ASYNC_MAX_CONNECTIONS = 32
+ASYNC_POOL_WAIT_SECS = 30.0
 REDIS_RETRIES = 2
 REDIS_BACKOFF_BASE_SECS = 0.02
 REDIS_BACKOFF_CAP_SECS = 0.2
@@ -69,16 +71,22 @@ def make_sync_client(url: str) -> redis.Redis:
 
 
 def make_async_client(url: str) -> aioredis.Redis:
+    """The event loop's client: at most ``ASYNC_MAX_CONNECTIONS`` sockets, shared by every
+    request of the process (thousands of polls authenticating at once wait for a free
+    connection, up to ``ASYNC_POOL_WAIT_SECS``, instead of failing or opening thousands)."""
     if is_embedded(url):
         return fakeredis.FakeAsyncRedis(server=shared_fake_server(), decode_responses=True)
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=ASYNC_MAX_CONNECTIONS,
+        timeout=ASYNC_POOL_WAIT_SECS,
         decode_responses=True,
         socket_connect_timeout=2,
         health_check_interval=30,
         retry=redis.asyncio.retry.Retry(_backoff(), REDIS_RETRIES),
         retry_on_error=RETRIED_ERRORS,
     )
+    return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
 
 
 def _backoff() -> ExponentialBackoff:

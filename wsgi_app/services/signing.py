@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datingtoday_client.signing import (  # noqa: F401  (re-exported for the server's callers)
     HMAC_PREFIX,
     MD5_EXCLUDED,
+    SIGN_METHOD_MD5_LEGACY,
     compute_sign,
     hmac_sha256_sign,
     hmac_string_to_sign,
@@ -28,10 +29,13 @@ from wsgi_app.errors import PARAM_INVALID, SIGN_INVALID, TIMESTAMP_OUT_OF_WINDOW
 
 MILLIS_THRESHOLD = 10**12
 MAX_NONCE_LENGTH = 128
+MAX_TIMESTAMP_LENGTH = 32
 
 
 def parse_timestamp(raw: str) -> float:
     """Seconds since the epoch; integer, fractional, or milliseconds above 10^12."""
+    if len(raw) > MAX_TIMESTAMP_LENGTH:  # it becomes part of a replay key
+        raise ApiError(PARAM_INVALID, "timestamp: must be a number")
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -45,6 +49,19 @@ def check_timestamp(raw: str, window_secs: int, now: float | None = None) -> Non
     now = time.time() if now is None else now
     if abs(parse_timestamp(raw) - now) > window_secs:
         raise ApiError(TIMESTAMP_OUT_OF_WINDOW, f"timestamp more than {window_secs}s from server time")
+
+
+def replay_key(sign_method: str, timestamp: str, nonce: str) -> str:
+    """What the nonce store must refuse to see twice: exactly what the signature covers.
+
+    ``hmac-sha256`` delimits every parameter, so the nonce alone identifies a
+    signed request. ``md5-legacy`` concatenates ``timestamp`` and ``nonce``
+    without a delimiter, so moving a digit from one to the other keeps the
+    signature: its replay key is the concatenation (``docs/signing.md``).
+    """
+    if sign_method == SIGN_METHOD_MD5_LEGACY:
+        return f"{timestamp}{nonce}"
+    return nonce
 
 
 def verify_sign(

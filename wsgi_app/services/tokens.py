@@ -1,9 +1,13 @@
 """Sign-in tokens: 256 random bits handed out once, stored only as their SHA-256.
 
 Lookups go through a short Redis cache (``auth:tok:<hash>``) so a busy client
-costs one Redis GET per request. Cache fills use ``SET NX`` and revocation
-overwrites the entry with a "revoked" marker that outlives any fill, so a
-lookup racing a logout can never re-validate the token.
+costs one Redis GET per request -- pipelined with the nonce by the request check
+(:mod:`wsgi_app.services.auth_core`); :func:`lookup_in_database` is the miss
+path. Cache fills use ``SET NX`` and revocation overwrites the entry with a
+"revoked" marker that outlives any fill, so a lookup racing a logout can never
+re-validate the token. Keys are fixed-size hashes and every entry expires
+(negative ones after ``NEGATIVE_CACHE_SECS``), so made-up tokens cannot grow
+Redis beyond (request rate x 30 s) entries of ~100 bytes.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from wsgi_app.errors import TOKEN_INVALID, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import AuthToken
 from wsgi_app.timeutil import utcnow
 
 TOKEN_CACHE_MAX_SECS = 300
+NEGATIVE_CACHE_SECS = 30
+MAX_TOKEN_LENGTH = 128
 REVOKED_MARKER = "-"
 
 
@@ -35,7 +40,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _cache_key(token_hash: str) -> str:
+def cache_key(token_hash: str) -> str:
     return f"auth:tok:{token_hash}"
 
 
@@ -47,12 +52,12 @@ def issue_token(user_id: int) -> IssuedToken:
     return IssuedToken(token, user_id, expires_at)
 
 
-def _lookup_user_id(token_hash: str) -> int | None:
-    """The user owning a live token, via the cache, else the database."""
+def lookup_in_database(token_hash: str) -> int | None:
+    """The user owning a live token, from the database; fills the cache (``SET NX``).
+
+    Called only when the cache had no entry (the revoked marker counts as one).
+    """
     client = redis_client()
-    cached = client.get(_cache_key(token_hash))
-    if cached is not None:
-        return int(cached) if cached != REVOKED_MARKER else None
     row = db.session.execute(
         db.select(AuthToken.user_id, AuthToken.expires_at, AuthToken.revoked_at).where(
             AuthToken.token_hash == token_hash
@@ -60,30 +65,12 @@ def _lookup_user_id(token_hash: str) -> int | None:
     ).one_or_none()
     now = utcnow()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
-        client.set(_cache_key(token_hash), REVOKED_MARKER, ex=30, nx=True)
+        client.set(cache_key(token_hash), REVOKED_MARKER, ex=NEGATIVE_CACHE_SECS, nx=True)
         return None
     ttl = min(TOKEN_CACHE_MAX_SECS, int((row.expires_at - now).total_seconds()))
     if ttl > 0:
-        client.set(_cache_key(token_hash), str(row.user_id), ex=ttl, nx=True)
+        client.set(cache_key(token_hash), str(row.user_id), ex=ttl, nx=True)
     return int(row.user_id)
-
-
-def authenticate(token: str | None, claimed_user_id: str | None) -> tuple[int, str]:
-    """Check a token (and that it belongs to ``claimed_user_id`` when given).
-
-    Returns ``(user_id, token_hash)`` or raises 504.
-    """
-    if not token:
-        raise ApiError(TOKEN_INVALID, "token missing")
-    if len(token) > 128:
-        raise ApiError(TOKEN_INVALID, "token invalid")
-    token_hash = hash_token(token)
-    user_id = _lookup_user_id(token_hash)
-    if user_id is None:
-        raise ApiError(TOKEN_INVALID, "token invalid or expired")
-    if claimed_user_id not in (None, "") and claimed_user_id.strip() != str(user_id):
-        raise ApiError(TOKEN_INVALID, "token not allowed for this user")
-    return user_id, token_hash
 
 
 def revoke(token_hash: str) -> None:
@@ -99,7 +86,7 @@ def revoke(token_hash: str) -> None:
 def _mark_revoked(token_hashes: list[str]) -> None:
     pipe = redis_client().pipeline(transaction=False)
     for token_hash in token_hashes:
-        pipe.set(_cache_key(token_hash), REVOKED_MARKER, ex=TOKEN_CACHE_MAX_SECS + 5)
+        pipe.set(cache_key(token_hash), REVOKED_MARKER, ex=TOKEN_CACHE_MAX_SECS + 5)
     pipe.execute()
 
 
