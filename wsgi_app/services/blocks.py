@@ -14,17 +14,23 @@ from wsgi_app.models.user import User
 from wsgi_app.timeutil import format_wire_datetime
 
 
-def is_blocked_between(user_a: int, user_b: int) -> bool:
-    """True when either user blocked the other."""
-    row = db.session.execute(
-        db.select(Block.blocker_id).where(
+def is_blocked_between_clause(user_a: int, user_b: int):  # type: ignore[no-untyped-def]
+    """SQL ``EXISTS``: either user blocked the other (to merge into another query)."""
+    return (
+        db.select(Block.blocker_id)
+        .where(
             or_(
                 (Block.blocker_id == user_a) & (Block.blocked_id == user_b),
                 (Block.blocker_id == user_b) & (Block.blocked_id == user_a),
             )
         )
-    ).first()
-    return row is not None
+        .exists()
+    )
+
+
+def is_blocked_between(user_a: int, user_b: int) -> bool:
+    """True when either user blocked the other."""
+    return bool(db.session.execute(db.select(is_blocked_between_clause(user_a, user_b))).scalar())
 
 
 def blocked_either_way_clause(user_id: int, column):  # type: ignore[no-untyped-def]

@@ -1,16 +1,21 @@
 """Contact rows: one per side of each conversation, with the last message and unread count.
 
 ``Contact(user_id=A, peer_id=B)`` is A's view of the conversation with B. A
-send bumps both sides (the recipient's unread count grows); marking read sets
-the reader's unread count from the messages themselves, so it cannot drift.
+send bumps both sides in one upsert (the recipient's unread count grows);
+marking read sets the reader's unread count from the messages themselves, so
+it cannot drift.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.user import User
@@ -34,53 +39,67 @@ def peer_summary(user: User) -> dict[str, Any]:
     return {"user_id": user.id, "nickname": user.nickname, "avatar": user.avatar, "gender": user.gender}
 
 
-def bump_contact(user_id: int, peer_id: int, message: Message, unread_increment: int) -> None:
-    """Record ``message`` as the last of ``user_id``'s conversation with ``peer_id``.
+def bump_contacts(sender_id: int, recipient_id: int, message_id: int, sent_at: datetime) -> None:
+    """Record message ``message_id`` as the last of the conversation on both sides, in one
+    statement: the sender's side unchanged unread count, the recipient's one more.
 
-    Runs in the send transaction, which holds both users' row locks, so the
-    insert cannot race with another send of the same pair.
+    An upsert on the primary key ``(user_id, peer_id)`` (``ON DUPLICATE KEY UPDATE`` /
+    ``ON CONFLICT``): it locks only the two rows themselves, never a gap, so first
+    messages of unrelated pairs cannot deadlock each other (the former "UPDATE, and
+    INSERT if no row" took gap locks that did). Runs in the send transaction, which
+    holds both users' row locks.
     """
-    result = db.session.execute(
-        update(Contact)
-        .where(Contact.user_id == user_id, Contact.peer_id == peer_id)
-        .values(
-            last_message_id=message.id,
-            updated_at=message.created_at,
-            unread_count=Contact.unread_count + unread_increment,
+    rows = [
+        {"user_id": sender_id, "peer_id": recipient_id, "unread_count": 0},
+        {"user_id": recipient_id, "peer_id": sender_id, "unread_count": 1},
+    ]
+    for row in rows:
+        row.update(last_message_id=message_id, updated_at=sent_at)
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite":
+        stmt = sqlite_insert(Contact).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Contact.user_id, Contact.peer_id],
+            set_={
+                "last_message_id": stmt.excluded.last_message_id,
+                "updated_at": stmt.excluded.updated_at,
+                "unread_count": Contact.unread_count + stmt.excluded.unread_count,
+            },
         )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 0:
-        db.session.add(
-            Contact(
-                user_id=user_id,
-                peer_id=peer_id,
-                last_message_id=message.id,
-                unread_count=unread_increment,
-                updated_at=message.created_at,
-            )
+    else:
+        stmt = mysql_insert(Contact).values(rows)
+        stmt = stmt.on_duplicate_key_update(
+            last_message_id=stmt.inserted.last_message_id,
+            updated_at=stmt.inserted.updated_at,
+            unread_count=Contact.unread_count + stmt.inserted.unread_count,
         )
-        db.session.flush()
+    db.session.execute(stmt)
 
 
 def mark_read(user_id: int, peer_id: int, up_to_id: int | None) -> dict[str, int]:
     """Mark ``peer_id``'s messages to ``user_id`` read (all, or up to ``up_to_id``); commits."""
     condition = (Message.recipient_id == user_id) & (Message.sender_id == peer_id) & Message.read_at.is_(None)
-    marked = db.session.execute(
-        update(Message)
-        .where(condition if up_to_id is None else condition & (Message.id <= up_to_id))
-        .values(read_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    unread = db.session.execute(db.select(func.count()).select_from(Message).where(condition)).scalar_one()
-    db.session.execute(
-        update(Contact)
-        .where(Contact.user_id == user_id, Contact.peer_id == peer_id)
-        .values(unread_count=unread)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return {"peer_id": peer_id, "marked_count": int(marked or 0), "unread_count": int(unread)}
+
+    def work() -> tuple[int, int]:
+        marked = db.session.execute(
+            update(Message)
+            .where(condition if up_to_id is None else condition & (Message.id <= up_to_id))
+            .values(read_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        unread = db.session.execute(
+            db.select(func.count()).select_from(Message).where(condition)
+        ).scalar_one()
+        db.session.execute(
+            update(Contact)
+            .where(Contact.user_id == user_id, Contact.peer_id == peer_id)
+            .values(unread_count=unread)
+            .execution_options(synchronize_session=False)
+        )
+        return int(marked or 0), int(unread)
+
+    marked, unread = transactions.write(work, what="chat mark read")
+    return {"peer_id": peer_id, "marked_count": marked, "unread_count": unread}
 
 
 def list_contacts(
