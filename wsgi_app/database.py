@@ -84,7 +84,7 @@ def _execute_reconnecting(cursor: Any, statement: str, parameters: Any) -> None:
         if not safe or code not in STALE_CONNECTION_ERRORS:
             raise
         log.warning("database connection was dead (MySQL error %s); reconnecting once", code)
-        connection.ping(reconnect=True)
+        connection.connect()
         cursor.execute(statement, parameters)
 
 
