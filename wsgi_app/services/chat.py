@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 
 from wsgi_app import transactions
@@ -106,24 +106,34 @@ def _check_content(kind: str, content: str | None, upload: IO[bytes] | None) -> 
     return text
 
 
+# The send path's statements, built once (building them per call was most of its Python time).
+_users, _messages = User.__table__, Message.__table__
+_SEND_CHECK = db.select(
+    db.select(_users.c.id).where(_users.c.id == bindparam("peer")).scalar_subquery(),
+    is_blocked_between_clause(bindparam("sender"), bindparam("peer")),
+    db.select(_messages.c.id)
+    .where(_messages.c.sender_id == bindparam("sender"), _messages.c.client_msg_id == bindparam("cmid"))
+    .scalar_subquery(),
+)
+_LOCK_PAIR = (
+    db.select(_users.c.id)
+    .where(_users.c.id.in_([bindparam("low"), bindparam("high")]))
+    .order_by(_users.c.id)
+    .with_for_update()
+)
+_INSERT_MESSAGE = _messages.insert()
+
+
 def _send_check(sender_id: int, peer_id: int, client_msg_id: str) -> tuple[bool, bool, int | None]:
     """``(peer exists, blocked either way, id of the message already stored under
     client_msg_id)`` in one query, outside the transaction (it locks nothing)."""
-    peer = db.select(User.id).where(User.id == peer_id).scalar_subquery()
-    existing = (
-        db.select(Message.id)
-        .where(Message.sender_id == sender_id, Message.client_msg_id == client_msg_id)
-        .scalar_subquery()
-    )
-    row = db.session.execute(db.select(peer, is_blocked_between_clause(sender_id, peer_id), existing)).one()
+    row = db.session.execute(_SEND_CHECK, {"peer": peer_id, "sender": sender_id, "cmid": client_msg_id}).one()
     return row[0] is not None, bool(row[1]), row[2]
 
 
 def _lock_pair(user_a: int, user_b: int) -> None:
     """Row-lock both users in id order (no deadlock between A->B and B->A sends)."""
-    db.session.execute(
-        db.select(User.id).where(User.id.in_(sorted({user_a, user_b}))).order_by(User.id).with_for_update()
-    ).all()
+    db.session.execute(_LOCK_PAIR, {"low": min(user_a, user_b), "high": max(user_a, user_b)}).all()
 
 
 def _store_message(values: dict[str, Any]) -> int:
@@ -133,7 +143,7 @@ def _store_message(values: dict[str, Any]) -> int:
     committed send fails on the unique ``(sender_id, client_msg_id)``.
     """
     _lock_pair(values["sender_id"], values["recipient_id"])
-    message_id = int(db.session.execute(Message.__table__.insert().values(values)).inserted_primary_key[0])
+    message_id = int(db.session.execute(_INSERT_MESSAGE, values).inserted_primary_key[0])
     chat_contacts.bump_contacts(values["sender_id"], values["recipient_id"], message_id, values["created_at"])
     return message_id
 

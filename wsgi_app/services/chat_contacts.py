@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -39,9 +39,48 @@ def peer_summary(user: User) -> dict[str, Any]:
     return {"user_id": user.id, "nickname": user.nickname, "avatar": user.avatar, "gender": user.gender}
 
 
+def _bump_statement(dialect: str) -> Any:
+    """The two-row contacts upsert of a send, with bind parameters, built once per dialect."""
+    if dialect in _BUMP_STATEMENTS:
+        return _BUMP_STATEMENTS[dialect]
+    table = Contact.__table__
+    rows = [
+        {
+            "user_id": bindparam(f"user_{side}"),
+            "peer_id": bindparam(f"peer_{side}"),
+            "unread_count": bindparam(f"unread_{side}"),
+            "last_message_id": bindparam("message_id"),
+            "updated_at": bindparam("sent_at"),
+        }
+        for side in ("sender", "recipient")
+    ]
+    if dialect == "sqlite":
+        sqlite_stmt = sqlite_insert(table).values(rows)
+        stmt: Any = sqlite_stmt.on_conflict_do_update(
+            index_elements=[table.c.user_id, table.c.peer_id],
+            set_={
+                "last_message_id": sqlite_stmt.excluded.last_message_id,
+                "updated_at": sqlite_stmt.excluded.updated_at,
+                "unread_count": table.c.unread_count + sqlite_stmt.excluded.unread_count,
+            },
+        )
+    else:
+        mysql_stmt = mysql_insert(table).values(rows)
+        stmt = mysql_stmt.on_duplicate_key_update(
+            last_message_id=mysql_stmt.inserted.last_message_id,
+            updated_at=mysql_stmt.inserted.updated_at,
+            unread_count=table.c.unread_count + mysql_stmt.inserted.unread_count,
+        )
+    _BUMP_STATEMENTS[dialect] = stmt
+    return stmt
+
+
+_BUMP_STATEMENTS: dict[str, Any] = {}
+
+
 def bump_contacts(sender_id: int, recipient_id: int, message_id: int, sent_at: datetime) -> None:
     """Record message ``message_id`` as the last of the conversation on both sides, in one
-    statement: the sender's side unchanged unread count, the recipient's one more.
+    statement: the sender's side keeps its unread count, the recipient's grows by one.
 
     An upsert on the primary key ``(user_id, peer_id)`` (``ON DUPLICATE KEY UPDATE`` /
     ``ON CONFLICT``): it locks only the two rows themselves, never a gap, so first
@@ -49,31 +88,17 @@ def bump_contacts(sender_id: int, recipient_id: int, message_id: int, sent_at: d
     INSERT if no row" took gap locks that did). Runs in the send transaction, which
     holds both users' row locks.
     """
-    rows = [
-        {"user_id": sender_id, "peer_id": recipient_id, "unread_count": 0},
-        {"user_id": recipient_id, "peer_id": sender_id, "unread_count": 1},
-    ]
-    for row in rows:
-        row.update(last_message_id=message_id, updated_at=sent_at)
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "sqlite":
-        stmt = sqlite_insert(Contact).values(rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[Contact.user_id, Contact.peer_id],
-            set_={
-                "last_message_id": stmt.excluded.last_message_id,
-                "updated_at": stmt.excluded.updated_at,
-                "unread_count": Contact.unread_count + stmt.excluded.unread_count,
-            },
-        )
-    else:
-        stmt = mysql_insert(Contact).values(rows)
-        stmt = stmt.on_duplicate_key_update(
-            last_message_id=stmt.inserted.last_message_id,
-            updated_at=stmt.inserted.updated_at,
-            unread_count=Contact.unread_count + stmt.inserted.unread_count,
-        )
-    db.session.execute(stmt)
+    params = {
+        "user_sender": sender_id,
+        "peer_sender": recipient_id,
+        "unread_sender": 0,
+        "user_recipient": recipient_id,
+        "peer_recipient": sender_id,
+        "unread_recipient": 1,
+        "message_id": message_id,
+        "sent_at": sent_at,
+    }
+    db.session.execute(_bump_statement(db.session.get_bind().dialect.name), params)
 
 
 def mark_read(user_id: int, peer_id: int, up_to_id: int | None) -> dict[str, int]:
