@@ -191,3 +191,33 @@ def test_a_write_is_one_transaction_even_outside_transactions_write(app: Flask) 
     with app.app_context():
         heights = db.session.execute(db.select(User.height).where(User.id.in_([first, second]))).scalars()
         assert list(heights) == [None, None]
+
+
+def _without_sqlite_begin(app: Flask, sent: list[str]) -> list[str]:
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    return [s for s in sent if not (sqlite and s.startswith("BEGIN"))]  # in-process, not a round trip
+
+
+def test_another_profile_is_two_round_trips_and_records_the_visit(
+    app: Flask, api: ApiClient, alice, bob, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    assert api.get("/api/user/show", {"peerId": bob.user_id}, user=alice).status == 200
+    sent = _database_round_trips(app, monkeypatch)
+    reply = api.get("/api/user/show", {"peerId": bob.user_id}, user=alice)
+    assert reply.status == 200 and reply.data["user_id"] == bob.user_id and "phone" not in reply.data
+    sent = _without_sqlite_begin(app, sent)
+    assert [s.lstrip().split()[0].upper() for s in sent] == ["SELECT", "INSERT"], sent  # no BEGIN, no COMMIT
+    with app.app_context():
+        from wsgi_app.models.social import Visit
+
+        assert db.session.query(Visit.visit_count).filter_by(visitor_id=alice.user_id).scalar() == 2
+
+
+def test_profile_update_is_two_round_trips(app: Flask, api: ApiClient, alice, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert api.post("/api/user/update", {"height": 170}, user=alice).status == 200
+    sent = _database_round_trips(app, monkeypatch)
+    reply = api.post("/api/user/update", {"height": 181, "nickname": " Al "}, user=alice)
+    assert reply.status == 200 and reply.data["height"] == 181 and reply.data["nickname"] == "Al"
+    sent = _without_sqlite_begin(app, sent)
+    assert [s.lstrip().split()[0].upper() for s in sent] == ["UPDATE", "SELECT"], sent

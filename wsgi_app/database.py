@@ -7,7 +7,8 @@ Writes keep their atomicity because a transaction is opened on the server
 right before the first write or locking read of a session transaction
 (``BEGIN``; ``BEGIN IMMEDIATE`` on SQLite) and ends with the session's
 ``commit()`` or ``rollback()``: everything a session writes between two
-commits is one transaction, as before. Reads that come before the first
+commits is one transaction, as before (a statement marked by
+``transactions.write_statement`` commits by itself instead). Reads that come before the first
 write run outside it, each on a fresh snapshot (they never locked anything).
 
 Invariants:
@@ -88,9 +89,13 @@ def _execute_reconnecting(cursor: Any, statement: str, parameters: Any) -> None:
         cursor.execute(statement, parameters)
 
 
-def _begin_before_first_write(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+def _begin_before_first_write(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
     if not is_write(statement):
         return
+    if context is not None and context.execution_options.get("datingtoday_single_statement"):
+        return  # transactions.write_statement: one statement commits by itself
     dialect_name = conn.dialect.name
     dbapi_connection = cursor.connection
     if _in_transaction(dialect_name, dbapi_connection):

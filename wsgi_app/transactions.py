@@ -12,6 +12,10 @@ from the start, after a short randomised backoff, up to
 after it. Writes that must happen once (a chat send) are made idempotent by a
 unique key, so a repeat finds the first.
 
+:func:`write_statement` is the one-statement form: the statement commits by
+itself (autocommit: no ``BEGIN``/``COMMIT`` round trips; one statement is
+atomic on its own) and is retried the same way.
+
 A :func:`write` inside another joins it: the outer one commits and retries.
 Every retry, and a give-up, is logged with the MySQL error number.
 """
@@ -22,8 +26,9 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from sqlalchemy import Executable
 from sqlalchemy.exc import DBAPIError
 
 from wsgi_app.extensions import db
@@ -41,6 +46,8 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECS = 0.01
 BACKOFF_MAX_SECS = 0.2
 _ACTIVE_KEY = "datingtoday.write_active"
+# Execution option read by wsgi_app.database: run this write without opening a transaction.
+SINGLE_STATEMENT_OPTION = "datingtoday_single_statement"
 
 
 def mysql_error_code(error: BaseException) -> int | None:
@@ -113,3 +120,12 @@ def write(work: Callable[[], T], *, what: str = "transaction") -> T:
             raise
         finally:
             session.info.pop(_ACTIVE_KEY, None)
+
+
+def write_statement(
+    statement: Executable, params: dict[str, Any] | None = None, *, what: str = "statement"
+) -> Any:
+    """Execute one write statement, committed by itself, retried like :func:`write`;
+    returns its result. Inside an open transaction it simply joins it."""
+    single = statement.execution_options(**{SINGLE_STATEMENT_OPTION: True})
+    return write(lambda: db.session.execute(single, params), what=what)
