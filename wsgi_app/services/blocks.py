@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 
+from wsgi_app import transactions
 from wsgi_app.errors import PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Block
@@ -81,18 +83,18 @@ def block(blocker_id: int, peer_id: int) -> None:
     exists = db.session.get(Block, (blocker_id, peer_id))
     if exists is not None:
         return
-    db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id))
-    try:
-        db.session.commit()
-    except IntegrityError:  # a concurrent identical block won; same outcome
-        db.session.rollback()
+    with contextlib.suppress(IntegrityError):  # a concurrent identical block won; same outcome
+        transactions.write(
+            lambda: db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id)), what="block"
+        )
 
 
 def unblock(blocker_id: int, peer_id: int) -> None:
     """Lift the caller's block of ``peer_id`` (idempotent). A block by the peer stays."""
     other_user(blocker_id, peer_id, "unblock")
-    db.session.execute(db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == peer_id))
-    db.session.commit()
+    transactions.write_statement(
+        db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == peer_id), what="unblock"
+    )
 
 
 def blocks_page(blocker_id: int, page: int, page_count: int) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from flask import current_app
 
+from wsgi_app import transactions
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
@@ -131,17 +132,23 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     now = utcnow()
     row = db.session.get(UserLocation, user_id)
     if row is not None and snap_to_grid(row.lat, row.lng) == point:
-        row.updated_at = now
-        db.session.commit()
+        transactions.write_statement(
+            db.update(UserLocation).where(UserLocation.user_id == user_id).values(updated_at=now),
+            what="location refresh",
+        )
         return point
     if row is not None:
         _check_jump(row, point, now)
     rate_limit.enforce(redis_client(), f"loc:change:{user_id}", change_limits(), "location changes")
-    if row is None:
-        db.session.add(UserLocation(user_id=user_id, lat=point.lat, lng=point.lng, updated_at=now))
-    else:
-        row.lat, row.lng, row.updated_at = point.lat, point.lng, now
-    db.session.commit()
+
+    def store() -> None:
+        current = db.session.get(UserLocation, user_id)
+        if current is None:
+            db.session.add(UserLocation(user_id=user_id, lat=point.lat, lng=point.lng, updated_at=now))
+        else:
+            current.lat, current.lng, current.updated_at = point.lat, point.lng, now
+
+    transactions.write(store, what="location")
     redis_client().geoadd(GEO_KEY, (point.lng, point.lat, str(user_id)))
     return point
 

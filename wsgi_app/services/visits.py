@@ -132,11 +132,11 @@ def visitor_page(owner_id: int, page: int, page_count: int) -> dict[str, Any]:
 
 def mark_all_read(owner_id: int) -> int:
     """Mark every visit of ``owner_id`` read; returns how many were new."""
-    result = db.session.execute(
+    result = transactions.write_statement(
         update(Visit)
         .where(Visit.visited_id == owner_id, Visit.is_read.is_(False))
         .values(is_read=True)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
+        what="visits read",
     )
-    db.session.commit()
     return result.rowcount
