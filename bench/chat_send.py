@@ -1,6 +1,6 @@
-"""``chat_send``: accepted chat sends per second through one ``tornado_server.py`` process.
+"""``chat_send``: accepted chat sends per second through one, then four ``tornado_server.py`` processes.
 
-Starts one server process on the database and Redis of ``BENCH_DATABASE_URL`` /
+Starts the server processes on the database and Redis of ``BENCH_DATABASE_URL`` /
 ``BENCH_REDIS_URL`` (else ``DATABASE_URL`` / ``REDIS_URL``; else a temporary
 SQLite file and the in-process Redis stand-in), creates users with tokens
 directly in the database, then drives ``POST /api/chat/send`` from an asyncio
@@ -9,7 +9,8 @@ signed like a real app, text messages between random pairs of users (so most
 are first messages of a new pair, the case that used to deadlock). Reports
 sends/s, failures by status (must be 0), latency percentiles, the load average
 before and after, and the client's own CPU share (to show it was not the
-bottleneck). ``--quick`` sends a few dozen messages on whatever is configured.
+bottleneck). Four processes need a real Redis (they share it). ``--quick`` sends
+a few dozen messages through one process on whatever is configured.
 
 ``BENCH_SERVER_ROOT`` runs the server from another checkout (same schema), for
 before/after figures with the same client.
@@ -173,7 +174,7 @@ async def _request(
 
 
 async def drive(
-    port: int,
+    ports: list[int],
     creds: dict[str, str],
     people: list[tuple[int, str]],
     concurrency: int,
@@ -184,7 +185,7 @@ async def drive(
     sent = 0
     stop_at = time.monotonic() + duration_secs
 
-    async def connection() -> None:
+    async def connection(port: int) -> None:
         nonlocal sent
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
@@ -211,37 +212,43 @@ async def drive(
             writer.close()
 
     started = time.monotonic()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    await asyncio.gather(*(connection(ports[i % len(ports)]) for i in range(concurrency)))
     return tally, time.monotonic() - started
 
 
-def measure(quick: bool, root: Path = REPO_ROOT) -> dict[str, Any]:
+def measure(quick: bool, root: Path = REPO_ROOT, processes: int = 1) -> dict[str, Any]:
+    """Send for a while through ``processes`` server processes (connections spread evenly)."""
     db_url, redis_url, tmp = _services()
+    if processes > 1 and redis_url.startswith("memory:"):
+        processes = 1  # the in-process Redis stand-in cannot be shared between processes
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-srv-"))
-    creds, people = prepare(db_url, redis_url, 40 if quick else USERS)
-    proc, port = start_server(db_url, redis_url, root, workdir)
+    creds, people = prepare(db_url, redis_url, 40 if quick else USERS * processes)
+    servers = [start_server(db_url, redis_url, root, workdir) for _ in range(processes)]
     load_before = load_average()
-    server_cpu_before = process_cpu_secs(proc.pid)
+    server_cpu_before = sum(process_cpu_secs(proc.pid) for proc, _ in servers)
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     try:
         tally, elapsed = asyncio.run(
             drive(
-                port,
+                [port for _, port in servers],
                 creds,
                 people,
-                4 if quick else CONCURRENCY,
+                4 if quick else CONCURRENCY * processes,
                 3.0 if quick else DURATION_SECS,
                 40 if quick else 10**9,
             )
         )
-        server_cpu = process_cpu_secs(proc.pid) - server_cpu_before
+        server_cpu = sum(process_cpu_secs(proc.pid) for proc, _ in servers) - server_cpu_before
     finally:
-        proc.terminate()
-        proc.wait(15)
+        for proc, _ in servers:
+            proc.terminate()
+        for proc, _ in servers:
+            proc.wait(15)
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     client_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     return {
         "root": str(root),
+        "processes": processes,
         "database": db_url.split("@")[-1],
         "sends": len(tally.latencies_ms),
         "failures": tally.failures,
@@ -255,28 +262,34 @@ def measure(quick: bool, root: Path = REPO_ROOT) -> dict[str, Any]:
     }
 
 
-def run(quick: bool) -> str:
-    figures = measure(quick)
+def _row(figures: dict[str, Any]) -> str:
     lat = figures["latency"]
     failures = ", ".join(f"{k}: {v}" for k, v in figures["failures"].items()) or "none"
     if figures["failures"]:
         raise RuntimeError(f"chat sends failed: {failures}")
+    return (
+        f"| {figures['processes']} | {figures['sends']} | {figures['elapsed']:.1f} | {figures['rate']:.0f} | "
+        f"{failures} | {figures['server_cpu_ms_per_send']:.2f} | {lat['p50']:.1f} | {lat['p95']:.1f} | "
+        f"{lat['p99']:.1f} | {lat['max']:.1f} | {figures['client_cpu_share']:.0%} of a core | "
+        f"{figures['load_before']} / {figures['load_after']} |"
+    )
+
+
+def run(quick: bool) -> str:
+    rows = [measure(quick, processes=n) for n in ((1,) if quick else (1, 4))]
     return "\n".join(
         [
-            "## Chat send throughput (one process)",
+            "## Chat send throughput",
             "",
-            f"Machine: {machine_info()}. Database `{figures['database']}`.",
-            f"Load average before {figures['load_before']}, after {figures['load_after']}.",
-            "Server CPU per send is the server process's user+system time over the accepted sends:",
+            f"Machine: {machine_info()}. Database `{rows[0]['database']}`. One row per number of",
+            "`tornado_server.py` processes (the client spreads its keep-alive connections over them).",
+            "Server CPU per send is the server processes' user+system time over the accepted sends:",
             "unlike sends/s it does not depend on how busy the shared machine is.",
             "",
-            "| sends | seconds | sends/s | failures | server CPU ms/send | p50 ms | p95 ms | p99 ms | max ms "
-            "| client CPU |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-            f"| {figures['sends']} | {figures['elapsed']:.1f} | {figures['rate']:.0f} | {failures} | "
-            f"{figures['server_cpu_ms_per_send']:.2f} | "
-            f"{lat['p50']:.1f} | {lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.1f} | "
-            f"{figures['client_cpu_share']:.0%} of a core |",
+            "| processes | sends | seconds | sends/s | failures | server CPU ms/send | p50 ms | p95 ms "
+            "| p99 ms | max ms | client CPU | load avg before / after |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *(_row(figures) for figures in rows),
             "",
         ]
     )
@@ -284,4 +297,5 @@ def run(quick: bool) -> str:
 
 if __name__ == "__main__":
     root = Path(os.environ.get("BENCH_SERVER_ROOT") or REPO_ROOT)
-    print(json.dumps(measure("--quick" in sys.argv, root), indent=1))
+    processes = int(os.environ.get("BENCH_PROCESSES") or 1)
+    print(json.dumps(measure("--quick" in sys.argv, root, processes), indent=1))
