@@ -221,3 +221,28 @@ def test_profile_update_is_two_round_trips(app: Flask, api: ApiClient, alice, mo
     assert reply.status == 200 and reply.data["height"] == 181 and reply.data["nickname"] == "Al"
     sent = _without_sqlite_begin(app, sent)
     assert [s.lstrip().split()[0].upper() for s in sent] == ["UPDATE", "SELECT"], sent
+
+
+@pytest.mark.parametrize(
+    ("driver_error", "status", "code"),
+    [
+        (pymysql.err.OperationalError(1213, "Deadlock found"), 503, 523),
+        (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), 503, 523),
+        (pymysql.err.OperationalError(2003, "Can't connect to MySQL server"), 503, 520),
+        (pymysql.err.OperationalError(2013, "Lost connection to MySQL server"), 503, 520),
+        (pymysql.err.IntegrityError(1062, "Duplicate entry"), 500, 500),
+    ],
+)
+def test_database_errors_answer_by_cause_and_log_the_mysql_number(
+    app: Flask, caplog, driver_error: Exception, status: int, code: int
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import DBAPIError
+
+    from wsgi_app.api.error_handlers import handle_database_down
+
+    wrapped = DBAPIError.instance("SELECT 1", {}, driver_error, pymysql.err.Error)
+    with app.test_request_context("/api/user/show"), caplog.at_level(logging.ERROR):
+        response = handle_database_down(wrapped)
+    assert response.status_code == status and response.get_json()["code"] == code
+    if code != 500:
+        assert f"MySQL error {driver_error.args[0]}" in caplog.text
