@@ -40,6 +40,8 @@ SERVER_STATUS_AUTOCOMMIT = 0x0002
 STALE_CONNECTION_ERRORS = frozenset({2006, 2013})
 _WRITE_PREFIXES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 _LOCKING_CLAUSES = (" FOR UPDATE", " FOR SHARE", " LOCK IN SHARE MODE")
+# Execution option of a write that commits by itself (transactions.write_statement): no BEGIN.
+SINGLE_STATEMENT_OPTION = "datingtoday_single_statement"
 
 
 def is_write(statement: str) -> bool:
@@ -94,7 +96,7 @@ def _begin_before_first_write(
 ) -> None:
     if not is_write(statement):
         return
-    if context is not None and context.execution_options.get("datingtoday_single_statement"):
+    if context is not None and context.execution_options.get(SINGLE_STATEMENT_OPTION):
         return  # transactions.write_statement: one statement commits by itself
     dialect_name = conn.dialect.name
     dbapi_connection = cursor.connection

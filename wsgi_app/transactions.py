@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Executable
 from sqlalchemy.exc import DBAPIError
 
+from wsgi_app.database import SINGLE_STATEMENT_OPTION
 from wsgi_app.extensions import db
 
 log = logging.getLogger("datingtoday.transactions")
@@ -46,8 +47,6 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECS = 0.01
 BACKOFF_MAX_SECS = 0.2
 _ACTIVE_KEY = "datingtoday.write_active"
-# Execution option read by wsgi_app.database: run this write without opening a transaction.
-SINGLE_STATEMENT_OPTION = "datingtoday_single_statement"
 
 
 def mysql_error_code(error: BaseException) -> int | None:
