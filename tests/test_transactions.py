@@ -226,8 +226,8 @@ def test_profile_update_is_two_round_trips(app: Flask, api: ApiClient, alice, mo
 @pytest.mark.parametrize(
     ("driver_error", "status", "code"),
     [
-        (pymysql.err.OperationalError(1213, "Deadlock found"), 503, 523),
-        (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), 503, 523),
+        (pymysql.err.OperationalError(1213, "Deadlock found"), 503, 525),
+        (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), 503, 525),
         (pymysql.err.OperationalError(2003, "Can't connect to MySQL server"), 503, 520),
         (pymysql.err.OperationalError(2013, "Lost connection to MySQL server"), 503, 520),
         (pymysql.err.IntegrityError(1062, "Duplicate entry"), 500, 500),

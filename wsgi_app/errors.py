@@ -64,7 +64,7 @@ INTERNAL_ERROR = _spec(500, 500, "internal_error", "internal server error")
 DATABASE_UNAVAILABLE = _spec(520, 503, "database_unavailable", "database unavailable")
 REDIS_UNAVAILABLE = _spec(521, 503, "redis_unavailable", "redis unavailable")
 SHUTTING_DOWN = _spec(522, 503, "shutting_down", "server is restarting, retry")
-DATABASE_BUSY = _spec(523, 503, "database_busy", "database busy (lock conflict), retry")
+DATABASE_BUSY = _spec(525, 503, "database_busy", "database busy (lock conflict), retry")
 
 # Domain errors of the later areas (profile, social, VIP, chat, nearby).
 OBJECT_NOT_FOUND = _spec(511, 404, "object_not_found", "no such object")

@@ -61,7 +61,7 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_database_down(error: Exception) -> Response:
-    """520 only when the database cannot be reached; 523 for a lock conflict that outlived
+    """520 only when the database cannot be reached; 525 for a lock conflict that outlived
     the transaction retry; anything else is a bug (500). Logs name the MySQL error number."""
     _rollback()
     code = transactions.mysql_error_code(error)
