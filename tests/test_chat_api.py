@@ -291,3 +291,38 @@ def test_contact_rows_track_last_message_per_side(api: ApiClient, app: Flask, al
         assert rows[(alice.user_id, bob.user_id)].unread_count == 1
         assert rows[(bob.user_id, alice.user_id)].unread_count == 1
         assert first < second
+
+
+def test_a_send_hit_by_a_deadlock_is_retried_and_stored_once(
+    api, app, alice, bob, monkeypatch, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """The send transaction aborted by InnoDB (1213) runs again with the same clientMsgId."""
+    import logging
+
+    import pymysql
+    from sqlalchemy.exc import OperationalError
+
+    from tests.chat_support import send_text, sent_id
+    from wsgi_app.extensions import db
+    from wsgi_app.models.chat import Contact, Message
+    from wsgi_app.services import chat_contacts
+
+    bump = chat_contacts.bump_contacts
+    calls = []
+
+    def deadlocked_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        if len(calls) == 1:
+            raise OperationalError(
+                "INSERT INTO contacts", {}, pymysql.err.OperationalError(1213, "Deadlock found")
+            )
+        return bump(*args, **kwargs)
+
+    monkeypatch.setattr(chat_contacts, "bump_contacts", deadlocked_once)
+    with caplog.at_level(logging.WARNING, logger="datingtoday.transactions"):
+        msg_id = sent_id(send_text(api, alice, bob, "through a deadlock", "dl-1"))
+    assert len(calls) == 2
+    assert "chat send: MySQL error 1213 (deadlock), retry 1" in caplog.text
+    with app.app_context():
+        assert db.session.query(Message).filter_by(client_msg_id="dl-1").one().id == msg_id
+        assert db.session.query(Contact).filter_by(user_id=bob.user_id).one().unread_count == 1

@@ -25,13 +25,13 @@ def test_a_poller_racing_concurrent_senders_gets_every_message_once(
     app.config["LONGPOLL_TIMEOUT_SECS"] = 1
     # Widen the window between a message's insert and its commit, where a later id
     # could otherwise commit first and be seen by the poller before an earlier one.
-    bump_contact = chat_contacts.bump_contact
+    bump_contacts = chat_contacts.bump_contacts
 
-    def slow_bump_contact(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def slow_bump_contacts(*args, **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(random.uniform(0, 0.02))
-        return bump_contact(*args, **kwargs)
+        return bump_contacts(*args, **kwargs)
 
-    monkeypatch.setattr(chat_contacts, "bump_contact", slow_bump_contact)
+    monkeypatch.setattr(chat_contacts, "bump_contacts", slow_bump_contacts)
     alice = auth.login()
     senders = [auth.login() for _ in range(SENDERS)]
     done = threading.Event()

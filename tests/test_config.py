@@ -14,9 +14,10 @@ def test_mysql_urls_get_pymysql_and_utf8mb4() -> None:
     assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_mysql_engine_has_pre_ping_recycle_and_a_pool_sized_to_the_threads() -> None:
+def test_mysql_engine_has_autocommit_recycle_no_pre_ping_and_a_pool_sized_to_the_threads() -> None:
     options = engine_options("mysql+pymysql://u@h/d", pool_size=10)
-    assert options["pool_pre_ping"] is True
+    assert "pool_pre_ping" not in options  # a round trip per checkout; dead connections reconnect instead
+    assert options["isolation_level"] == "AUTOCOMMIT"
     assert 0 < options["pool_recycle"] <= 3600
     assert options["pool_size"] == 10
 

@@ -25,6 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.api.hooks import register_hooks
     from wsgi_app.api.request_class import ApiRequest
     from wsgi_app.config import check_production_secrets, config_from_env
+    from wsgi_app.database import tune_engine
     from wsgi_app.extensions import db, migrate, redis_store
     from wsgi_app.logging_setup import install_redaction
     from wsgi_app.services import sms
@@ -43,6 +44,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            tune_engine(engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     redis_store.init_app(app)
     sms.init_app(app)

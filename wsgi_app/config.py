@@ -57,13 +57,19 @@ def normalise_database_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+# Pooled MySQL connections are replaced after this long (well under the server's wait_timeout);
+# a connection that died sooner is reconnected on first use (wsgi_app.database), not pinged.
+POOL_RECYCLE_SECS = 600
+
+
 def engine_options(url: str, pool_size: int) -> dict[str, Any]:
-    """SQLAlchemy engine options: pre-ping and recycle for MySQL, a busy timeout for SQLite."""
+    """SQLAlchemy engine options: autocommit reads (see ``wsgi_app.database``), recycle for
+    MySQL instead of a pre-ping round trip per checkout, a busy timeout for SQLite."""
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
+        return {"connect_args": {"timeout": 30}, "isolation_level": "AUTOCOMMIT"}
     return {
-        "pool_pre_ping": True,
-        "pool_recycle": 1800,
+        "isolation_level": "AUTOCOMMIT",
+        "pool_recycle": POOL_RECYCLE_SECS,
         "pool_size": pool_size,
         "max_overflow": pool_size,
         "pool_timeout": 10,

@@ -67,6 +67,7 @@ UPSTREAM_TIMEOUT = _spec(524, 504, "upstream_timeout", "the server did not answe
 DATABASE_UNAVAILABLE = _spec(520, 503, "database_unavailable", "database unavailable")
 REDIS_UNAVAILABLE = _spec(521, 503, "redis_unavailable", "redis unavailable")
 SHUTTING_DOWN = _spec(522, 503, "shutting_down", "server is restarting, retry")
+DATABASE_BUSY = _spec(525, 503, "database_busy", "database busy (lock conflict), retry")
 
 # Domain errors of the later areas (profile, social, VIP, chat, nearby).
 OBJECT_NOT_FOUND = _spec(511, 404, "object_not_found", "no such object")

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
+from wsgi_app import transactions
 from wsgi_app.api.endpoint import endpoint
 from wsgi_app.errors import LATLNG_INVALID, PARAM_INVALID, RATE_LIMITED, SMS_CODE_INVALID
-from wsgi_app.extensions import db
 from wsgi_app.params import Param
 from wsgi_app.services import location, sign_in, tokens
 from wsgi_app.services.request_auth import Caller
@@ -89,6 +89,6 @@ def login(caller: Caller, phone: str, code: str, latlng: str | None = None) -> d
 @endpoint(summary="Revoke the token of this request", data_schema={"type": "object"})
 def logout(caller: Caller) -> dict[str, Any]:
     assert caller.token_hash is not None
-    tokens.revoke(caller.token_hash)
-    db.session.commit()
+    token_hash = caller.token_hash
+    transactions.write(lambda: tokens.revoke(token_hash), what="logout")
     return {}

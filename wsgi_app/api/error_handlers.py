@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from wsgi_app import errors
+from wsgi_app import errors, transactions
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.extensions import db
 from wsgi_app.http_common import NATIVE_PATH_HINT, NATIVE_PATHS
@@ -67,14 +67,19 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_database_down(error: Exception) -> Response:
+    """520 only when the database cannot be reached; 525 for a lock conflict that outlived
+    the transaction retry; anything else is a bug (500). Logs name the MySQL error number."""
     _rollback()
-    if (
-        isinstance(error, DBAPIError)
-        and not error.connection_invalidated
-        and not isinstance(error, OperationalError)
-    ):
+    code = transactions.mysql_error_code(error)
+    if code in transactions.RETRYABLE_ERRORS:
+        log.error("database busy: MySQL error %d (%s)", code, transactions.RETRYABLE_ERRORS[code])
+        return error_response(errors.DATABASE_BUSY)
+    unreachable = code in transactions.UNREACHABLE_ERRORS or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
+    if not unreachable and not (code is None and isinstance(error, OperationalError)):
         return handle_unexpected(error)
-    log.error("database unavailable: %s", error.__class__.__name__)
+    log.error("database unavailable: %s (MySQL error %s)", error.__class__.__name__, code)
     return error_response(errors.DATABASE_UNAVAILABLE)
 
 

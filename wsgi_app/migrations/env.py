@@ -87,7 +87,10 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    # The app's engine runs in autocommit mode (wsgi_app/database.py); migrations run in
+    # real transactions (SQLite's batch table copies must be all or nothing).
+    level = "SERIALIZABLE" if connectable.dialect.name == "sqlite" else "REPEATABLE READ"
+    with connectable.connect().execution_options(isolation_level=level) as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

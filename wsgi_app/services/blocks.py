@@ -7,12 +7,14 @@ to load the database, not something a person does hundreds of times a day.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 
+from wsgi_app import transactions
 from wsgi_app.errors import PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.social import Block
@@ -21,17 +23,23 @@ from wsgi_app.services import rate_limit
 from wsgi_app.timeutil import format_wire_datetime
 
 
-def is_blocked_between(user_a: int, user_b: int) -> bool:
-    """True when either user blocked the other."""
-    row = db.session.execute(
-        db.select(Block.blocker_id).where(
+def is_blocked_between_clause(user_a: int, user_b: int):  # type: ignore[no-untyped-def]
+    """SQL ``EXISTS``: either user blocked the other (to merge into another query)."""
+    return (
+        db.select(Block.blocker_id)
+        .where(
             or_(
                 (Block.blocker_id == user_a) & (Block.blocked_id == user_b),
                 (Block.blocker_id == user_b) & (Block.blocked_id == user_a),
             )
         )
-    ).first()
-    return row is not None
+        .exists()
+    )
+
+
+def is_blocked_between(user_a: int, user_b: int) -> bool:
+    """True when either user blocked the other."""
+    return bool(db.session.execute(db.select(is_blocked_between_clause(user_a, user_b))).scalar())
 
 
 def blocked_either_way_clause(user_id: int, column):  # type: ignore[no-untyped-def]
@@ -88,19 +96,19 @@ def block(blocker_id: int, peer_id: int) -> None:
     exists = db.session.get(Block, (blocker_id, peer_id))
     if exists is not None:
         return
-    db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id))
-    try:
-        db.session.commit()
-    except IntegrityError:  # a concurrent identical block won; same outcome
-        db.session.rollback()
+    with contextlib.suppress(IntegrityError):  # a concurrent identical block won; same outcome
+        transactions.write(
+            lambda: db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id)), what="block"
+        )
 
 
 def unblock(blocker_id: int, peer_id: int) -> None:
     """Lift the caller's block of ``peer_id`` (idempotent). A block by the peer stays."""
     other_user(blocker_id, peer_id, "unblock")
     _limit_block_changes(blocker_id)
-    db.session.execute(db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == peer_id))
-    db.session.commit()
+    transactions.write_statement(
+        db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == peer_id), what="unblock"
+    )
 
 
 def blocks_page(blocker_id: int, page: int, page_count: int) -> dict[str, Any]:

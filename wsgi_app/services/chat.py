@@ -7,8 +7,11 @@ order. A poller that has seen id N can therefore never later find a committed
 message to it with an id below N: reading ``id > cursor`` loses nothing.
 (SQLite serialises writers anyway; on MariaDB this is the row lock.)
 
-A message is committed first and announced afterwards
-(:mod:`wsgi_app.services.chat_events`).
+A send costs one checking query (recipient, block, earlier send of the same
+``clientMsgId``), one transaction (pair lock, insert, both contact rows in one
+upsert, commit; retried on deadlock, idempotent by the unique
+``(sender_id, client_msg_id)``), then one pipelined Redis round trip that
+announces it (:mod:`wsgi_app.services.chat_events`).
 """
 
 from __future__ import annotations
@@ -17,15 +20,16 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 
-from wsgi_app.errors import BLOCKED, CONFLICT, PARAM_INVALID, ApiError
+from wsgi_app import transactions
+from wsgi_app.errors import BLOCKED, CONFLICT, PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.chat import Message
 from wsgi_app.models.user import User
 from wsgi_app.services import chat_contacts, chat_events, chat_media, rate_limit
-from wsgi_app.services.blocks import blocked_either_way_clause, is_blocked_between
+from wsgi_app.services.blocks import blocked_either_way_clause, is_blocked_between, is_blocked_between_clause
 from wsgi_app.services.profiles import get_user
 from wsgi_app.services.upload_files import remove_files
 from wsgi_app.timeutil import format_wire_datetime, utcnow
@@ -73,16 +77,18 @@ def message_data(message: Message) -> dict[str, Any]:
     }
 
 
-def _find_sent(sender_id: int, client_msg_id: str) -> Message | None:
-    return db.session.execute(
-        db.select(Message).where(Message.sender_id == sender_id, Message.client_msg_id == client_msg_id)
-    ).scalar_one_or_none()
+def _load_message(message_id: int) -> Message:
+    message = db.session.get(Message, message_id)
+    assert message is not None  # messages are deleted only with their sender
+    return message
 
 
 def _replay(existing: Message, peer_id: int, kind: str) -> SentMessage:
-    """A retried send: the stored message, unless the id was used for a different one."""
+    """A retried send: the stored message, announced again (the first announcement may have
+    been lost with a crash right after its commit), unless the id was used for a different one."""
     if existing.recipient_id != peer_id or existing.kind != kind:
         raise ApiError(CONFLICT, "clientMsgId already used for a different message")
+    chat_events.announce_new_message(existing.recipient_id, existing.id)
     return SentMessage(message_data(existing), duplicate=True)
 
 
@@ -100,11 +106,46 @@ def _check_content(kind: str, content: str | None, upload: IO[bytes] | None) -> 
     return text
 
 
+# The send path's statements, built once (building them per call was most of its Python time).
+_users, _messages = User.__table__, Message.__table__
+_SEND_CHECK = db.select(
+    db.select(_users.c.id).where(_users.c.id == bindparam("peer")).scalar_subquery(),
+    is_blocked_between_clause(bindparam("sender"), bindparam("peer")),
+    db.select(_messages.c.id)
+    .where(_messages.c.sender_id == bindparam("sender"), _messages.c.client_msg_id == bindparam("cmid"))
+    .scalar_subquery(),
+)
+_LOCK_PAIR = (
+    db.select(_users.c.id)
+    .where(_users.c.id.in_([bindparam("low"), bindparam("high")]))
+    .order_by(_users.c.id)
+    .with_for_update()
+)
+_INSERT_MESSAGE = _messages.insert()
+
+
+def _send_check(sender_id: int, peer_id: int, client_msg_id: str) -> tuple[bool, bool, int | None]:
+    """``(peer exists, blocked either way, id of the message already stored under
+    client_msg_id)`` in one query, outside the transaction (it locks nothing)."""
+    row = db.session.execute(_SEND_CHECK, {"peer": peer_id, "sender": sender_id, "cmid": client_msg_id}).one()
+    return row[0] is not None, bool(row[1]), row[2]
+
+
 def _lock_pair(user_a: int, user_b: int) -> None:
     """Row-lock both users in id order (no deadlock between A->B and B->A sends)."""
-    db.session.execute(
-        db.select(User.id).where(User.id.in_(sorted({user_a, user_b}))).order_by(User.id).with_for_update()
-    ).all()
+    db.session.execute(_LOCK_PAIR, {"low": min(user_a, user_b), "high": max(user_a, user_b)}).all()
+
+
+def _store_message(values: dict[str, Any]) -> int:
+    """The send transaction: pair lock, the message, both contact rows. Returns the new id.
+
+    Safe to repeat (:func:`wsgi_app.transactions.write` retries it): a repeat of a
+    committed send fails on the unique ``(sender_id, client_msg_id)``.
+    """
+    _lock_pair(values["sender_id"], values["recipient_id"])
+    message_id = int(db.session.execute(_INSERT_MESSAGE, values).inserted_primary_key[0])
+    chat_contacts.bump_contacts(values["sender_id"], values["recipient_id"], message_id, values["created_at"])
+    return message_id
 
 
 def send_message(
@@ -119,50 +160,52 @@ def send_message(
     if peer_id == sender_id:
         raise ApiError(PARAM_INVALID, "peerId: you cannot message yourself")
     text = _check_content(kind, content, upload)
-    existing = _find_sent(sender_id, client_msg_id)
-    if existing is not None:
-        return _replay(existing, peer_id, kind)
-    get_user(peer_id)  # 501 for an unknown recipient
-    if is_blocked_between(sender_id, peer_id):
+    peer_exists, blocked, existing_id = _send_check(sender_id, peer_id, client_msg_id)
+    if existing_id is not None:
+        return _replay(_load_message(existing_id), peer_id, kind)
+    if not peer_exists:
+        raise ApiError(USER_NOT_FOUND)
+    if blocked:
         raise ApiError(BLOCKED, "you cannot message this user")
     rate_limit.enforce(
         redis_client(), f"chat:send:{sender_id}", current_app.config["CHAT_SEND_LIMITS"], "messages"
     )
     stored = chat_media.store_media(kind, upload, sender_id) if upload is not None else None
+    values: dict[str, Any] = {
+        "sender_id": sender_id,
+        "recipient_id": peer_id,
+        "client_msg_id": client_msg_id,
+        "kind": kind,
+        "body": text,
+        "media_filename": stored.filename if stored else None,
+        "created_at": utcnow().replace(microsecond=0),
+    }
     try:
-        _lock_pair(sender_id, peer_id)
-        existing = _find_sent(sender_id, client_msg_id)  # a concurrent retry may have won
-        if existing is None:
-            message = Message(
-                sender_id=sender_id,
-                recipient_id=peer_id,
-                client_msg_id=client_msg_id,
-                kind=kind,
-                body=text,
-                media_filename=stored.filename if stored else None,
-                created_at=utcnow(),
-            )
-            db.session.add(message)
-            db.session.flush()
-            chat_contacts.bump_contact(sender_id, peer_id, message, 0)
-            chat_contacts.bump_contact(peer_id, sender_id, message, 1)
-            db.session.commit()
+        message_id = transactions.write(lambda: _store_message(values), what="chat send")
     except IntegrityError:
-        db.session.rollback()
-        existing = _find_sent(sender_id, client_msg_id)
-        if existing is None:
+        existing_id = _send_check(sender_id, peer_id, client_msg_id)[2]
+        if stored:
+            remove_files([stored.path])
+        if existing_id is None:
             raise
+        return _replay(_load_message(existing_id), peer_id, kind)  # a concurrent retry won
     except BaseException:
-        db.session.rollback()
         if stored:
             remove_files([stored.path])
         raise
-    if existing is not None:
-        if stored:
-            remove_files([stored.path])
-        return _replay(existing, peer_id, kind)
-    chat_events.announce_new_message(peer_id, message.id)
-    return SentMessage(message_data(message), duplicate=False)
+    chat_events.announce_new_message(peer_id, message_id)
+    message = {
+        "msg_id": message_id,
+        "client_msg_id": client_msg_id,
+        "sender_id": sender_id,
+        "recipient_id": peer_id,
+        "kind": kind,
+        "content": text,
+        "media_url": chat_media.media_url(values["media_filename"]),
+        "created_at": format_wire_datetime(values["created_at"]),
+        "read_at": None,
+    }
+    return SentMessage(message, duplicate=False)
 
 
 def history(user_id: int, peer_id: int, before_id: int | None, page_count: int) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import func
 
+from wsgi_app import transactions
 from wsgi_app.errors import OBJECT_NOT_FOUND, PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Label, UserLabel
@@ -186,8 +187,13 @@ def set_labels(user_id: int, label_ids: list[int]) -> dict[str, Any]:
     if missing:
         raise ApiError(OBJECT_NOT_FOUND, f"no such label: {missing[0]}")
     get_user(user_id)
-    db.session.execute(db.delete(UserLabel).where(UserLabel.user_id == user_id))
-    if wanted:
-        db.session.execute(db.insert(UserLabel), [{"user_id": user_id, "label_id": lid} for lid in wanted])
-    db.session.commit()
+
+    def replace_labels() -> None:
+        db.session.execute(db.delete(UserLabel).where(UserLabel.user_id == user_id))
+        if wanted:
+            db.session.execute(
+                db.insert(UserLabel), [{"user_id": user_id, "label_id": lid} for lid in wanted]
+            )
+
+    transactions.write(replace_labels, what="labels")
     return {"user_id": user_id, "list": [label_data(label) for label in user_labels(user_id)]}

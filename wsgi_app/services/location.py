@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
+from wsgi_app import transactions
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
@@ -97,8 +98,10 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     row = db.session.get(UserLocation, user_id)
     if row is not None and snap_to_grid(row.lat, row.lng) == point:
         was_stale = row.updated_at < now - timedelta(days=nearby_cells.LOCATION_MAX_AGE_DAYS)
-        row.updated_at = now
-        db.session.commit()
+        transactions.write_statement(
+            db.update(UserLocation).where(UserLocation.user_id == user_id).values(updated_at=now),
+            what="location refresh",
+        )
         if was_stale:  # cached cells left them out
             nearby_cells.invalidate([cell_of(point.lat, point.lng)])
         return point
@@ -107,11 +110,15 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
         _check_jump(row, point, now)
         touched.append(cell_of(row.lat, row.lng))
     rate_limit.enforce(redis_client(), f"loc:change:{user_id}", change_limits(), "location changes")
-    if row is None:
-        db.session.add(UserLocation(user_id=user_id, lat=point.lat, lng=point.lng, updated_at=now))
-    else:
-        row.lat, row.lng, row.updated_at = point.lat, point.lng, now
-    db.session.commit()
+
+    def store() -> None:
+        current = db.session.get(UserLocation, user_id)
+        if current is None:
+            db.session.add(UserLocation(user_id=user_id, lat=point.lat, lng=point.lng, updated_at=now))
+        else:
+            current.lat, current.lng, current.updated_at = point.lat, point.lng, now
+
+    transactions.write(store, what="location")
     nearby_cells.invalidate(touched)
     return point
 

@@ -18,6 +18,7 @@ from typing import IO, Any
 from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from wsgi_app import transactions
 from wsgi_app.errors import (
     CONFLICT,
     NOT_AN_IMAGE,
@@ -163,18 +164,22 @@ def add_photo(user_id: int, stream: IO[bytes]) -> Photo:
     limits = current_app.config["PHOTO_UPLOAD_LIMITS"]
     rate_limit.enforce(redis_client(), f"photo:upload:{user_id}", limits, "photo uploads")
     content, checked = strip_metadata(*_read_and_check(stream))
-    # Lock the owner's row so two parallel uploads cannot both pass the count check.
-    db.session.execute(db.select(User.id).where(User.id == user_id).with_for_update())
-    existing = user_photos(user_id)
-    max_photos = current_app.config["PHOTO_MAX_PER_USER"]
-    if len(existing) >= max_photos:
-        raise ApiError(CONFLICT, f"at most {max_photos} photos; delete one first")
     extension, content_type = IMAGE_FORMATS[checked.format]
     filename = f"{secrets.token_urlsafe(18)}.{extension}"
     path = upload_path(filename)
-    with open(path, "xb") as out:
-        out.write(content)
-    try:
+    written: list[str] = []
+
+    def store() -> Photo:
+        # Lock the owner's row so two parallel uploads cannot both pass the count check.
+        db.session.execute(db.select(User.id).where(User.id == user_id).with_for_update())
+        existing = user_photos(user_id)
+        max_photos = current_app.config["PHOTO_MAX_PER_USER"]
+        if len(existing) >= max_photos:
+            raise ApiError(CONFLICT, f"at most {max_photos} photos; delete one first")
+        if not written:  # a retried transaction reuses the file
+            with open(path, "xb") as out:
+                out.write(content)
+            written.append(path)
         photo = Photo(
             user_id=user_id,
             filename=filename,
@@ -185,23 +190,27 @@ def add_photo(user_id: int, stream: IO[bytes]) -> Photo:
             position=max((p.position for p in existing), default=-1) + 1,
         )
         db.session.add(photo)
-        db.session.commit()
+        return photo
+
+    try:
+        return transactions.write(store, what="photo upload")
     except BaseException:
-        db.session.rollback()
-        remove_files([path])
+        remove_files(written)
         raise
-    return photo
 
 
 def delete_photo(user_id: int, photo_id: int) -> None:
     """Delete one of the caller's photos (and clear the avatar if it was the avatar)."""
-    photo = own_photo(user_id, photo_id)
-    owner = db.session.get(User, user_id)
-    if owner is not None and owner.avatar == upload_url(photo.filename):
-        owner.avatar = None
-    remove_after_commit([upload_path(photo.filename)])
-    db.session.delete(photo)
-    db.session.commit()
+
+    def work() -> None:
+        photo = own_photo(user_id, photo_id)
+        owner = db.session.get(User, user_id)
+        if owner is not None and owner.avatar == upload_url(photo.filename):
+            owner.avatar = None
+        remove_after_commit([upload_path(photo.filename)])
+        db.session.delete(photo)
+
+    transactions.write(work, what="photo delete")
 
 
 def reorder_photos(user_id: int, photo_ids: list[int]) -> list[Photo]:
@@ -212,19 +221,26 @@ def reorder_photos(user_id: int, photo_ids: list[int]) -> list[Photo]:
         raise ApiError(OBJECT_NOT_FOUND, f"no such photo: {unknown[0]}")
     if len(set(photo_ids)) != len(photo_ids) or set(photo_ids) != set(photos):
         raise ApiError(PARAM_INVALID, "photoIds: list each of your photos exactly once")
-    for position, pid in enumerate(photo_ids):
-        photos[pid].position = position
-    db.session.commit()
-    return [photos[pid] for pid in photo_ids]
+
+    def work() -> list[Photo]:
+        current = {p.id: p for p in user_photos(user_id)}
+        for position, pid in enumerate(photo_ids):
+            current[pid].position = position
+        return [current[pid] for pid in photo_ids]
+
+    return transactions.write(work, what="photo reorder")
 
 
 def set_avatar(user_id: int, photo_id: int) -> User:
-    photo = own_photo(user_id, photo_id)
-    owner = db.session.get(User, user_id)
-    assert owner is not None
-    owner.avatar = upload_url(photo.filename)
-    db.session.commit()
-    return owner
+    url = upload_url(own_photo(user_id, photo_id).filename)
+
+    def work() -> User:
+        owner = db.session.get(User, user_id)
+        assert owner is not None
+        owner.avatar = url
+        return owner
+
+    return transactions.write(work, what="avatar")
 
 
 def is_own_photo_url(user_id: int, url: str) -> bool:

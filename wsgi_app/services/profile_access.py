@@ -11,13 +11,23 @@ import unicodedata
 from datetime import date
 from typing import Any
 
+from sqlalchemy import bindparam, update
+
+from wsgi_app import transactions
 from wsgi_app.errors import NICKNAME_INVALID, PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db
 from wsgi_app.models.user import User
 from wsgi_app.services import hot_list, location, nearby_cells, photos
-from wsgi_app.services.profiles import PROFILE_SCHEMA, get_user, profile_data
+from wsgi_app.services.blocks import is_blocked_between_clause
+from wsgi_app.services.profiles import (
+    PROFILE_COLUMNS,
+    PROFILE_SCHEMA,
+    get_user,
+    load_profile_row,
+    profile_data,
+)
 from wsgi_app.services.vip_status import is_vip
-from wsgi_app.services.visibility import can_view_profile
+from wsgi_app.services.visibility import visible_by_authority, wrote_to_clause
 from wsgi_app.services.visits import record_visit
 from wsgi_app.timeutil import format_wire_datetime, utcnow
 
@@ -63,7 +73,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
 }
 
 
-def self_profile_data(user: User) -> dict[str, Any]:
+def self_profile_data(user: Any) -> dict[str, Any]:
     return profile_data(user, include_phone=True)
 
 
@@ -78,15 +88,23 @@ def account_settings(user_id: int) -> dict[str, Any]:
     }
 
 
+# Another's profile with what deciding its visibility needs, in one query built once.
+_SELECT_PEER_PROFILE = db.select(
+    *PROFILE_COLUMNS,
+    is_blocked_between_clause(bindparam("viewer"), bindparam("owner")).label("blocked"),
+    wrote_to_clause(bindparam("owner"), bindparam("viewer")).label("owner_wrote_to_viewer"),
+).where(User.__table__.c.id == bindparam("owner"))
+
+
 def show_profile(viewer_id: int, peer_id: int | None) -> dict[str, Any]:
-    """Your own profile, or another's when you may see it (recording the visit)."""
+    """Your own profile (one query), or another's when you may see it (one query, then the
+    visit: one autocommitted upsert)."""
     if peer_id is None or peer_id == viewer_id:
-        return self_profile_data(get_user(viewer_id))
-    peer = get_user(peer_id)
-    if not can_view_profile(viewer_id, peer):
+        return self_profile_data(load_profile_row(viewer_id))
+    peer = db.session.execute(_SELECT_PEER_PROFILE, {"viewer": viewer_id, "owner": peer_id}).first()
+    if peer is None or not visible_by_authority(peer.authority, peer.blocked, peer.owner_wrote_to_viewer):
         raise ApiError(USER_NOT_FOUND)  # indistinguishable from a missing user
     record_visit(viewer_id, peer_id)
-    db.session.commit()
     return profile_data(peer)
 
 
@@ -112,8 +130,8 @@ def check_birthday(birthday: date) -> date:
 
 
 def update_profile(user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply the sent fields (only :data:`EDITABLE_FIELDS`), commit once, return the profile."""
-    user = get_user(user_id)
+    """Apply the sent fields (only :data:`EDITABLE_FIELDS`) in one autocommitted UPDATE, then
+    read the profile back (it shows concurrent changes too)."""
     values = {name: value for name, value in changes.items() if name in EDITABLE_FIELDS}
     if "nickname" in values:
         values["nickname"] = clean_nickname(values["nickname"])
@@ -125,13 +143,14 @@ def update_profile(user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
         check_birthday(values["birthday"])
     if "avatar" in values and not photos.is_own_photo_url(user_id, values["avatar"]):
         raise ApiError(PARAM_INVALID, "avatar: must be the URL of one of your photos")
-    authority_changed = "authority" in values and values["authority"] != user.authority
-    for name, value in values.items():
-        setattr(user, name, value)
-    db.session.commit()
-    if authority_changed:
-        hot_list.invalidate()
-        position = location.current_position(user_id)
-        if position is not None:  # nearby lists only people visible to everyone
-            nearby_cells.invalidate([location.cell_of(position.lat, position.lng)])
-    return self_profile_data(user)
+    if values:
+        users = User.__table__
+        transactions.write_statement(
+            update(users).where(users.c.id == user_id).values(values), what="profile update"
+        )
+        if "authority" in values:
+            hot_list.invalidate()
+            position = location.current_position(user_id)
+            if position is not None:  # nearby lists only people visible to everyone
+                nearby_cells.invalidate([location.cell_of(position.lat, position.lng)])
+    return self_profile_data(load_profile_row(user_id))

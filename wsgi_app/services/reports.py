@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import current_app
 
+from wsgi_app import transactions
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.social import Report
 from wsgi_app.services import rate_limit
@@ -39,6 +40,5 @@ def report_user(reporter_id: int, peer_id: int, reason: str, detail: str | None)
         detail=(detail or "").strip() or None,
         status=REPORT_STATUS_OPEN,
     )
-    db.session.add(report)
-    db.session.commit()
+    transactions.write(lambda: db.session.add(report), what="report")
     return {"report_id": report.id, "status": report.status}

@@ -21,6 +21,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from wsgi_app import transactions
 from wsgi_app.errors import SMS_CODE_INVALID, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import User
@@ -122,7 +123,10 @@ def _find_or_register(phone: Phone) -> tuple[User, bool]:
 def sign_in(raw_phone: str, code: str) -> SignInResult:
     phone = parse_phone(raw_phone)
     _consume_code(phone.e164, code)
-    user, is_new = _find_or_register(phone)
-    issued = tokens.issue_token(user.id)
-    db.session.commit()
-    return SignInResult(user.id, issued.token, issued.expires_at, is_new)
+
+    def work() -> tuple[int, tokens.IssuedToken, bool]:
+        user, is_new = _find_or_register(phone)
+        return user.id, tokens.issue_token(user.id), is_new
+
+    user_id, issued, is_new = transactions.write(work, what="sign-in")
+    return SignInResult(user_id, issued.token, issued.expires_at, is_new)

@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
+from wsgi_app import transactions
 from wsgi_app.errors import CONFLICT, OBJECT_NOT_FOUND, PAYMENT_MISMATCH, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import User
@@ -140,8 +141,7 @@ def create_order(user_id: int, product_id: int) -> dict[str, Any]:
         days=product.days,
         status=ORDER_PENDING,
     )
-    db.session.add(order)
-    db.session.commit()
+    transactions.write(lambda: db.session.add(order), what="order")
     return {**order_data(order), "payment": get_provider().checkout(order, product.name)}
 
 
@@ -213,7 +213,8 @@ def apply_payment(notice: PaymentNotice) -> dict[str, Any]:
     else:
         values = {"status": ORDER_FAILED}
         changeable = (ORDER_PENDING,)
-    try:
+
+    def work() -> int:
         changed = db.session.execute(
             db.update(Order)
             .where(Order.id == order_id, Order.status.in_(changeable))
@@ -222,9 +223,11 @@ def apply_payment(notice: PaymentNotice) -> dict[str, Any]:
         ).rowcount
         if changed == 1 and notice.status == STATUS_PAID and user_id is not None:
             _extend_vip(user_id, days, now)
-        db.session.commit()
+        return int(changed or 0)
+
+    try:
+        changed = transactions.write(work, what="payment")
     except IntegrityError:
-        db.session.rollback()
         raise ApiError(CONFLICT, "txn_id: already used for another order") from None
     db.session.expire_all()
     final = db.session.get(Order, order_id)

@@ -27,16 +27,24 @@ def is_contact(owner_id: int, viewer_id: int) -> bool:
     return bool(db.session.execute(db.select(wrote_to_clause(owner_id, viewer_id))).scalar())
 
 
+def visible_by_authority(authority: int, blocked: bool, owner_wrote_to_viewer: bool) -> bool:
+    """The rule itself, for a viewer other than the owner."""
+    if blocked:
+        return False
+    if authority == AUTHORITY_EVERYONE:
+        return True
+    if authority == AUTHORITY_CONTACTS:
+        return owner_wrote_to_viewer
+    return False  # hidden
+
+
 def can_view_profile(viewer_id: int, owner: User) -> bool:
     if viewer_id == owner.id:
         return True
     if is_blocked_between(viewer_id, owner.id):
         return False
-    if owner.authority == AUTHORITY_EVERYONE:
-        return True
-    if owner.authority == AUTHORITY_CONTACTS:
-        return is_contact(owner.id, viewer_id)
-    return False  # hidden
+    contact = owner.authority == AUTHORITY_CONTACTS and is_contact(owner.id, viewer_id)
+    return visible_by_authority(owner.authority, False, contact)
 
 
 def profile_visible_clause(viewer_id: int) -> Any:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import DateTime, bindparam, func, text, update
 
+from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Visit
 from wsgi_app.models.user import User
@@ -54,45 +53,37 @@ VISITOR_PAGE_SCHEMA: dict[str, Any] = {
 }
 
 
+# The visit upsert as text, built once: SQLAlchemy does not cache compiled upserts.
+_VISIT_VALUES = """INSERT INTO visits
+(visitor_id, visited_id, visit_count, first_visited_at, last_visited_at, is_read)
+VALUES (:visitor, :visited, 1, :now, :now, 0)
+"""
+_VISIT_SQL = {
+    "mysql": _VISIT_VALUES + "ON DUPLICATE KEY UPDATE visit_count = visit_count + 1, "
+    "last_visited_at = VALUES(last_visited_at), is_read = 0",
+    "sqlite": _VISIT_VALUES + "ON CONFLICT (visitor_id, visited_id) DO UPDATE SET "
+    "visit_count = visits.visit_count + 1, last_visited_at = excluded.last_visited_at, is_read = 0",
+}
+_VISIT_STATEMENTS = {
+    dialect: text(sql).bindparams(bindparam("now", type_=DateTime())) for dialect, sql in _VISIT_SQL.items()
+}
+_VISIT_STATEMENTS["mariadb"] = _VISIT_STATEMENTS["mysql"]
+
+
 def record_visit(visitor_id: int, visited_id: int, now: datetime | None = None) -> None:
-    """Fold one view into the pair's row (never for yourself). The caller commits.
+    """Fold one view into the pair's row (never for yourself), committed at once.
 
     One atomic upsert on SQLite and MariaDB (``ON CONFLICT`` / ``ON DUPLICATE
-    KEY``), so parallel first visits of one pair neither fail nor deadlock.
+    KEY``), so parallel first visits of one pair neither fail nor deadlock. It
+    runs as a single autocommitted statement (``transactions.write_statement``):
+    no ``BEGIN``/``COMMIT`` round trips, and its row lock lasts only as long as
+    the statement, so viewers of one profile do not queue behind each other.
     """
     if visitor_id == visited_id:
         return
-    now = now or utcnow()
-    values = {
-        "visitor_id": visitor_id,
-        "visited_id": visited_id,
-        "visit_count": 1,
-        "first_visited_at": now,
-        "last_visited_at": now,
-        "is_read": False,
-    }
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "sqlite":
-        stmt = sqlite_insert(Visit).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[Visit.visitor_id, Visit.visited_id],
-            set_={"visit_count": Visit.visit_count + 1, "last_visited_at": now, "is_read": False},
-        )
-    elif dialect in ("mysql", "mariadb"):
-        stmt = mysql_insert(Visit).values(values)
-        stmt = stmt.on_duplicate_key_update(
-            visit_count=Visit.visit_count + 1, last_visited_at=now, is_read=False
-        )
-    else:  # pragma: no cover - other databases: update, else insert
-        bump = (
-            update(Visit)
-            .where(Visit.visitor_id == visitor_id, Visit.visited_id == visited_id)
-            .values(visit_count=Visit.visit_count + 1, last_visited_at=now, is_read=False)
-        )
-        if db.session.execute(bump).rowcount:
-            return
-        stmt = db.insert(Visit).values(values)
-    db.session.execute(stmt)
+    statement = _VISIT_STATEMENTS[db.session.get_bind().dialect.name]
+    params = {"visitor": visitor_id, "visited": visited_id, "now": now or utcnow()}
+    transactions.write_statement(statement, params, what="visit")
 
 
 def _visible_visitor_clause(owner_id: int):  # type: ignore[no-untyped-def]
@@ -141,11 +132,11 @@ def visitor_page(owner_id: int, page: int, page_count: int) -> dict[str, Any]:
 
 def mark_all_read(owner_id: int) -> int:
     """Mark every visit of ``owner_id`` read; returns how many were new."""
-    result = db.session.execute(
+    result = transactions.write_statement(
         update(Visit)
         .where(Visit.visited_id == owner_id, Visit.is_read.is_(False))
         .values(is_read=True)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
+        what="visits read",
     )
-    db.session.commit()
     return result.rowcount

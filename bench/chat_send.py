@@ -1,0 +1,301 @@
+"""``chat_send``: accepted chat sends per second through one, then four ``tornado_server.py`` processes.
+
+Starts the server processes on the database and Redis of ``BENCH_DATABASE_URL`` /
+``BENCH_REDIS_URL`` (else ``DATABASE_URL`` / ``REDIS_URL``; else a temporary
+SQLite file and the in-process Redis stand-in), creates users with tokens
+directly in the database, then drives ``POST /api/chat/send`` from an asyncio
+client in this process: ``CONCURRENCY`` keep-alive connections, each request
+signed like a real app, text messages between random pairs of users (so most
+are first messages of a new pair, the case that used to deadlock). Reports
+sends/s, failures by status (must be 0), latency percentiles, the load average
+before and after, and the client's own CPU share (to show it was not the
+bottleneck). Four processes need a real Redis (they share it). ``--quick`` sends
+a few dozen messages through one process on whatever is configured.
+
+``BENCH_SERVER_ROOT`` runs the server from another checkout (same schema), for
+before/after figures with the same client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bench.common import REPO_ROOT, load_average, machine_info, percentiles
+
+PATH = "/api/chat/send"
+USERS = 600  # the per-sender limit is 60 sends a minute: spread the load over many senders
+CONCURRENCY = 32
+DURATION_SECS = 15.0
+
+
+@dataclass
+class Tally:
+    latencies_ms: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, why: str) -> None:
+        self.failures[why] = self.failures.get(why, 0) + 1
+
+
+def _services() -> tuple[str, str, Path | None]:
+    db_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "memory://"
+    if db_url:
+        return db_url, redis_url, None
+    tmp = Path(tempfile.mkdtemp(prefix="bench-chat-"))
+    return f"sqlite:///{tmp}/bench.sqlite3", "memory://", tmp
+
+
+def prepare(db_url: str, redis_url: str, users: int) -> tuple[dict[str, str], list[tuple[int, str]]]:
+    """Fresh schema, one signing application, ``users`` users with a token each."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from wsgi_app import create_app
+    from wsgi_app.config import engine_options, normalise_database_url
+    from wsgi_app.extensions import db
+    from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256
+    from wsgi_app.models.user import User
+    from wsgi_app.services import applications, tokens
+
+    url = normalise_database_url(db_url)
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, 2),
+            "REDIS_URL": redis_url,
+        }
+    )
+    with app.app_context():
+        db.reflect()
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        upgrade(revision="heads")
+        creds = applications.create_application("bench-chat", SIGN_METHOD_HMAC_SHA256)
+        rows = [User(phone=f"1770000{i:04d}", nickname=f"b{i}") for i in range(users)]
+        db.session.add_all(rows)
+        db.session.flush()
+        issued = [tokens.issue_token(u.id) for u in rows]
+        db.session.commit()
+        people = [(t.user_id, t.token) for t in issued]
+        db.engine.dispose()
+    return {"appkey": creds.appkey, "secret": creds.secret, "sign_method": creds.sign_method}, people
+
+
+def start_server(db_url: str, redis_url: str, root: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(
+        os.environ,
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        INSTANCE_PATH=str(workdir),
+        UPLOAD_FOLDER=str(workdir / "uploads"),
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(root),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "tornado_server.py"), "--port", str(port)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "server.log").open("w"),  # noqa: SIM115 (the child keeps it)
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1).read()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server did not start; see {workdir / 'server.log'}")
+
+
+def process_cpu_secs(pid: int) -> float:
+    """User + system CPU seconds a process has used (load-independent cost measure)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def signed_body(creds: dict[str, str], user: tuple[int, str], params: dict[str, Any]) -> bytes:
+    from wsgi_app.services.signing import sign_params
+
+    full = {**{k: str(v) for k, v in params.items()}, "userId": str(user[0]), "token": user[1]}
+    return urlencode(
+        sign_params(
+            full,
+            appkey=creds["appkey"],
+            secret=creds["secret"],
+            sign_method=creds["sign_method"],
+            http_method="POST",
+            path=PATH,
+        )
+    ).encode()
+
+
+async def _request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes
+) -> tuple[int, dict]:
+    writer.write(
+        b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return status, json.loads(await reader.readexactly(length))
+
+
+async def drive(
+    ports: list[int],
+    creds: dict[str, str],
+    people: list[tuple[int, str]],
+    concurrency: int,
+    duration_secs: float,
+    max_sends: int,
+) -> tuple[Tally, float]:
+    tally = Tally()
+    sent = 0
+    stop_at = time.monotonic() + duration_secs
+
+    async def connection(port: int) -> None:
+        nonlocal sent
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.monotonic() < stop_at and sent < max_sends:
+                sent += 1
+                sender, recipient = random.sample(people, 2)
+                body = signed_body(
+                    creds,
+                    sender,
+                    {
+                        "peerId": recipient[0],
+                        "clientMsgId": secrets.token_hex(8),
+                        "kind": "text",
+                        "content": "hello",
+                    },
+                )
+                started = time.perf_counter()
+                status, reply = await _request(reader, writer, body)
+                if status == 200 and reply.get("code") == 0:
+                    tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+                else:
+                    tally.fail(f"{status}/{reply.get('code')}")
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(connection(ports[i % len(ports)]) for i in range(concurrency)))
+    return tally, time.monotonic() - started
+
+
+def measure(quick: bool, root: Path = REPO_ROOT, processes: int = 1) -> dict[str, Any]:
+    """Send for a while through ``processes`` server processes (connections spread evenly)."""
+    db_url, redis_url, tmp = _services()
+    if processes > 1 and redis_url.startswith("memory:"):
+        processes = 1  # the in-process Redis stand-in cannot be shared between processes
+    workdir = Path(tempfile.mkdtemp(prefix="bench-chat-srv-"))
+    creds, people = prepare(db_url, redis_url, 40 if quick else USERS * processes)
+    servers = [start_server(db_url, redis_url, root, workdir) for _ in range(processes)]
+    load_before = load_average()
+    server_cpu_before = sum(process_cpu_secs(proc.pid) for proc, _ in servers)
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        tally, elapsed = asyncio.run(
+            drive(
+                [port for _, port in servers],
+                creds,
+                people,
+                4 if quick else CONCURRENCY * processes,
+                3.0 if quick else DURATION_SECS,
+                40 if quick else 10**9,
+            )
+        )
+        server_cpu = sum(process_cpu_secs(proc.pid) for proc, _ in servers) - server_cpu_before
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+        for proc, _ in servers:
+            proc.wait(15)
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return {
+        "root": str(root),
+        "processes": processes,
+        "database": db_url.split("@")[-1],
+        "sends": len(tally.latencies_ms),
+        "failures": tally.failures,
+        "elapsed": elapsed,
+        "rate": len(tally.latencies_ms) / elapsed,
+        "latency": percentiles(tally.latencies_ms),
+        "load_before": load_before,
+        "load_after": load_average(),
+        "client_cpu_share": client_cpu / elapsed,
+        "server_cpu_ms_per_send": 1000 * server_cpu / max(1, len(tally.latencies_ms)),
+    }
+
+
+def _row(figures: dict[str, Any]) -> str:
+    lat = figures["latency"]
+    failures = ", ".join(f"{k}: {v}" for k, v in figures["failures"].items()) or "none"
+    if figures["failures"]:
+        raise RuntimeError(f"chat sends failed: {failures}")
+    return (
+        f"| {figures['processes']} | {figures['sends']} | {figures['elapsed']:.1f} | {figures['rate']:.0f} | "
+        f"{failures} | {figures['server_cpu_ms_per_send']:.2f} | {lat['p50']:.1f} | {lat['p95']:.1f} | "
+        f"{lat['p99']:.1f} | {lat['max']:.1f} | {figures['client_cpu_share']:.0%} of a core | "
+        f"{figures['load_before']} / {figures['load_after']} |"
+    )
+
+
+def run(quick: bool) -> str:
+    rows = [measure(quick, processes=n) for n in ((1,) if quick else (1, 4))]
+    return "\n".join(
+        [
+            "## Chat send throughput",
+            "",
+            f"Machine: {machine_info()}. Database `{rows[0]['database']}`. One row per number of",
+            "`tornado_server.py` processes (the client spreads its keep-alive connections over them).",
+            "Server CPU per send is the server processes' user+system time over the accepted sends:",
+            "unlike sends/s it does not depend on how busy the shared machine is.",
+            "",
+            "| processes | sends | seconds | sends/s | failures | server CPU ms/send | p50 ms | p95 ms "
+            "| p99 ms | max ms | client CPU | load avg before / after |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *(_row(figures) for figures in rows),
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    root = Path(os.environ.get("BENCH_SERVER_ROOT") or REPO_ROOT)
+    processes = int(os.environ.get("BENCH_PROCESSES") or 1)
+    print(json.dumps(measure("--quick" in sys.argv, root, processes), indent=1))

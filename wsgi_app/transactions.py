@@ -1,0 +1,130 @@
+"""The one way to write: :func:`write` runs a unit of work as one transaction, with retries.
+
+    message_id = transactions.write(lambda: store_message(...))
+
+``work`` does its reads and writes through ``db.session`` and returns a
+value; :func:`write` commits (``work`` never commits itself) and returns that
+value. When MariaDB aborts the transaction for a deadlock (error 1213) or a
+lock wait timeout (1205) the session is rolled back and ``work`` runs again
+from the start, after a short randomised backoff, up to
+:data:`MAX_ATTEMPTS` times. ``work`` must therefore only touch the database
+(or be safe to repeat): files, Redis and other side effects belong before or
+after it. Writes that must happen once (a chat send) are made idempotent by a
+unique key, so a repeat finds the first.
+
+:func:`write_statement` is the one-statement form: the statement commits by
+itself (autocommit: no ``BEGIN``/``COMMIT`` round trips; one statement is
+atomic on its own) and is retried the same way.
+
+A :func:`write` inside another joins it: the outer one commits and retries.
+Every retry, and a give-up, is logged with the MySQL error number.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Executable
+from sqlalchemy.exc import DBAPIError
+
+from wsgi_app.database import SINGLE_STATEMENT_OPTION
+from wsgi_app.extensions import db
+
+log = logging.getLogger("datingtoday.transactions")
+T = TypeVar("T")
+
+DEADLOCK = 1213
+LOCK_WAIT_TIMEOUT = 1205
+RETRYABLE_ERRORS = {DEADLOCK: "deadlock", LOCK_WAIT_TIMEOUT: "lock wait timeout"}
+# Client-side connection failures and server refusals that mean "cannot reach the database":
+# can't connect, unknown host, gone away, lost connection, too many connections, access denied.
+UNREACHABLE_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055, 1040, 1045, 1129, 1130})
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECS = 0.01
+BACKOFF_MAX_SECS = 0.2
+_ACTIVE_KEY = "datingtoday.write_active"
+
+
+def mysql_error_code(error: BaseException) -> int | None:
+    """The MySQL/MariaDB error number behind a (SQLAlchemy-wrapped) driver error, if any."""
+    original = getattr(error, "orig", error)
+    args = getattr(original, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_retryable(error: BaseException) -> bool:
+    return mysql_error_code(error) in RETRYABLE_ERRORS
+
+
+def backoff_secs(attempt: int) -> float:
+    """Full-jitter exponential backoff before attempt ``attempt + 1``."""
+    return random.uniform(0, min(BACKOFF_MAX_SECS, BACKOFF_BASE_SECS * 2**attempt))
+
+
+def _begin_sqlite_writer() -> None:
+    """SQLite: take the write lock at the start, so reads and writes of ``work`` are one unit
+    (MariaDB gets that from locking reads; its transaction opens at the first of them)."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return
+    connection = db.session.connection()
+    if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def write(work: Callable[[], T], *, what: str = "transaction") -> T:
+    """Run ``work`` in one transaction and commit it, retrying deadlocks and lock wait timeouts."""
+    session = db.session
+    if session.info.get(_ACTIVE_KEY):
+        return work()  # joins the enclosing write
+    attempt = 1
+    while True:
+        session.info[_ACTIVE_KEY] = True
+        try:
+            _begin_sqlite_writer()
+            result = work()
+            session.commit()
+            return result
+        except DBAPIError as error:
+            session.rollback()
+            code = mysql_error_code(error)
+            if code not in RETRYABLE_ERRORS:
+                raise
+            if attempt >= MAX_ATTEMPTS:
+                log.error(
+                    "%s: MySQL error %d (%s), giving up after %d attempts",
+                    what,
+                    code,
+                    RETRYABLE_ERRORS[code],
+                    attempt,
+                )
+                raise
+            delay = backoff_secs(attempt)
+            log.warning(
+                "%s: MySQL error %d (%s), retry %d of %d in %.0f ms",
+                what,
+                code,
+                RETRYABLE_ERRORS[code],
+                attempt,
+                MAX_ATTEMPTS - 1,
+                delay * 1000,
+            )
+            time.sleep(delay)
+            attempt += 1
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.info.pop(_ACTIVE_KEY, None)
+
+
+def write_statement(
+    statement: Executable, params: dict[str, Any] | None = None, *, what: str = "statement"
+) -> Any:
+    """Execute one write statement, committed by itself, retried like :func:`write`;
+    returns its result. Inside an open transaction it simply joins it."""
+    single = statement.execution_options(**{SINGLE_STATEMENT_OPTION: True})
+    return write(lambda: db.session.execute(single, params), what=what)
