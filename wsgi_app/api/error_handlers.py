@@ -74,8 +74,10 @@ def handle_database_down(error: Exception) -> Response:
     if code in transactions.RETRYABLE_ERRORS:
         log.error("database busy: MySQL error %d (%s)", code, transactions.RETRYABLE_ERRORS[code])
         return error_response(errors.DATABASE_BUSY)
-    unreachable = code in transactions.UNREACHABLE_ERRORS or (
-        isinstance(error, DBAPIError) and error.connection_invalidated
+    unreachable = (
+        code in transactions.UNREACHABLE_ERRORS
+        or isinstance(error, PoolTimeoutError)  # no pooled connection within the bounded wait
+        or (isinstance(error, DBAPIError) and error.connection_invalidated)
     )
     if not unreachable and not (code is None and isinstance(error, OperationalError)):
         return handle_unexpected(error)
