@@ -1,0 +1,50 @@
+"""Command line: ``python -m deploy start|status|restart|stop|render``.
+
+Settings come from the environment (``deploy/settings.py``: DT_PROCESSES,
+DT_FIRST_PORT, DT_NGINX_PORT, DT_RUN_DIR, ...); the processes inherit this
+environment (DATABASE_URL, REDIS_URL, secrets). Exit status 0 on success, 1 when
+the stack did not reach the state asked for (``status``: when any part is unhealthy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from deploy.render import render_all
+from deploy.settings import StackSettings
+from deploy.stack import Stack, StackError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
+    parser.add_argument("operation", choices=["start", "status", "restart", "stop", "render"])
+    args = parser.parse_args(argv)
+    stack = Stack(StackSettings.from_env())
+    try:
+        if args.operation == "start":
+            stack.start()
+            print(f"ready: {stack.base_url}")
+        elif args.operation == "status":
+            status = stack.status()
+            print(json.dumps(status, indent=2))
+            healthy = status["nginx_healthy"] and all(p["healthy"] for p in status["processes"])
+            return 0 if healthy else 1
+        elif args.operation == "restart":
+            for record in stack.rolling_restart():
+                print(f"{record.name}: drained in {record.stop_secs:.1f}s, ready in {record.ready_secs:.1f}s")
+        elif args.operation == "stop":
+            stack.stop()
+            print("stopped")
+        else:
+            for path in render_all(stack.settings):
+                print(path)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

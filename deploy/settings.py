@@ -1,0 +1,107 @@
+"""The one place where the stack's deployment settings come from.
+
+Every value has a default and an environment variable (``DT_*``); the same
+:class:`StackSettings` renders the repo's ``supervisord.conf`` and
+``nginx.conf`` for a real host (defaults: 4 processes on 8001-8004, nginx on
+127.0.0.1:8080, run directory ``var/`` in the repo) and for tests (free ports,
+a temporary run directory, their own DATABASE_URL/REDIS_URL in ``env``).
+
+Invariants: ports are ``first_port .. first_port + processes - 1``; the
+processes see ``os.environ`` overlaid with ``env`` (``env`` wins), so a real
+host passes DATABASE_URL, REDIS_URL and secrets in the environment of
+``python -m deploy start`` and nothing secret is written to a rendered file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _default_nginx() -> str:
+    return os.environ.get("DT_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything that differs between a real host and a test run."""
+
+    processes: int = 4  # DT_PROCESSES
+    first_port: int = 8001  # DT_FIRST_PORT
+    nginx_port: int = 8080  # DT_NGINX_PORT
+    bind_address: str = "127.0.0.1"  # DT_BIND_ADDRESS (Tornado processes and nginx)
+    run_dir: Path = REPO_DIR / "var"  # DT_RUN_DIR: rendered configs, logs, sockets, pid files
+    upload_dir: Path = REPO_DIR / "instance" / "uploads"  # UPLOAD_FOLDER, served by nginx
+    python: str = sys.executable  # DT_PYTHON: the interpreter that runs tornado_server.py
+    nginx_bin: str = field(default_factory=_default_nginx)  # DT_NGINX
+    nginx_user: str = ""  # DT_NGINX_USER: worker user when nginx starts as root ("" = nginx's default)
+    # Each waiting poll holds two connections in nginx (client + upstream).
+    nginx_worker_connections: int = 20480  # DT_NGINX_WORKER_CONNECTIONS (per worker)
+    upstream_keepalive: int = 128  # DT_UPSTREAM_KEEPALIVE (idle connections per nginx worker)
+    min_fds: int = 20000  # DT_MIN_FDS: supervisord's (and so each process's) descriptor limit
+    start_secs: int = 5  # DT_START_SECS: supervisord startsecs (a process must stay up this long)
+    drain_secs: float = 10.0  # SHUTDOWN_DRAIN_SECS of the processes
+    ready_timeout_secs: float = 60.0  # DT_READY_TIMEOUT_SECS: start/restart give up after this
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of the processes
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> StackSettings:
+        """Defaults overlaid with ``DT_*`` variables, then with ``overrides``."""
+        base = cls(
+            processes=_env_int("DT_PROCESSES", cls.processes),
+            first_port=_env_int("DT_FIRST_PORT", cls.first_port),
+            nginx_port=_env_int("DT_NGINX_PORT", cls.nginx_port),
+            bind_address=os.environ.get("DT_BIND_ADDRESS") or cls.bind_address,
+            run_dir=Path(os.environ.get("DT_RUN_DIR") or REPO_DIR / "var").resolve(),
+            upload_dir=Path(os.environ.get("UPLOAD_FOLDER") or REPO_DIR / "instance" / "uploads").resolve(),
+            python=os.environ.get("DT_PYTHON") or sys.executable,
+            nginx_user=os.environ.get("DT_NGINX_USER", ""),
+            nginx_worker_connections=_env_int("DT_NGINX_WORKER_CONNECTIONS", cls.nginx_worker_connections),
+            upstream_keepalive=_env_int("DT_UPSTREAM_KEEPALIVE", cls.upstream_keepalive),
+            min_fds=_env_int("DT_MIN_FDS", cls.min_fds),
+            start_secs=_env_int("DT_START_SECS", cls.start_secs),
+            drain_secs=_env_float("SHUTDOWN_DRAIN_SECS", cls.drain_secs),
+            ready_timeout_secs=_env_float("DT_READY_TIMEOUT_SECS", cls.ready_timeout_secs),
+        )
+        return replace(base, **overrides)
+
+    @property
+    def ports(self) -> list[int]:
+        return list(range(self.first_port, self.first_port + self.processes))
+
+    @property
+    def base_url(self) -> str:
+        """The stack's public address: nginx."""
+        return f"http://{self.bind_address}:{self.nginx_port}"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        return self.run_dir / "supervisor.sock"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.run_dir / "log"
+
+    @property
+    def nginx_prefix(self) -> Path:
+        return self.run_dir / "nginx"
+
+    def process_env(self) -> dict[str, str]:
+        """The environment supervisord (and so every process) starts with."""
+        return {**os.environ, **self.env, "SHUTDOWN_DRAIN_SECS": str(self.drain_secs)}
