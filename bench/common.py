@@ -134,18 +134,21 @@ def plot_latencies(name: str, series: dict[str, Sequence[float]], title: str) ->
 
     PLOTS_DIR.mkdir(exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4))
+    plotted = 0
     for label, values in series.items():
         ordered = sorted(values)
         if not ordered:
             continue
         ys = [(i + 1) / len(ordered) for i in range(len(ordered))]
         ax.plot(ordered, ys, label=label)
+        plotted += 1
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of requests")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    if plotted:
+        ax.legend()
     path = PLOTS_DIR / f"{name}.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -154,15 +154,17 @@ def _row(name: str, windows: list[WrkResult]) -> str:
     server_us = 1e6 * merged.server_cpu_s / merged.requests if merged.requests else 0.0
     bad = merged.failures + merged.exhausted_threads
     latency = f"{pct['p50']:.1f} | {pct['p95']:.1f} | {pct['p99']:.1f}"
-    cpu = f"{merged.server_cpu_share:.2f} | {server_us:,.0f} | {merged.wrk_cpu_share:.2f} | {wrk_us:.0f}"
+    per_core = merged.requests / merged.server_cpu_s if merged.server_cpu_s > 0 else 0.0
+    server = f"{merged.server_cpu_share:.2f} | {server_us:,.0f} | {per_core:,.0f}"
+    cpu = f"{server} | {merged.wrk_cpu_share:.2f} | {wrk_us:.0f}"
     return f"| {name} | {merged.rps:,.0f} | {spread} | {latency} | {bad} | {cpu} |"
 
 
 def tables(results: Mapping[tuple[str, str], list[WrkResult]], cfg: Settings, quick: bool) -> list[str]:
     lines = [
         "| endpoint / server | req/s | rounds | p50 ms | p95 ms | p99 ms | failures | server cores "
-        "| server CPU us/req | wrk cores | wrk CPU us/req |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU us/req | req/s per server core | wrk cores | wrk CPU us/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for endpoint in ENDPOINTS:
         for name in SERVER_NAMES:
@@ -238,6 +240,8 @@ def run(quick: bool) -> str:
             "",
             "`rounds` is the spread of the per-round req/s; `failures` counts non-2xx answers, "
             "socket errors and exhausted pools (must be 0); cores = CPU seconds per wall second; "
+            "`req/s per server core` = requests / server CPU seconds, the rate one fully busy core "
+            "would give (less sensitive to a crowded machine than req/s); "
             f"`{GENERATOR_CHECK}` is the generator check (same ceiling with two wrk threads).",
             "",
             *(["**Problems:** " + "; ".join(problems), ""] if problems else []),
