@@ -220,3 +220,34 @@ def test_profile_summary_counts_inclusive_and_self_samples() -> None:
     assert inclusive["run (threading.py)"] == 4
     assert inclusive["work (wsgi_app/services/a.py)"] == 3  # counted once per sample, not per frame
     assert dict(summary.self_time) == {"work (wsgi_app/services/a.py)": 3, "query (sqlalchemy/orm/q.py)": 1}
+
+
+def test_profile_leaves_idle_threads_out_and_files_socket_waits_by_package() -> None:
+    pool = "/x/lib/python3.11/concurrent/futures/thread.py"
+    worker = f"_bootstrap (/x/lib/python3.11/threading.py:1);_worker ({pool}:2)"
+    job = f"{worker};_WorkItem.run ({pool}:3)"
+    get_user = (
+        "get_user (/r/wsgi_app/services/profiles.py:8);execute (/v/site-packages/sqlalchemy/orm/s.py:9)"
+    )
+    collapsed = "\n".join(
+        [
+            f"{worker};get (/x/lib/python3.11/queue.py:4);wait (/x/lib/python3.11/threading.py:5) 50",
+            "run_forever (/x/lib/python3.11/asyncio/base_events.py:6);"
+            "EpollSelector.select (/x/lib/python3.11/selectors.py:7) 30",
+            f"{job};{get_user};Connection._read_bytes (/v/site-packages/pymysql/connections.py:10);"
+            "SocketIO.readinto (/x/lib/python3.11/socket.py:11) 6",
+            f"{job};{get_user} 3",
+            f"{job};check (/r/wsgi_app/services/request_auth.py:12);"
+            "SocketBuffer._read_from_socket (/v/site-packages/redis/_parsers/socket.py:13) 1",
+        ]
+    )
+    summary = profiling.summarise(collapsed)
+    assert (summary.samples, summary.idle_samples) == (10, 80)
+    assert dict(summary.categories) == {
+        "MariaDB (PyMySQL): waiting on its socket": 6,
+        "SQLAlchemy": 3,
+        "Redis (redis-py): waiting on its socket": 1,
+    }
+    assert dict(summary.inclusive)["get_user (wsgi_app/services/profiles.py)"] == 9
+    text = profiling.markdown(summary)
+    assert "| 60% | `MariaDB (PyMySQL): waiting on its socket` |" in text
