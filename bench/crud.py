@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import common, fixture, profiling
 from bench.loadgen import WrkResult, merge_results, raw_request, run_wrk, signed_pool
-from bench.servers import SERVER_NAMES, Server
+from bench.servers import SERVER_NAMES, Server, compare_checkouts
 
 POOL_RATE_PER_SEC = 3000  # signed requests per second of window: far above any CRUD rate here
 GENERATOR_CHECK = "time-t2"
@@ -109,13 +109,21 @@ def measure(
     )
 
 
+def endpoints_for(name: str) -> list[Endpoint]:
+    if name == "tornado":
+        return ENDPOINTS
+    if name.startswith("tornado@"):
+        return [e for e in ENDPOINTS if e.key != GENERATOR_CHECK]
+    return [e for e in ENDPOINTS if not e.native_only]
+
+
 def run_rounds(pop: fixture.Population, servers: dict[str, Server], cfg: Settings) -> tuple[dict, list[str]]:
     results: dict[tuple[str, str], list[WrkResult]] = {}
     loads = []
     for round_no in range(cfg.rounds):
         loads.append(common.load_average())
-        for name in rotate(list(SERVER_NAMES), round_no):
-            endpoints = [e for e in ENDPOINTS if name == "tornado" or not e.native_only]
+        for name in rotate(list(servers), round_no):
+            endpoints = endpoints_for(name)
             for endpoint in rotate(endpoints, round_no):
                 if cfg.warmup_s:
                     measure(pop, endpoint, servers[name], cfg, cfg.warmup_s)
@@ -160,14 +168,14 @@ def _row(name: str, windows: list[WrkResult]) -> str:
     return f"| {name} | {merged.rps:,.0f} | {spread} | {latency} | {bad} | {cpu} |"
 
 
-def tables(results: Mapping[tuple[str, str], list[WrkResult]], cfg: Settings, quick: bool) -> list[str]:
+def tables(results: Mapping[tuple[str, str], list[WrkResult]], names: list[str]) -> list[str]:
     lines = [
         "| endpoint / server | req/s | rounds | p50 ms | p95 ms | p99 ms | failures | server cores "
         "| server CPU us/req | req/s per server core | wrk cores | wrk CPU us/req |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for endpoint in ENDPOINTS:
-        for name in SERVER_NAMES:
+        for name in names:
             if (name, endpoint.key) in results:
                 lines.append(_row(f"{endpoint.key}: {name}", results[(name, endpoint.key)]))
     ceiling = merge_results(results.get(("tornado", "time"), [])).rps
@@ -181,7 +189,7 @@ def tables(results: Mapping[tuple[str, str], list[WrkResult]], cfg: Settings, qu
     for endpoint in ENDPOINTS:
         if endpoint.native_only:
             continue
-        merged = {n: merge_results(results[(n, endpoint.key)]) for n in SERVER_NAMES}
+        merged = {n: merge_results(results[(n, endpoint.key)]) for n in names}
         p99 = {n: common.histogram_percentiles(m.histogram_us)["p99"] for n, m in merged.items()}
         rivals = ("gunicorn-gthread", "granian")
         best = max(merged[n].rps for n in rivals)
@@ -200,6 +208,35 @@ def tables(results: Mapping[tuple[str, str], list[WrkResult]], cfg: Settings, qu
                 f"crud-{endpoint.key}", series[endpoint.key], f"crud: {endpoint.label.replace('`', '')}"
             )
             lines.append(f"![{endpoint.key} latency CDF]({Path(plot).as_posix()})")
+    return lines + compare_table(results, [n for n in names if n.startswith("tornado@")])
+
+
+def compare_table(results: Mapping[tuple[str, str], list[WrkResult]], others: list[str]) -> list[str]:
+    """Each ``tornado@label`` against this checkout's tornado: req/s and server CPU per request."""
+    if not others:
+        return []
+    lines = [
+        "",
+        "Before/after in this run (`BENCH_COMPARE`): other checkout / this one.",
+        "",
+        "| endpoint | server | req/s ratio | server CPU us/req ratio (below 1 is better) | p99 ratio |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for endpoint in ENDPOINTS:
+        if endpoint.key == GENERATOR_CHECK:
+            continue
+        base = merge_results(results[("tornado", endpoint.key)])
+        for name in others:
+            other = merge_results(results[(name, endpoint.key)])
+            cpu = common.ratio(other.server_cpu_s / other.requests, base.server_cpu_s / base.requests)
+            p99 = common.ratio(
+                common.histogram_percentiles(other.histogram_us)["p99"],
+                common.histogram_percentiles(base.histogram_us)["p99"],
+            )
+            lines.append(
+                f"| {endpoint.key} | {name} | {common.format_ratio(common.ratio(other.rps, base.rps))} "
+                f"| {common.format_ratio(cpu)} | {common.format_ratio(p99)} |"
+            )
     return lines
 
 
@@ -221,6 +258,8 @@ def run(quick: bool) -> str:
     load_before = common.load_average()
     with ExitStack() as stack:
         servers = {name: stack.enter_context(Server(name)) for name in SERVER_NAMES}
+        for name, checkout in compare_checkouts().items():
+            servers[name] = stack.enter_context(Server(name, checkout))
         results, loads = run_rounds(pop, servers, cfg)
         profile = profile_endpoint(pop, servers["tornado"], cfg)
     fixture.flush_redis()
@@ -245,7 +284,7 @@ def run(quick: bool) -> str:
             f"`{GENERATOR_CHECK}` is the generator check (same ceiling with two wrk threads).",
             "",
             *(["**Problems:** " + "; ".join(problems), ""] if problems else []),
-            *tables(results, cfg, quick),
+            *tables(results, list(servers)),
             "",
             "### Profile under load",
             "",

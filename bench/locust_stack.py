@@ -32,6 +32,7 @@ del _name, _value  # locust collects every User class bound here: each must appe
 
 _samples: dict[str, list[float]] = {}
 _failures: dict[str, int] = {}
+_reasons: dict[str, int] = {}  # "METHOD name: error" -> count
 _clock: dict[str, float] = {}
 
 
@@ -54,15 +55,20 @@ def _stopped(**_: Any) -> None:
 
 
 @events.request.add_listener
-def _record(request_type: str, name: str, response_time: float, exception: Any, **_: Any) -> None:
+def _record(
+    request_type: str, name: str, response_time: float, exception: Any, response: Any = None, **_: Any
+) -> None:
     key = f"{request_type} {name}"
     _samples.setdefault(key, []).append(response_time)
     if exception is not None:
         _failures[key] = _failures.get(key, 0) + 1
+        body = getattr(response, "text", "") or ""
+        reason = f"{key}: {str(exception)[:120]} {body[:160]}".strip()
+        _reasons[reason] = _reasons.get(reason, 0) + 1
 
 
 @events.quitting.add_listener
 def _dump(environment: Any, **_: Any) -> None:
     with open(os.environ["BENCH_LOCUST_SAMPLES"], "w") as out:
         _clock.setdefault("stopped", time.time())
-        json.dump({"samples": _samples, "failures": _failures, **_clock}, out)
+        json.dump({"samples": _samples, "failures": _failures, "reasons": _reasons, **_clock}, out)

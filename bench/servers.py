@@ -7,6 +7,11 @@ the bench's database and Redis (:func:`bench.fixture.server_env`) and
 ``WSGI_THREADS=8`` (which sizes the SQLAlchemy pool), so only the server differs.
 A :class:`Server` is a context manager: started and ready (``GET /api/health``
 answers 200) on entry, stopped with SIGTERM (then SIGKILL) on exit.
+
+Before/after in one run: ``BENCH_COMPARE=label=/path/to/checkout[,...]`` adds
+``tornado@label``, ``tornado_server.py`` of that checkout (its code first on
+``PYTHONPATH``, this venv's packages), alternated with the others like any
+server. The checkouts must share this one's database schema.
 """
 
 from __future__ import annotations
@@ -38,11 +43,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def command_for(name: str, port: int) -> list[str]:
+def compare_checkouts() -> dict[str, Path]:
+    """``tornado@label`` -> checkout, from ``BENCH_COMPARE`` (empty when unset)."""
+    result = {}
+    for item in filter(None, os.environ.get("BENCH_COMPARE", "").split(",")):
+        label, _, path = item.partition("=")
+        checkout = Path(path).resolve()
+        if not label or not (checkout / "tornado_server.py").exists():
+            raise ValueError(f"BENCH_COMPARE item {item!r}: want label=/path/to/checkout")
+        result[f"tornado@{label}"] = checkout
+    return result
+
+
+def command_for(name: str, port: int, checkout: Path = REPO_ROOT) -> list[str]:
     bind = f"127.0.0.1:{port}"
     factory = "wsgi_app:create_app()"
-    if name == "tornado":
-        return [sys.executable, str(REPO_ROOT / "tornado_server.py"), "--port", str(port)]
+    if name == "tornado" or name.startswith("tornado@"):
+        return [sys.executable, str(checkout / "tornado_server.py"), "--port", str(port)]
     if name == "gunicorn-sync":
         return [str(BIN / "gunicorn"), "-w", "1", "-k", "sync", "-b", bind, factory]
     if name == "gunicorn-gthread":
@@ -71,8 +88,9 @@ def command_for(name: str, port: int) -> list[str]:
 
 
 class Server:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, checkout: Path = REPO_ROOT) -> None:
         self.name = name
+        self.checkout = checkout
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = BENCH_DIR / "_logs" / f"{name}.log"
@@ -93,9 +111,9 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            command_for(self.name, self.port),
-            cwd=REPO_ROOT,
-            env=server_env(),
+            command_for(self.name, self.port, self.checkout),
+            cwd=self.checkout,
+            env=server_env(PYTHONPATH=str(self.checkout)),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -36,7 +36,7 @@ class Settings:
     demo_users: int
 
 
-FULL = Settings(processes=4, users=200, spawn_rate=20, run_secs=60, demo_users=2000)
+FULL = Settings(processes=4, users=50, spawn_rate=10, run_secs=60, demo_users=2000)
 QUICK = Settings(processes=2, users=4, spawn_rate=4, run_secs=6, demo_users=40)
 
 
@@ -154,6 +154,12 @@ def run(quick: bool) -> str:
             "| endpoint | requests | failures | p50 ms | p95 ms | p99 ms |",
             "|---|---:|---:|---:|---:|---:|",
             *rows,
+            "",
+            *(
+                ["", "Failures:", ""] + [f"- {n} x {r}" for r, n in recorded.get("reasons", {}).items()]
+                if failed
+                else []
+            ),
             "",
             f"![stack latency CDF]({plot})",
         ]
