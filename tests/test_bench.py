@@ -251,3 +251,19 @@ def test_profile_leaves_idle_threads_out_and_files_socket_waits_by_package() -> 
     assert dict(summary.inclusive)["get_user (wsgi_app/services/profiles.py)"] == 9
     text = profiling.markdown(summary)
     assert "| 60% | `MariaDB (PyMySQL): waiting on its socket` |" in text
+
+
+def test_bench_compare_names_other_checkouts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bench import servers
+
+    other = tmp_path / "after"
+    other.mkdir()
+    (other / "tornado_server.py").write_text("")
+    monkeypatch.setenv("BENCH_COMPARE", f"after={other}")
+    assert servers.compare_checkouts() == {"tornado@after": other.resolve()}
+    assert servers.command_for("tornado@after", 9000, other)[1] == str(other / "tornado_server.py")
+    monkeypatch.setenv("BENCH_COMPARE", f"bad={tmp_path / 'missing'}")
+    with pytest.raises(ValueError):
+        servers.compare_checkouts()
+    monkeypatch.delenv("BENCH_COMPARE")
+    assert servers.compare_checkouts() == {}
