@@ -1,65 +1,72 @@
 """``python -m bench [--quick] [case ...]``: run benchmark cases, write ``bench/results.md``.
 
-Each case (``CASES``) returns a Markdown section, stamped with the machine, the
-revision and the load average before and after it. ``results.md`` keeps one
-block per case between ``<!-- case:NAME -->`` markers, so running one case
-replaces only its own block. With ``--quick`` (what ``.ci/run`` uses) every case
-runs a tiny smoke and prints its section, so CI never overwrites measured figures.
+Every case (all of :data:`CASES` when none is named) runs in turn; each returns a
+Markdown section that replaces that case's block in ``bench/results.md`` (other
+blocks and hand-written notes stay). ``--quick`` is the CI smoke: tiny runs,
+written to the git-ignored ``bench/_quick/`` so committed figures stay. A case
+that fails is reported and makes the exit status non-zero; the rest still run.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
 import time
+import traceback
+from datetime import UTC, datetime
 
-from bench.common import RESULTS_PATH, git_revision, load_average, machine_info
+from bench import common, report
 
-# Case name -> module under bench/ with ``run(quick: bool) -> str``.
-CASES: dict[str, str] = {"nearby": "nearby"}
-HEADER = "# Benchmark results\n\nWritten by `python -m bench` (see README); one block per case.\n"
-BLOCK_RE = re.compile(r"<!-- case:(\w+) -->\n(.*?)<!-- /case -->\n", re.S)
-
-
-def read_blocks() -> dict[str, str]:
-    if not RESULTS_PATH.exists():
-        return {}
-    return {m.group(1): m.group(2) for m in BLOCK_RE.finditer(RESULTS_PATH.read_text())}
+# name -> module under bench/ with run(quick: bool) -> str
+CASES: dict[str, str] = {
+    "crud": "bench.crud",
+    "chat_send": "bench.chat_send",
+    "realtime": "bench.realtime",
+    "nearby": "bench.nearby",
+    "stack": "bench.stack",
+}
 
 
-def write_blocks(blocks: dict[str, str]) -> None:
-    ordered = [name for name in CASES if name in blocks] + [name for name in blocks if name not in CASES]
-    body = "".join(f"<!-- case:{name} -->\n{blocks[name]}<!-- /case -->\n\n" for name in ordered)
-    RESULTS_PATH.write_text(HEADER + "\n" + body)
+def header(quick: bool) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    mode = "quick smoke (not figures)" if quick else "full run"
+    return (
+        f"Last run: {when}, {mode}, revision `{common.git_revision()}`.\n"
+        f"Machine: {common.machine_info()}; load average at start {common.load_average()}.\n"
+        "Re-run: `python -m bench [case ...]` (see README); each case's block is replaced on its own."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="CI smoke: tiny runs, results not written")
-    parser.add_argument("cases", nargs="*", help=f"cases to run (default: all of {', '.join(CASES)})")
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke: tiny and short")
+    parser.add_argument("cases", nargs="*", metavar="case", help=f"default: all ({', '.join(CASES)})")
     args = parser.parse_args(argv)
-    names = args.cases or list(CASES)
-    unknown = [name for name in names if name not in CASES]
+    unknown = [name for name in args.cases if name not in CASES]
     if unknown:
-        parser.error(f"unknown case(s): {', '.join(unknown)}")
-    blocks = read_blocks()
-    for name in names:
-        before = load_average()
+        parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
+    if args.quick:
+        common.use_quick_output()
+    results_path = common.QUICK_DIR / "results.md" if args.quick else common.RESULTS_PATH
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    head = header(args.quick)
+    failed: list[str] = []
+    for name in args.cases or list(CASES):
         started = time.monotonic()
-        section = importlib.import_module(f"bench.{CASES[name]}").run(args.quick)
-        block = (
-            f"{section.rstrip()}\n\n_Machine: {machine_info()}. Revision {git_revision()}, "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Load average before {before}, "
-            f"after {load_average()}; the case took {time.monotonic() - started:.0f} s._\n"
-        )
-        if args.quick:
-            print(block)
-        else:
-            blocks[name] = block
-            write_blocks(blocks)
-            print(f"{name}: written to {RESULTS_PATH}")
+        print(f"== bench {name}{' (quick)' if args.quick else ''}", flush=True)
+        try:
+            section = importlib.import_module(CASES[name]).run(args.quick)
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        old = results_path.read_text() if results_path.exists() else ""
+        results_path.write_text(report.update_results(old, head, {name: section}))
+        print(f"   {name}: done in {time.monotonic() - started:.0f}s -> {results_path}", flush=True)
+    if failed:
+        print(f"bench: FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

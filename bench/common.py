@@ -4,7 +4,13 @@ A case is a module ``bench/<name>.py`` listed in ``bench.__main__.CASES`` with
 ``run(quick: bool) -> str``: it starts what it needs, measures, stops what it
 started, writes any PNGs into ``bench/plots/`` and returns a Markdown section
 (heading ``## ...``) for ``bench/results.md``. ``quick`` is the CI smoke: small
-and short, proving only that the case still runs end to end.
+and short, proving only that the case still runs end to end: the runner points
+:data:`PLOTS_DIR` at the git-ignored ``bench/_quick/plots`` then (:func:`use_quick_output`),
+so a smoke run never overwrites the committed figures or plots.
+
+Latencies travel as histograms ``{microseconds: count}`` (what ``wrk`` records),
+so windows of several rounds merge exactly; :func:`histogram_percentiles` uses
+the same rank rule as :func:`percentiles` on the expanded list.
 """
 
 from __future__ import annotations
@@ -13,13 +19,22 @@ import os
 import platform
 import statistics
 import subprocess
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PLOTS_DIR = BENCH_DIR / "plots"
 RESULTS_PATH = BENCH_DIR / "results.md"
+QUICK_DIR = BENCH_DIR / "_quick"
+US_PER_MS = 1000.0
+
+
+def use_quick_output() -> None:
+    """Send plots of this process to the git-ignored ``bench/_quick/plots``."""
+    global PLOTS_DIR
+    PLOTS_DIR = QUICK_DIR / "plots"
 
 
 def load_average() -> str:
@@ -56,6 +71,60 @@ def mean(values: Sequence[float]) -> float:
     return statistics.fmean(values) if values else 0.0
 
 
+def merge_histograms(histograms: Iterable[Mapping[int, int]]) -> dict[int, int]:
+    total: Counter[int] = Counter()
+    for histogram in histograms:
+        total.update(histogram)
+    return dict(total)
+
+
+def histogram_percentiles(histogram_us: Mapping[int, int]) -> dict[str, float]:
+    """p50/p95/p99/max in ms of a ``{microseconds: count}`` histogram (rank rule of :func:`percentiles`)."""
+    count = sum(histogram_us.values())
+    if count == 0:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
+    ordered = sorted(histogram_us.items())
+    result: dict[str, float] = {}
+    for name, fraction in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
+        rank = min(count - 1, int(fraction * count))  # 0-based index into the expanded list
+        seen = 0
+        for value_us, n in ordered:
+            seen += n
+            if seen > rank:
+                result[name] = value_us / US_PER_MS
+                break
+    result["max"] = ordered[-1][0] / US_PER_MS
+    return result
+
+
+def histogram_points(histogram_us: Mapping[int, int], points: int = 1000) -> list[float]:
+    """``points`` evenly ranked latencies (ms) of a histogram: its CDF, small enough to plot."""
+    count = sum(histogram_us.values())
+    if count == 0:
+        return []
+    ordered = sorted(histogram_us.items())
+    wanted = [min(count - 1, int(i * count / points)) for i in range(points)]
+    result: list[float] = []
+    seen = 0
+    cursor = iter(ordered)
+    value_us, n = next(cursor)
+    for rank in wanted:
+        while seen + n <= rank:
+            seen += n
+            value_us, n = next(cursor)
+        result.append(value_us / US_PER_MS)
+    return result
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator``, or None when the denominator is not positive."""
+    return numerator / denominator if denominator > 0 else None
+
+
+def format_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
 def plot_latencies(name: str, series: dict[str, Sequence[float]], title: str) -> str:
     """A CDF plot of latency series (ms) as ``bench/plots/<name>.png``; returns the relative path."""
     import matplotlib
@@ -65,18 +134,21 @@ def plot_latencies(name: str, series: dict[str, Sequence[float]], title: str) ->
 
     PLOTS_DIR.mkdir(exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4))
+    plotted = 0
     for label, values in series.items():
         ordered = sorted(values)
         if not ordered:
             continue
         ys = [(i + 1) / len(ordered) for i in range(len(ordered))]
         ax.plot(ordered, ys, label=label)
+        plotted += 1
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of requests")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    if plotted:
+        ax.legend()
     path = PLOTS_DIR / f"{name}.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -91,3 +163,29 @@ def git_revision() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids.extend(int(k) for k in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return kids
+
+
+def process_tree_cpu_secs(pid: int) -> float:
+    """User + system CPU seconds of a live process and its descendants (Linux ``/proc``)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+        pending.extend(_children(current))
+    return total

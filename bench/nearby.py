@@ -4,7 +4,7 @@ Loads the people in bulk into MariaDB (``BENCH_NEARBY_DATABASE_URL``, default
 database ``dt_nb_bench``; reused when already there), starts its own
 ``redis-server`` on a free port (so ``INFO commandstats`` counts only this
 run) and one ``tornado_server.py`` process, and measures the endpoint with
-pre-signed requests from a separate load-generator process (``bench.loadgen``)
+pre-signed requests from a separate load-generator process (``bench.http_loadgen``)
 at concurrency 1 and 16 for radii 2, 5 and 20 km and the deepest page, plus the
 SQL alternative (bounding box on the ``(lat, lng)`` index, then distance) on
 the same rows, and profiles the server with py-spy (``--gil``: CPU only).

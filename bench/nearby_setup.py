@@ -193,7 +193,7 @@ def signed_paths(creds: Any, callers: list[tuple[int, str]], count: int, radius:
 def load(port: int, concurrency: int, paths: list[str]) -> dict[str, Any]:
     job = json.dumps({"host": "127.0.0.1", "port": port, "concurrency": concurrency, "paths": paths})
     out = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen"],
+        [sys.executable, "-m", "bench.http_loadgen"],
         input=job,
         capture_output=True,
         text=True,
