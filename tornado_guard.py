@@ -8,6 +8,7 @@ Invariants:
   is read and dropped so the client sees the answer (a chunked body is counted
   as it arrives); a larger declared length is answered at once and the
   connection closed.
+- ``X-Request-Id`` (which also marks a resend as a retry) counts only from a trusted proxy.
 - Every native handler's answer carries :data:`SECURITY_HEADERS` and no
   ``Server`` banner with a version.
 """
@@ -21,7 +22,7 @@ from tornado import httputil
 from tornado.httpserver import HTTPServer
 
 from wsgi_app import errors
-from wsgi_app.http_common import SECURITY_HEADERS
+from wsgi_app.http_common import REQUEST_ID_HEADER, SECURITY_HEADERS
 from wsgi_app.trusted_proxies import Network, is_trusted
 
 OVERSIZE_DRAIN_MAX_BYTES = 64 * 1024 * 1024
@@ -75,6 +76,10 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
         if is_trusted(getattr(context, "remote_ip", None), self.trusted):
             context._apply_xheaders(headers)
             self.xheaders_applied = True
+        elif REQUEST_ID_HEADER in headers:
+            # A trusted proxy's request id lets its resend of a signed request pass the nonce
+            # check (auth_core); from anyone else it would let a captured request be replayed.
+            del headers[REQUEST_ID_HEADER]
         declared = headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             self.too_large = True

@@ -209,3 +209,23 @@ def test_numbers_accept_ascii_digits_only(api: ApiClient, user, params: dict[str
 def test_phone_and_latlng_patterns_refuse_other_digits(api: ApiClient) -> None:
     assert api.post("/api/auth/sendsms", {"phone": "１３８００１３８０００"}).code == 300
     assert api.post("/api/auth/login", {"phone": "13800138000", "code": "１２３４５６"}).code == 300
+
+
+@pytest.mark.parametrize(("trusted", "second_status"), [(["10.1.2.3"], 409), (["127.0.0.0/8"], 200)])
+def test_only_a_trusted_proxys_request_id_makes_a_resend_pass(
+    app: Flask, creds: AppCredentials, trusted: list[str], second_status: int
+) -> None:
+    """Behind nginx a resend keeps nginx's X-Request-Id and passes the nonce check; straight to
+    a Tornado port, a captured request replayed with the id its answer carried must not."""
+    app.config.update(TRUSTED_PROXIES=trusted)
+    live = LiveServer(app)
+    try:
+        api = ApiClient(HttpTransport(live.base_url), creds)
+        signed = api.signed("GET", "/api/vip/products", {})
+        statuses = [
+            api.transport.send("GET", "/api/vip/products", signed, None, {"X-Request-Id": "9f1c0c1e"}).status
+            for _ in range(2)
+        ]
+        assert statuses == [200, second_status]
+    finally:
+        live.stop()
