@@ -47,10 +47,6 @@ from typing import Any
 
 import tornado.web
 from flask import Flask
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
@@ -64,6 +60,7 @@ from async_handlers.base import NativeContext
 from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform
 from wsgi_app import create_app, errors, metrics
 from wsgi_app.config import InsecureConfigError
+from wsgi_app.failures import failure_spec
 from wsgi_app.http_common import SECURITY_HEADERS
 from wsgi_app.logging_setup import configure_logging
 from wsgi_app.redis_client import make_async_client
@@ -101,15 +98,6 @@ def run_wsgi_app(app: Callable[..., Any], environ: dict[str, Any]) -> WsgiResult
     return captured["status"], captured["headers"], b"".join(chunks)
 
 
-def dependency_failure_spec(exc: BaseException) -> errors.ErrorSpec:
-    """A database or Redis failure is a 503 envelope wherever it surfaces, never a 500."""
-    if isinstance(exc, DBAPIError | PoolTimeoutError):
-        return errors.DATABASE_UNAVAILABLE
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        return errors.REDIS_UNAVAILABLE
-    return errors.INTERNAL_ERROR
-
-
 class WholeCallWSGIContainer(WSGIContainer):
     """``WSGIContainer`` that runs each request as a single executor job.
 
@@ -137,7 +125,7 @@ class WholeCallWSGIContainer(WSGIContainer):
             body = errors.dumps_envelope(errors.error_body(errors.SHUTTING_DOWN)).encode()
         except Exception as exc:
             log.exception("WSGI call failed outside Flask's error handling")
-            spec = dependency_failure_spec(exc)
+            spec = failure_spec(exc)
             status = f"{spec.http_status} {httputil.responses.get(spec.http_status, 'Error')}"
             headers = [("Content-Type", "application/json"), *SECURITY_HEADERS.items()]
             body = errors.dumps_envelope(errors.error_body(spec)).encode()

@@ -17,12 +17,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import redis as redis_sync
 import redis.asyncio as aioredis
 import tornado.web
 from flask import Flask
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from tornado.ioloop import IOLoop
 
 from async_handlers.auth import authenticate_async
@@ -31,6 +28,7 @@ from async_handlers.waiters import WaiterRegistry, WakeListener
 from wsgi_app import errors, metrics
 from wsgi_app.api.endpoint import EndpointSpec
 from wsgi_app.errors import ApiError, ErrorSpec
+from wsgi_app.failures import failure_spec, mysql_error_code
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
 from wsgi_app.params import Param, merge_request_params, parse_params
 from wsgi_app.services.auth_core import Caller
@@ -156,6 +154,8 @@ class NativeApiHandler(tornado.web.RequestHandler):
         spec = self.error_spec = spec_for_native_failure(status_code, exc)
         if spec is errors.INTERNAL_ERROR:
             log.error("unhandled error (request %s)", self.request_id, exc_info=kwargs.get("exc_info"))
+        elif exc is not None:
+            log.error("%s: %s (MySQL error %s)", spec.name, type(exc).__name__, mysql_error_code(exc))
         self.set_status(spec.http_status)
         self.finish(errors.dumps_envelope(errors.error_body(spec)))
 
@@ -186,10 +186,8 @@ class NativeApiHandler(tornado.web.RequestHandler):
 
 def spec_for_native_failure(status_code: int, exc: BaseException | None) -> ErrorSpec:
     """Map a non-API failure on the native side to the one error table."""
-    if isinstance(exc, redis_sync.exceptions.ConnectionError | redis_sync.exceptions.TimeoutError):
-        return errors.REDIS_UNAVAILABLE
-    if isinstance(exc, OperationalError | PoolTimeoutError):
-        return errors.DATABASE_UNAVAILABLE
+    if exc is not None and (spec := failure_spec(exc)) is not errors.INTERNAL_ERROR:
+        return spec
     if isinstance(exc, tornado.web.HTTPError):
         return {
             400: errors.BAD_REQUEST,

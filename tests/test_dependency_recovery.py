@@ -124,7 +124,7 @@ def test_a_dependency_failure_outside_flask_is_a_503_envelope() -> None:
     import redis
     from sqlalchemy.exc import OperationalError
 
-    from tornado_server import dependency_failure_spec
+    from wsgi_app.failures import failure_spec as dependency_failure_spec
 
     lost = OperationalError("SELECT 1", {}, Exception("Lost connection"))
     assert dependency_failure_spec(lost) is errors.DATABASE_UNAVAILABLE

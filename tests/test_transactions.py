@@ -238,11 +238,11 @@ def test_database_errors_answer_by_cause_and_log_the_mysql_number(
 ) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy.exc import DBAPIError
 
-    from wsgi_app.api.error_handlers import handle_database_down
+    from wsgi_app.api.error_handlers import handle_dependency_failure
 
     wrapped = DBAPIError.instance("SELECT 1", {}, driver_error, pymysql.err.Error)
     with app.test_request_context("/api/user/show"), caplog.at_level(logging.ERROR):
-        response = handle_database_down(wrapped)
+        response = handle_dependency_failure(wrapped)
     assert response.status_code == status and response.get_json()["code"] == code
     if code != 500:
         assert f"MySQL error {driver_error.args[0]}" in caplog.text

@@ -33,27 +33,15 @@ from sqlalchemy.exc import DBAPIError
 
 from wsgi_app.database import SINGLE_STATEMENT_OPTION
 from wsgi_app.extensions import db
+from wsgi_app.failures import RETRYABLE_ERRORS, mysql_error_code
 
 log = logging.getLogger("datingtoday.transactions")
 T = TypeVar("T")
 
-DEADLOCK = 1213
-LOCK_WAIT_TIMEOUT = 1205
-RETRYABLE_ERRORS = {DEADLOCK: "deadlock", LOCK_WAIT_TIMEOUT: "lock wait timeout"}
-# Client-side connection failures and server refusals that mean "cannot reach the database":
-# can't connect, unknown host, gone away, lost connection, too many connections, access denied.
-UNREACHABLE_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055, 1040, 1045, 1129, 1130})
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECS = 0.01
 BACKOFF_MAX_SECS = 0.2
 _ACTIVE_KEY = "datingtoday.write_active"
-
-
-def mysql_error_code(error: BaseException) -> int | None:
-    """The MySQL/MariaDB error number behind a (SQLAlchemy-wrapped) driver error, if any."""
-    original = getattr(error, "orig", error)
-    args = getattr(original, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -6,13 +6,14 @@ import logging
 
 import redis
 from flask import Flask, Response, g, jsonify, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from wsgi_app import errors, transactions
+from wsgi_app import errors
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.extensions import db
+from wsgi_app.failures import failure_spec, mysql_error_code
 from wsgi_app.http_common import NATIVE_PATH_HINT, NATIVE_PATHS
 
 log = logging.getLogger("datingtoday.errors")
@@ -66,29 +67,15 @@ def handle_http_exception(error: HTTPException) -> Response:
     return response
 
 
-def handle_database_down(error: Exception) -> Response:
-    """520 only when the database cannot be reached; 525 for a lock conflict that outlived
-    the transaction retry; anything else is a bug (500). Logs name the MySQL error number."""
+def handle_dependency_failure(error: Exception) -> Response:
+    """Database and Redis failures, mapped by :func:`wsgi_app.failures.failure_spec` (the
+    native side uses the same function). Logs name the MySQL error number."""
     _rollback()
-    code = transactions.mysql_error_code(error)
-    if code in transactions.RETRYABLE_ERRORS:
-        log.error("database busy: MySQL error %d (%s)", code, transactions.RETRYABLE_ERRORS[code])
-        return error_response(errors.DATABASE_BUSY)
-    unreachable = (
-        code in transactions.UNREACHABLE_ERRORS
-        or isinstance(error, PoolTimeoutError)  # no pooled connection within the bounded wait
-        or (isinstance(error, DBAPIError) and error.connection_invalidated)
-    )
-    if not unreachable and not (code is None and isinstance(error, OperationalError)):
+    spec = failure_spec(error)
+    if spec is errors.INTERNAL_ERROR:
         return handle_unexpected(error)
-    log.error("database unavailable: %s (MySQL error %s)", error.__class__.__name__, code)
-    return error_response(errors.DATABASE_UNAVAILABLE)
-
-
-def handle_redis_down(error: Exception) -> Response:
-    _rollback()
-    log.error("redis unavailable: %s", error.__class__.__name__)
-    return error_response(errors.REDIS_UNAVAILABLE)
+    log.error("%s: %s (MySQL error %s)", spec.name, error.__class__.__name__, mysql_error_code(error))
+    return error_response(spec)
 
 
 def handle_unexpected(error: Exception) -> Response:
@@ -116,8 +103,8 @@ def register_error_handlers(app: Flask) -> None:
     app.teardown_appcontext(remove_session_safely)
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(DBAPIError, handle_database_down)
-    app.register_error_handler(PoolTimeoutError, handle_database_down)  # no pooled connection in time
-    app.register_error_handler(redis.exceptions.ConnectionError, handle_redis_down)
-    app.register_error_handler(redis.exceptions.TimeoutError, handle_redis_down)
+    app.register_error_handler(DBAPIError, handle_dependency_failure)
+    app.register_error_handler(PoolTimeoutError, handle_dependency_failure)  # no pooled connection in time
+    app.register_error_handler(redis.exceptions.ConnectionError, handle_dependency_failure)
+    app.register_error_handler(redis.exceptions.TimeoutError, handle_dependency_failure)
     app.register_error_handler(Exception, handle_unexpected)

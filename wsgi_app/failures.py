@@ -1,0 +1,60 @@
+"""The one mapping from a dependency failure to the error table, for every side.
+
+Flask's error handlers, the native handlers' ``write_error`` and the WSGI
+container's last-resort handler all call :func:`failure_spec`, so a failure is
+answered the same wherever it surfaces. Framework-free: it looks only at the
+exception (SQLAlchemy/PyMySQL and redis-py classes, MySQL error numbers).
+
+Invariants:
+- 525 ``database_busy``: a deadlock or lock wait timeout that outlived the retry of
+  :mod:`wsgi_app.transactions`;
+- 520 ``database_unavailable``: only when the database cannot be reached (connect
+  refused, gone away, lost connection, an invalidated or closed connection, no
+  pooled connection within the bounded wait);
+- 521 ``redis_unavailable``: a Redis connection or timeout error (sync or asyncio);
+- anything else is a bug: 500 ``internal_error``, logged with its traceback by the caller.
+"""
+
+from __future__ import annotations
+
+import redis
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from wsgi_app import errors
+from wsgi_app.errors import ErrorSpec
+
+DEADLOCK = 1213
+LOCK_WAIT_TIMEOUT = 1205
+RETRYABLE_ERRORS = {DEADLOCK: "deadlock", LOCK_WAIT_TIMEOUT: "lock wait timeout"}
+# Client-side connection failures and server refusals that mean "cannot reach the database":
+# can't connect, unknown host, gone away, lost connection, too many connections, access denied.
+UNREACHABLE_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055, 1040, 1045, 1129, 1130})
+
+
+def mysql_error_code(error: BaseException) -> int | None:
+    """The MySQL/MariaDB error number behind a (SQLAlchemy-wrapped) driver error, if any."""
+    original = getattr(error, "orig", error)
+    args = getattr(original, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def database_unreachable(error: BaseException) -> bool:
+    code = mysql_error_code(error)
+    return (
+        code in UNREACHABLE_ERRORS
+        or isinstance(error, PoolTimeoutError | InterfaceError)  # no connection in time / a closed one
+        or (isinstance(error, DBAPIError) and error.connection_invalidated)
+        or (isinstance(error, OperationalError) and not code)  # e.g. SQLite's "unable to open"
+    )
+
+
+def failure_spec(error: BaseException) -> ErrorSpec:
+    """The error-table entry for an exception that is not an ``ApiError``."""
+    if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return errors.REDIS_UNAVAILABLE
+    if mysql_error_code(error) in RETRYABLE_ERRORS and isinstance(error, DBAPIError):
+        return errors.DATABASE_BUSY
+    if database_unreachable(error):
+        return errors.DATABASE_UNAVAILABLE
+    return errors.INTERNAL_ERROR
