@@ -29,8 +29,8 @@ from locust import HttpUser, between, events, task
 from locust.exception import StopUser
 
 from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256
-from wsgi_app.services.payments import CALLBACK_PATH, FakePaymentProvider
-from wsgi_app.services.signing import sign_params
+from wsgi_app.services.auth.signing import sign_params
+from wsgi_app.services.vip.payments import CALLBACK_PATH, FakePaymentProvider
 
 APPKEY = os.environ.get("DT_APPKEY", "")
 APPSECRET = os.environ.get("DT_APPSECRET", "")

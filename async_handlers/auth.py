@@ -1,6 +1,6 @@
 """The request check, async executor: native handlers authenticate on the event loop.
 
-Same core as the Flask side (:mod:`wsgi_app.services.auth_core`), different
+Same core as the Flask side (:mod:`wsgi_app.services.auth.core`), different
 I/O: credentials from the per-process cache (the worker pool only on a miss),
 ONE ``redis.asyncio`` round trip (nonce ``SET NX`` + token cache ``GET``, in a
 pipeline shared with the other requests of the same loop iteration:
@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from wsgi_app.errors import APPKEY_UNKNOWN, ApiError
-from wsgi_app.services import applications, auth_core, tokens
-from wsgi_app.services.auth_core import Caller
+from wsgi_app.services.auth import applications, tokens
+from wsgi_app.services.auth import core as auth_core
+from wsgi_app.services.auth.core import Caller
 
 if TYPE_CHECKING:
     from async_handlers.base import NativeContext

@@ -2,7 +2,7 @@
 
 Signature and token checks run on the event loop through
 :func:`async_handlers.auth.authenticate_async`: the same sans-I/O core as the
-Flask decorator (:mod:`wsgi_app.services.auth_core`) with ``redis.asyncio``;
+Flask decorator (:mod:`wsgi_app.services.auth.core`) with ``redis.asyncio``;
 the worker pool (inside an app context) only for a credentials or token cache
 miss, so the event loop never waits on the database or sync Redis.
 Errors render through :mod:`wsgi_app.errors`, like Flask's ``error_response``.
@@ -25,13 +25,13 @@ from tornado.ioloop import IOLoop
 from async_handlers.auth import authenticate_async
 from async_handlers.redis_batch import RedisBatcher
 from async_handlers.waiters import WaiterRegistry, WakeListener
-from wsgi_app import errors, metrics
-from wsgi_app.api.endpoint import EndpointSpec
+from wsgi_app import errors, metrics, native_endpoints
+from wsgi_app.declarations import EndpointSpec
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.failures import failure_spec, mysql_error_code
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
 from wsgi_app.params import Param, merge_request_params, parse_params
-from wsgi_app.services.auth_core import Caller
+from wsgi_app.services.auth.core import Caller, UserCaller
 
 log = logging.getLogger("datingtoday.native")
 T = TypeVar("T")
@@ -133,6 +133,10 @@ class NativeApiHandler(tornado.web.RequestHandler):
         )
         return self.caller
 
+    async def authenticate_user(self) -> UserCaller:
+        """The request check of a signed-in endpoint: a caller whose user id is never None."""
+        return (await self.authenticate(need_user=True)).signed_in()
+
     def parse(self, specs: list[Param]) -> dict[str, Any]:
         return parse_params(specs, self.raw_params())
 
@@ -206,17 +210,7 @@ class ServerTimeHandler(NativeApiHandler):
     Unsigned on purpose: a client whose clock is off cannot sign until it knows it.
     """
 
-    endpoint_specs = {
-        "GET": EndpointSpec(
-            summary="Server clock (seconds since the epoch), to calibrate request timestamps",
-            auth="none",
-            data_schema={
-                "type": "object",
-                "required": ["timestamp"],
-                "properties": {"timestamp": {"type": "number"}},
-            },
-        )
-    }
+    endpoint_specs = {"GET": native_endpoints.SERVER_TIME}
 
     async def get(self) -> None:
         self.send_success({"timestamp": round(time.time(), 3)})

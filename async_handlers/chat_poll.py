@@ -10,7 +10,7 @@ shutdown (answered at once, so the client re-polls another process).
 The waiter is registered *before* Redis or the database is read, so a message
 committed between the read and the wait still wakes it. A poll whose cursor
 already equals the user's latest message id (the Redis key the send path
-raises before it publishes, :func:`~wsgi_app.services.chat_events.latest_message_key`)
+raises before it publishes, :func:`~wsgi_app.services.chat.events.latest_message_key`)
 parks without reading the database; a missing key means "unknown: read it".
 Together with the on-loop request check, such a poll never touches a thread.
 
@@ -31,48 +31,15 @@ import redis
 
 from async_handlers.base import NativeApiHandler
 from async_handlers.waiters import GONE
-from wsgi_app.api.endpoint import EndpointSpec
-from wsgi_app.errors import PARAM_INVALID
-from wsgi_app.params import Param
-from wsgi_app.services import chat
-from wsgi_app.services.chat_events import latest_message_key
+from wsgi_app import native_endpoints
+from wsgi_app.services.chat import messages as chat
+from wsgi_app.services.chat.events import latest_message_key
 
 TIMEOUT_JITTER_FRACTION = 0.1
 
-POLL_PARAMS = (
-    Param(
-        "cursor",
-        "integer",
-        minimum=0,
-        description="the highest msg_id you have; omit it once to get the current cursor at once",
-    ),
-    Param("limit", "integer", default=50, minimum=1, maximum=chat.MAX_POLL_BATCH),
-)
-POLL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["list", "cursor", "has_more"],
-    "properties": {
-        "list": {"type": "array", "items": chat.MESSAGE_SCHEMA, "description": "oldest first"},
-        "cursor": {"type": "integer", "description": "send it with the next poll"},
-        "has_more": {"type": "boolean", "description": "more are waiting: poll again at once"},
-    },
-}
-
 
 class ChatPollHandler(NativeApiHandler):
-    endpoint_specs = {
-        "GET": EndpointSpec(
-            summary="Wait for new messages (long-poll)",
-            params=POLL_PARAMS,
-            errors=(PARAM_INVALID,),
-            data_schema=POLL_SCHEMA,
-            description="Returns at once with messages to you newer than cursor (oldest first, "
-            "at most limit); otherwise waits up to about 50 s and returns an empty list with the "
-            "same cursor. Loss-free and exactly once across reconnects, restarts and processes "
-            "as long as the client sends back the cursor it got.",
-            tags=("chat",),
-        )
-    }
+    endpoint_specs = {"GET": native_endpoints.CHAT_POLL}
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         super().initialize(**kwargs)
@@ -80,9 +47,8 @@ class ChatPollHandler(NativeApiHandler):
         self._client_gone = False
 
     async def get(self) -> None:
-        caller = await self.authenticate()
-        args = self.parse(list(POLL_PARAMS))
-        assert caller.user_id is not None
+        caller = await self.authenticate_user()
+        args = self.parse(list(native_endpoints.POLL_PARAMS))
         # Parked polls keep no parsed copy of the request.
         self.request.query_arguments = self.request.arguments = {}
         batch = await self.wait_for_messages(caller.user_id, args.get("cursor"), args["limit"])

@@ -3,7 +3,7 @@
 Each waiting poll registers a future under its user id in the process's
 :class:`WaiterRegistry`. One :class:`WakeListener` task per process holds one
 pub/sub subscription to the chat wake-up channel
-(:mod:`wsgi_app.services.chat_events`) and resolves the futures of the user
+(:mod:`wsgi_app.services.chat.events`) and resolves the futures of the user
 named in each wake-up; there is never a subscription per waiting client.
 
 Waiting polls per user and process are capped (``LONGPOLL_MAX_PER_USER``): a
@@ -27,7 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from wsgi_app import metrics
-from wsgi_app.services.chat_events import user_id_from_payload, wake_channel
+from wsgi_app.services.chat.events import user_id_from_payload, wake_channel
 
 log = logging.getLogger("datingtoday.waiters")
 

@@ -70,7 +70,7 @@ def prepare(db_url: str, redis_url: str, users: int) -> tuple[dict[str, str], li
     from wsgi_app.extensions import db
     from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256
     from wsgi_app.models.user import User
-    from wsgi_app.services import applications, tokens
+    from wsgi_app.services.auth import applications, tokens
 
     url = normalise_database_url(db_url)
     app = create_app(
@@ -139,7 +139,7 @@ def process_cpu_secs(pid: int) -> float:
 
 
 def signed_body(creds: dict[str, str], user: tuple[int, str], params: dict[str, Any]) -> bytes:
-    from wsgi_app.services.signing import sign_params
+    from wsgi_app.services.auth.signing import sign_params
 
     full = {**{k: str(v) for k, v in params.items()}, "userId": str(user[0]), "token": user[1]}
     return urlencode(

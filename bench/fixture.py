@@ -117,10 +117,11 @@ def bench_app() -> Flask:
 
 def prepare(demo_users: int, callers: int) -> Population:
     """A fresh database and Redis db with ``demo_users`` users, ``callers`` of them signed in."""
+    from wsgi_app.demo import seed as demo_seed
     from wsgi_app.extensions import db
     from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256
     from wsgi_app.models.user import AUTHORITY_EVERYONE, User
-    from wsgi_app.services import applications, demo_seed, tokens
+    from wsgi_app.services.auth import applications, tokens
 
     recreate_database(database_url())
     flush_redis()

@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench.common import BENCH_DIR, merge_histograms
-from wsgi_app.services.signing import sign_params
+from wsgi_app.services.auth.signing import sign_params
 
 WRK_SCRIPT = BENCH_DIR / "wrk_pool.lua"
 RECORD_SEPARATOR = b"\0"

@@ -115,7 +115,7 @@ def load_people(app: Any, people: int) -> tuple[int, float, int]:
     from wsgi_app.extensions import db
     from wsgi_app.models.location import UserLocation
     from wsgi_app.models.user import AUTHORITY_EVERYONE, User
-    from wsgi_app.services.grid import snap_to_grid
+    from wsgi_app.services.location.grid import snap_to_grid
     from wsgi_app.timeutil import utcnow
 
     started = time.perf_counter()
@@ -160,7 +160,7 @@ def load_people(app: Any, people: int) -> tuple[int, float, int]:
 
 def credentials(app: Any, first_id: int) -> tuple[Any, list[tuple[int, str]]]:
     from wsgi_app.extensions import db
-    from wsgi_app.services import applications, tokens
+    from wsgi_app.services.auth import applications, tokens
 
     with app.app_context():
         creds = applications.create_application("bench-nearby", "hmac-sha256")
@@ -170,7 +170,7 @@ def credentials(app: Any, first_id: int) -> tuple[Any, list[tuple[int, str]]]:
 
 
 def signed_paths(creds: Any, callers: list[tuple[int, str]], count: int, radius: int, page: int) -> list[str]:
-    from wsgi_app.services.signing import sign_params
+    from wsgi_app.services.auth.signing import sign_params
 
     path = "/api/user/nearby/list"
     out = []

@@ -180,8 +180,8 @@ def seed(env: dict[str, str], pollers: int, senders: int) -> dict[str, Any]:
     from wsgi_app import create_app
     from wsgi_app.extensions import db, redis_client
     from wsgi_app.models.user import AuthToken, User
-    from wsgi_app.services import applications, tokens
-    from wsgi_app.services.chat_events import latest_message_key
+    from wsgi_app.services.auth import applications, tokens
+    from wsgi_app.services.chat.events import latest_message_key
     from wsgi_app.timeutil import utcnow
 
     app = create_app()

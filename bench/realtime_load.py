@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from wsgi_app.services.signing import sign_params
+from wsgi_app.services.auth.signing import sign_params
 
 QUIET_CPU_FRACTION = 0.10  # servers below 10% of a core ...
 QUIET_SAMPLES = 10  # ... for this many samples in a row (2 s) count as idle

@@ -1,7 +1,7 @@
 """Request signatures of the DatingToday API: the one implementation, for clients and server.
 
 Pure functions over strings, standard library only (no Flask, no database):
-the server (``wsgi_app.services.signing``) verifies with these very functions,
+the server (``wsgi_app.services.auth.signing``) verifies with these very functions,
 so a mismatch can never come from two implementations.
 
 ``md5-legacy`` is the original algorithm byte for byte (``docs/signing.md``)::

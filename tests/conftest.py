@@ -27,8 +27,8 @@ from wsgi_app import create_app
 from wsgi_app.config import normalise_database_url
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256, SIGN_METHOD_MD5_LEGACY
-from wsgi_app.services import applications
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth import applications
+from wsgi_app.services.auth.applications import AppCredentials
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Development secrets are allowed only in development mode; every app and process of the suite is one.

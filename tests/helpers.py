@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from datingtoday_client.cli import encode_multipart
 from datingtoday_client.signing import sign_params
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 
 @dataclass

@@ -16,7 +16,11 @@ from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Block, Label, Photo, Report, UserLabel, Visit
 from wsgi_app.models.user import AuthToken, User
 from wsgi_app.models.vip import Order
-from wsgi_app.services import location, nearby_cells, payments, upload_files, vip
+from wsgi_app.services import upload_files
+from wsgi_app.services.location import nearby_cells
+from wsgi_app.services.location import positions as location
+from wsgi_app.services.vip import payments
+from wsgi_app.services.vip import purchases as vip
 
 
 def count(model: Any, *conditions: Any) -> int:
@@ -153,7 +157,7 @@ def test_a_failure_half_way_leaves_everything_in_place(
     def broken(user_id: int) -> None:
         raise RuntimeError("simulated failure after the photos were deleted")
 
-    monkeypatch.setattr("wsgi_app.services.account.forget_location", broken)
+    monkeypatch.setattr("wsgi_app.services.auth.account.forget_location", broken)
     reply = api.post("/api/account/delete", user=alice)
     assert (reply.status, reply.code) == (500, 500)
     with app.app_context():

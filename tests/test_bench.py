@@ -27,7 +27,7 @@ from bench.loadgen import (
 )
 from wsgi_app.errors import ApiError
 from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256, SIGN_METHOD_MD5_LEGACY
-from wsgi_app.services.signing import verify_sign
+from wsgi_app.services.auth.signing import verify_sign
 
 SIGNER = Signer("APPKEY1", "s3cret-for-tests", SIGN_METHOD_HMAC_SHA256)
 
@@ -227,7 +227,8 @@ def test_profile_leaves_idle_threads_out_and_files_socket_waits_by_package() -> 
     worker = f"_bootstrap (/x/lib/python3.11/threading.py:1);_worker ({pool}:2)"
     job = f"{worker};_WorkItem.run ({pool}:3)"
     get_user = (
-        "get_user (/r/wsgi_app/services/profiles.py:8);execute (/v/site-packages/sqlalchemy/orm/s.py:9)"
+        "get_user (/r/wsgi_app/services/profile/profiles.py:8);"
+        "execute (/v/site-packages/sqlalchemy/orm/s.py:9)"
     )
     collapsed = "\n".join(
         [
@@ -237,7 +238,7 @@ def test_profile_leaves_idle_threads_out_and_files_socket_waits_by_package() -> 
             f"{job};{get_user};Connection._read_bytes (/v/site-packages/pymysql/connections.py:10);"
             "SocketIO.readinto (/x/lib/python3.11/socket.py:11) 6",
             f"{job};{get_user} 3",
-            f"{job};check (/r/wsgi_app/services/request_auth.py:12);"
+            f"{job};check (/r/wsgi_app/services/auth/request_auth.py:12);"
             "SocketBuffer._read_from_socket (/v/site-packages/redis/_parsers/socket.py:13) 1",
         ]
     )
@@ -248,7 +249,7 @@ def test_profile_leaves_idle_threads_out_and_files_socket_waits_by_package() -> 
         "SQLAlchemy": 3,
         "Redis (redis-py): waiting on its socket": 1,
     }
-    assert dict(summary.inclusive)["get_user (wsgi_app/services/profiles.py)"] == 9
+    assert dict(summary.inclusive)["get_user (wsgi_app/services/profile/profiles.py)"] == 9
     text = profiling.markdown(summary)
     assert "| 60% | `MariaDB (PyMySQL): waiting on its socket` |" in text
 

@@ -13,7 +13,7 @@ from tests.chat_support import AMR_CLIP, WAV_CLIP, block, png_bytes, send_text, 
 from tests.helpers import ApiClient, SignedInUser
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.chat import Contact, Message
-from wsgi_app.services.chat_events import user_id_from_payload, wake_channel
+from wsgi_app.services.chat.events import user_id_from_payload, wake_channel
 
 
 def history(api: ApiClient, user: SignedInUser, peer: SignedInUser, **params: Any) -> Any:
@@ -305,7 +305,7 @@ def test_a_send_hit_by_a_deadlock_is_retried_and_stored_once(
     from tests.chat_support import send_text, sent_id
     from wsgi_app.extensions import db
     from wsgi_app.models.chat import Contact, Message
-    from wsgi_app.services import chat_contacts
+    from wsgi_app.services.chat import contacts as chat_contacts
 
     bump = chat_contacts.bump_contacts
     calls = []

@@ -13,7 +13,7 @@ from tests.chat_support import send_text, sent_id
 from tests.helpers import ApiClient
 from wsgi_app.extensions import db
 from wsgi_app.models.chat import Message
-from wsgi_app.services import chat_contacts
+from wsgi_app.services.chat import contacts as chat_contacts
 
 SENDERS = 4
 MESSAGES_PER_SENDER = 8

@@ -8,7 +8,7 @@ from flask import Flask
 from tests.chat_support import send_text, sent_id
 from tests.helpers import ApiClient
 from wsgi_app.extensions import redis_client
-from wsgi_app.services import chat_events
+from wsgi_app.services.chat import events as chat_events
 
 
 def test_a_send_raises_the_recipients_key_and_wakes_them(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]

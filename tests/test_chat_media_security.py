@@ -12,7 +12,7 @@ from flask import Flask
 
 from tests.chat_support import AMR_CLIP, WAV_CLIP, block, png_bytes, wav_bytes
 from tests.helpers import ApiClient
-from wsgi_app.services.audio_check import NotAudio, check_audio
+from wsgi_app.services.chat.audio_check import NotAudio, check_audio
 
 HTML = b"<html><body><script>alert(document.cookie)</script></body></html>"
 MP3_FRAME = b"\xff\xfb\x90\x64" + b"\x00" * 413  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz

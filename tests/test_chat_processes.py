@@ -17,7 +17,7 @@ from tests.conftest import LiveServer
 from tests.helpers import ApiClient, HttpTransport, Reply, SignedInUser
 from wsgi_app.extensions import redis_client
 from wsgi_app.redis_client import is_embedded
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 
 def require_real_redis(base_config: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import REPO_ROOT
 from tests.helpers import ApiClient, FlaskTransport
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 
 def run_cli(app: Flask, *args: str):  # type: ignore[no-untyped-def]

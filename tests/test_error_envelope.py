@@ -9,7 +9,7 @@ from flask import Flask
 
 from tests.helpers import ApiClient, FlaskTransport, SignedInUser
 from wsgi_app import create_app, errors
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 
 def _assert_error(reply: Any, status: int, code: int) -> None:

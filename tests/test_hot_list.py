@@ -9,7 +9,7 @@ import pytest
 from tests.social_helpers import add_visit, block, set_user_fields
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_HIDDEN, User
-from wsgi_app.services import hot_list
+from wsgi_app.services.profile import hot_list
 from wsgi_app.timeutil import utcnow
 
 

@@ -12,7 +12,7 @@ from tests.chat_support import send_text
 from tests.helpers import ApiClient
 from wsgi_app.extensions import db
 from wsgi_app.models.vip import Product
-from wsgi_app.services import vip
+from wsgi_app.services.vip import purchases as vip
 
 IDENTIFIER_COLUMNS = [
     ("applications", "appkey"),

@@ -8,7 +8,7 @@ from tests.social_helpers import block, set_user_fields
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Label, UserLabel
 from wsgi_app.models.user import AUTHORITY_HIDDEN
-from wsgi_app.services import labels as label_service
+from wsgi_app.services.profile import labels as label_service
 
 CATALOGUE_SIZE = sum(len(names) for names in label_service.CATALOGUE.values())
 

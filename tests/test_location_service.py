@@ -12,8 +12,9 @@ from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
 from wsgi_app.models.user import AUTHORITY_HIDDEN, User
-from wsgi_app.services import location, nearby_cells
-from wsgi_app.services.location import GridPoint
+from wsgi_app.services.location import nearby_cells
+from wsgi_app.services.location import positions as location
+from wsgi_app.services.location.positions import GridPoint
 from wsgi_app.timeutil import utcnow
 
 

@@ -9,8 +9,8 @@ from flask import Flask
 from tests.helpers import ApiClient
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
-from wsgi_app.services import location
-from wsgi_app.services.location import GridPoint
+from wsgi_app.services.location import positions as location
+from wsgi_app.services.location.positions import GridPoint
 
 BEIJING = (39.9042, 116.4074)
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tests.conftest import REPO_ROOT
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 LOCUST_RUN_SECS = 6
 

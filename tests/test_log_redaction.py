@@ -26,7 +26,7 @@ from async_handlers.base import ServerTimeHandler
 from datingtoday_client.signing import sign_params
 from tests.conftest import LiveServer, make_application
 from wsgi_app.logging_setup import JsonFormatter, RedactingFormatter, redact
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 
 @pytest.mark.parametrize(

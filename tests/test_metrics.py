@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.chat_support import send_text, sent_id
 from tests.helpers import ApiClient, HttpTransport
 from wsgi_app.metrics import address_allowed
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

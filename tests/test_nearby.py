@@ -13,7 +13,7 @@ from tests.chat_support import block, hide_profile
 from tests.helpers import ApiClient, Reply, SignedInUser
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
-from wsgi_app.services import location
+from wsgi_app.services.location import positions as location
 from wsgi_app.timeutil import utcnow
 
 HOME = (39.9042, 116.4074)  # Beijing

@@ -17,9 +17,11 @@ from tests.test_nearby import HOME, latlng, listed, nearby, offset, place
 from wsgi_app.extensions import db
 from wsgi_app.models.location import UserLocation
 from wsgi_app.models.user import User
-from wsgi_app.services import location, nearby_cells, tokens
-from wsgi_app.services import nearby as nearby_service
-from wsgi_app.services.grid import Cell, cell_centre, distance_band_km, distance_km, row_geometry
+from wsgi_app.services.auth import tokens
+from wsgi_app.services.location import nearby as nearby_service
+from wsgi_app.services.location import nearby_cells
+from wsgi_app.services.location import positions as location
+from wsgi_app.services.location.grid import Cell, cell_centre, distance_band_km, distance_km, row_geometry
 
 
 @pytest.fixture(params=[0, 300], ids=["uncached", "cached"])

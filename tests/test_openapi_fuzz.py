@@ -33,10 +33,10 @@ from schemathesis.specs.openapi.checks import (
 
 from wsgi_app.extensions import db
 from wsgi_app.models.user import User
-from wsgi_app.services import tokens
-from wsgi_app.services.applications import AppCredentials
-from wsgi_app.services.openapi import SIGNING_PARAMS, USER_PARAMS
-from wsgi_app.services.signing import sign_params
+from wsgi_app.openapi.document import SIGNING_PARAMS, USER_PARAMS
+from wsgi_app.services.auth import tokens
+from wsgi_app.services.auth.applications import AppCredentials
+from wsgi_app.services.auth.signing import sign_params
 
 MAX_EXAMPLES = 12
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -13,7 +13,7 @@ from tests.social_helpers import block, image_bytes, set_user_fields, upload_fil
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Photo
 from wsgi_app.models.user import AUTHORITY_HIDDEN
-from wsgi_app.services import photos as photo_service
+from wsgi_app.services.profile import photos as photo_service
 
 
 def upload(api, user, content: bytes, name: str = "face.png"):

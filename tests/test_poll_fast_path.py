@@ -21,7 +21,7 @@ from tests.conftest import LiveServer
 from tests.helpers import ApiClient, Reply, SignedInUser
 from tests.test_chat_poll import WAKE_TIMEOUT_SECS, poll, wait_until, waiting
 from wsgi_app.extensions import redis_client
-from wsgi_app.services.chat_events import announce_new_message, latest_message_key
+from wsgi_app.services.chat.events import announce_new_message, latest_message_key
 
 
 class CountingExecutor(Executor):

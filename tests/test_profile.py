@@ -10,7 +10,7 @@ from tests.chat_support import send_text
 from tests.social_helpers import block, get_user_row, set_user_fields, visit_rows
 from wsgi_app.extensions import db
 from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_EVERYONE, AUTHORITY_HIDDEN
-from wsgi_app.services.profiles import PROFILE_FIELDS
+from wsgi_app.services.profile.profiles import PROFILE_FIELDS
 from wsgi_app.timeutil import utcnow
 
 PROFILE_KEYS = set(PROFILE_FIELDS)

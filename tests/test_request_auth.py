@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import ApiClient
 from wsgi_app.errors import APPKEY_UNKNOWN, NONCE_REPLAYED, SIGN_INVALID, TOKEN_INVALID
-from wsgi_app.services import applications, signing
+from wsgi_app.services.auth import applications, signing
 
 FLASK_USER_PATH = "/api/user/settings"  # a Flask endpoint that needs a user
 NATIVE_USER_PATH = "/api/chat/poll"  # a native one (no cursor: answers at once)

@@ -17,7 +17,7 @@ from tests.conftest import REPO_ROOT, LiveServer, free_port
 from tests.helpers import ApiClient, HttpTransport
 from wsgi_app import create_app
 from wsgi_app.config import InsecureConfigError
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 GOOD_SECRETS = {"SECRET_KEY": "k" * 32, "PAYMENT_PROVIDER_SECRET": "p" * 32}
 

@@ -12,7 +12,7 @@ from PIL import Image, PngImagePlugin
 from tests.conftest import AuthActions
 from tests.helpers import ApiClient
 from tests.social_helpers import upload_file
-from wsgi_app.services import photos as photo_service
+from wsgi_app.services.profile import photos as photo_service
 
 
 def _png(size: tuple[int, int], mode: str = "1") -> bytes:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_
 
+from wsgi_app.demo.seed import DEMO_PHONE_PREFIX
 from wsgi_app.extensions import db
 from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Label, Photo, UserLabel, Visit
 from wsgi_app.models.user import User
-from wsgi_app.services.demo_seed import DEMO_PHONE_PREFIX
 
 
 def run_seed(app, users: int, seed: int):

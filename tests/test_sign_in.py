@@ -9,7 +9,7 @@ from tests.conftest import AuthActions
 from tests.helpers import ApiClient
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import User
-from wsgi_app.services.sign_in import _code_key
+from wsgi_app.services.auth.sign_in import _code_key
 
 PHONE = "13912345678"
 
@@ -195,6 +195,6 @@ def test_codes_come_from_a_csprng(monkeypatch, api, sms_inbox) -> None:  # type:
         calls.append(n)
         return real(n)
 
-    monkeypatch.setattr("wsgi_app.services.sign_in.secrets.randbelow", spy)
+    monkeypatch.setattr("wsgi_app.services.auth.sign_in.secrets.randbelow", spy)
     _send(api)
     assert calls == [10**6]

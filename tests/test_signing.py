@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import ApiClient
 from wsgi_app.errors import PARAM_INVALID, SIGN_INVALID, TIMESTAMP_OUT_OF_WINDOW, ApiError
-from wsgi_app.services import signing
+from wsgi_app.services.auth import signing
 
 
 def test_md5_legacy_matches_the_contract_worked_example() -> None:

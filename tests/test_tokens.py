@@ -10,7 +10,7 @@ from tests.conftest import AuthActions
 from tests.helpers import ApiClient, SignedInUser
 from wsgi_app.extensions import db
 from wsgi_app.models.user import AuthToken
-from wsgi_app.services.tokens import hash_token
+from wsgi_app.services.auth.tokens import hash_token
 from wsgi_app.timeutil import utcnow
 
 

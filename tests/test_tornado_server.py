@@ -15,7 +15,7 @@ from tests.conftest import LiveServer
 from tests.helpers import ApiClient, HttpTransport
 from tornado_server import parse_args, run_wsgi_app
 from wsgi_app import create_app
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 
 def _get_json(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], Any]:

@@ -21,7 +21,7 @@ from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.user import User
-from wsgi_app.services import chat
+from wsgi_app.services.chat import messages as chat
 
 mariadb_only = pytest.mark.skipif(
     "mysql" not in __import__("os").environ.get("DATABASE_URL", ""),

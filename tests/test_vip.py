@@ -15,7 +15,8 @@ from tests.helpers import ApiClient, SignedInUser
 from wsgi_app.extensions import db
 from wsgi_app.models.user import User
 from wsgi_app.models.vip import Order, Product
-from wsgi_app.services import payments, vip
+from wsgi_app.services.vip import payments
+from wsgi_app.services.vip import purchases as vip
 from wsgi_app.timeutil import utcnow
 
 
@@ -396,7 +397,7 @@ def test_concurrent_payments_of_two_orders_both_count(
         time.sleep(0.3)
         return timedelta(*args, **kwargs)
 
-    monkeypatch.setattr("wsgi_app.services.vip.timedelta", slow_timedelta)
+    monkeypatch.setattr("wsgi_app.services.vip.purchases.timedelta", slow_timedelta)
     start = (utcnow() + timedelta(days=5)).replace(microsecond=0)
     set_deadline(app, user.user_id, start)
     first = order(api, user, products["vip_monthly"])["order_no"]

@@ -10,7 +10,7 @@ from tests.chat_support import send_text
 from tests.social_helpers import add_visit, block, make_vip, set_user_fields
 from wsgi_app.extensions import db
 from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_HIDDEN
-from wsgi_app.services.vip_status import is_vip
+from wsgi_app.services.vip.status import is_vip
 from wsgi_app.timeutil import utcnow
 
 
@@ -153,7 +153,7 @@ def test_parallel_first_visits_fold_into_one_row(app, auth):
     import threading
 
     from tests.social_helpers import visit_rows
-    from wsgi_app.services.visits import record_visit
+    from wsgi_app.services.profile.visits import record_visit
 
     visitor, owner = auth.login(), auth.login()
     workers, failures = 8, []

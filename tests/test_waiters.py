@@ -16,7 +16,7 @@ from async_handlers.waiters import WaiterRegistry, WakeListener, drain_waiters
 from tests.conftest import free_port
 from wsgi_app.errors import SHUTTING_DOWN, ApiError
 from wsgi_app.redis_client import make_async_client
-from wsgi_app.services.chat_events import wake_channel, wake_payload
+from wsgi_app.services.chat.events import wake_channel, wake_payload
 
 
 def run(coro: Any) -> Any:

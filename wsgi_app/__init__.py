@@ -28,7 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.database import tune_engine
     from wsgi_app.extensions import db, migrate, redis_store
     from wsgi_app.logging_setup import install_redaction
-    from wsgi_app.services import sms
+    from wsgi_app.services.auth import sms
 
     install_redaction()  # no token, sign, nonce or SMS code in any log record of this process
     instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")

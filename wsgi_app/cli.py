@@ -12,7 +12,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256, SIGN_METHODS
-from wsgi_app.services import application_admin, applications
+from wsgi_app.services.auth import application_admin, applications
 
 T = TypeVar("T")
 

@@ -93,7 +93,8 @@ def prepare_command() -> None:
     """Create the database if missing, apply every migration, seed VIP products and labels."""
     from flask_migrate import upgrade
 
-    from wsgi_app.services import labels, vip
+    from wsgi_app.services.profile import labels
+    from wsgi_app.services.vip import purchases as vip
 
     url = current_app.config["SQLALCHEMY_DATABASE_URI"]
     shown = make_url(url).render_as_string(hide_password=True)

@@ -11,7 +11,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from wsgi_app.services import demo_seed, labels
+from wsgi_app.demo import seed as demo_seed
+from wsgi_app.services.profile import labels
 
 labels_cli = AppGroup("labels", help="Manage the label catalogue.")
 

@@ -13,7 +13,8 @@ from flask.cli import AppGroup
 
 from wsgi_app.extensions import db
 from wsgi_app.models.vip import Order
-from wsgi_app.services import payments, vip
+from wsgi_app.services.vip import payments
+from wsgi_app.services.vip import purchases as vip
 
 products_cli = AppGroup("products", help="The VIP product catalogue.")
 payments_cli = AppGroup("payments", help="The local fake payment provider.")

@@ -22,9 +22,7 @@ _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 CORS_ALLOW_HEADERS = "Content-Type, Authorization, X-Request-Id"
 CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
 CORS_MAX_AGE_SECS = 600
-# Paths only the native Tornado handlers serve (async_handlers.NATIVE_ENDPOINTS; a test
-# keeps the two equal): under `flask run` their 404 says which server to start.
-NATIVE_PATHS = frozenset({"/api/time", "/api/chat/poll", "/api/user/nearby/list"})
+# Under `flask run` a 404 on a native path (wsgi_app.native_endpoints) says which server to start.
 NATIVE_PATH_HINT = "{path} is served by tornado_server.py (./scripts/run.sh), not by `flask run`"
 # On every API answer, Flask and native alike: never sniff a type, never keep a copy (answers carry
 # tokens, SMS codes and private data). Served files set their own Cache-Control.

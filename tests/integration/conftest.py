@@ -24,7 +24,7 @@ from deploy import Stack, StackSettings
 from tests.conftest import REPO_ROOT
 from tests.integration.figures import FIGURES
 from tests.integration.services import MariaDBServer, RedisServer, free_port_range
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 INTEGRATION_PROCESSES = 3
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from wsgi_app.services.applications import AppCredentials
-from wsgi_app.services.signing import sign_params
+from wsgi_app.services.auth.applications import AppCredentials
+from wsgi_app.services.auth.signing import sign_params
 
 CALL_TIMEOUT_SECS = 60.0
 POLL_HTTP_TIMEOUT_SECS = 90.0

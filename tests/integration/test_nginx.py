@@ -9,7 +9,7 @@ import pytest
 from deploy import Stack
 from tests.integration.load import Client, Person
 from wsgi_app import errors
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from tests.integration.figures import FIGURES
 from tests.integration.load import Call, MixedLoad
 from tests.integration.services import MariaDBServer, RedisServer
 from wsgi_app.errors import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 pytestmark = pytest.mark.integration
 

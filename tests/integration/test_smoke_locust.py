@@ -6,7 +6,7 @@ import pytest
 
 from deploy import Stack, loadtest
 from tests.integration.figures import FIGURES
-from wsgi_app.services.applications import AppCredentials
+from wsgi_app.services.auth.applications import AppCredentials
 
 pytestmark = pytest.mark.integration
 

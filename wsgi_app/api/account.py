@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.services import account
-from wsgi_app.services.request_auth import Caller
+from wsgi_app.services.auth import account
+from wsgi_app.services.auth.request_auth import UserCaller
 
 bp = Blueprint("account", __name__, url_prefix="/api/account")
 
@@ -25,7 +25,6 @@ bp = Blueprint("account", __name__, url_prefix="/api/account")
     "every token (this one too). Orders stay for the books and reports for the moderators, "
     "without your id. Signing in again with the same phone creates a new user.",
 )
-def delete(caller: Caller) -> dict[str, Any]:
-    assert caller.user_id is not None
+def delete(caller: UserCaller) -> dict[str, Any]:
     account.delete_account(caller.user_id)
     return {"deleted_user_id": caller.user_id}

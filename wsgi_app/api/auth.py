@@ -10,8 +10,9 @@ from wsgi_app import transactions
 from wsgi_app.api.endpoint import endpoint
 from wsgi_app.errors import LATLNG_INVALID, PARAM_INVALID, RATE_LIMITED, SMS_CODE_INVALID
 from wsgi_app.params import Param
-from wsgi_app.services import location, sign_in, tokens
-from wsgi_app.services.request_auth import Caller
+from wsgi_app.services.auth import sign_in, tokens
+from wsgi_app.services.auth.request_auth import Caller, UserCaller
+from wsgi_app.services.location import positions as location
 from wsgi_app.timeutil import format_wire_datetime
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
@@ -87,8 +88,7 @@ def login(caller: Caller, phone: str, code: str, latlng: str | None = None) -> d
 
 @bp.route("/logout", methods=["POST"])
 @endpoint(summary="Revoke the token of this request", data_schema={"type": "object"})
-def logout(caller: Caller) -> dict[str, Any]:
-    assert caller.token_hash is not None
+def logout(caller: UserCaller) -> dict[str, Any]:
     token_hash = caller.token_hash
     transactions.write(lambda: tokens.revoke(token_hash), what="logout")
     return {}

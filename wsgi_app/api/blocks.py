@@ -7,11 +7,11 @@ from typing import Any
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.api.pagination import PAGINATION
+from wsgi_app.declarations import PAGINATION
 from wsgi_app.errors import RATE_LIMITED, USER_NOT_FOUND
 from wsgi_app.params import Param
-from wsgi_app.services import blocks, reports
-from wsgi_app.services.request_auth import Caller
+from wsgi_app.services.auth.request_auth import UserCaller
+from wsgi_app.services.social import blocks, reports
 
 bp = Blueprint("blocks", __name__, url_prefix="/api")
 
@@ -34,8 +34,7 @@ BLOCK_RESULT_SCHEMA: dict[str, Any] = {
     description="Idempotent. Blocking yourself is refused with 300. Limits (block and unblock "
     "together): 30 per hour, 100 per day.",
 )
-def block_add(caller: Caller, peer_id: int) -> dict[str, Any]:
-    assert caller.user_id is not None
+def block_add(caller: UserCaller, peer_id: int) -> dict[str, Any]:
     blocks.block(caller.user_id, peer_id)
     return {"peer_id": peer_id, "blocked": True}
 
@@ -49,8 +48,7 @@ def block_add(caller: Caller, peer_id: int) -> dict[str, Any]:
     description="Idempotent. A block the other user placed on you stays; "
     "'blocked' tells whether you still cannot see each other. Shares the limits of block/add.",
 )
-def block_remove(caller: Caller, peer_id: int) -> dict[str, Any]:
-    assert caller.user_id is not None
+def block_remove(caller: UserCaller, peer_id: int) -> dict[str, Any]:
     blocks.unblock(caller.user_id, peer_id)
     return {"peer_id": peer_id, "blocked": blocks.is_blocked_between(caller.user_id, peer_id)}
 
@@ -61,8 +59,7 @@ def block_remove(caller: Caller, peer_id: int) -> dict[str, Any]:
     params=PAGINATION,
     data_schema=blocks.BLOCK_PAGE_SCHEMA,
 )
-def block_list(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
-    assert caller.user_id is not None
+def block_list(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]:
     return blocks.blocks_page(caller.user_id, page, page_count)
 
 
@@ -78,6 +75,5 @@ def block_list(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
     data_schema=reports.REPORT_SCHEMA,
     description="Limits: 5 reports per hour, 20 per day. Reporting yourself is refused with 300.",
 )
-def report_add(caller: Caller, peer_id: int, reason: str, detail: str | None = None) -> dict[str, Any]:
-    assert caller.user_id is not None
+def report_add(caller: UserCaller, peer_id: int, reason: str, detail: str | None = None) -> dict[str, Any]:
     return reports.report_user(caller.user_id, peer_id, reason, detail)

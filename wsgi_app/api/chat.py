@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, send_file
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.api.pagination import PAGINATION
+from wsgi_app.declarations import PAGINATION
 from wsgi_app.errors import (
     BLOCKED,
     CONFLICT,
@@ -23,11 +23,13 @@ from wsgi_app.errors import (
     UNSUPPORTED_MEDIA,
     USER_NOT_FOUND,
 )
+from wsgi_app.openapi.document import MEDIA_TYPES_KEY, RAW_BODY_MARKER
 from wsgi_app.params import Param
-from wsgi_app.services import chat, chat_contacts, chat_media
-from wsgi_app.services.openapi import MEDIA_TYPES_KEY, RAW_BODY_MARKER
-from wsgi_app.services.photos import IMAGE_FORMATS
-from wsgi_app.services.request_auth import Caller
+from wsgi_app.services.auth.request_auth import UserCaller
+from wsgi_app.services.chat import contacts as chat_contacts
+from wsgi_app.services.chat import media as chat_media
+from wsgi_app.services.chat import messages as chat
+from wsgi_app.services.profile.photos import IMAGE_FORMATS
 
 bp = Blueprint("chat", __name__, url_prefix="/api/chat")
 contacts_bp = Blueprint("contacts", __name__, url_prefix="/api/contacts")
@@ -105,8 +107,7 @@ CONTACTS_SCHEMA: dict[str, Any] = {
     "Voice clips are parsed (415 unless the whole file is audio); media count against a daily "
     "quota per sender (CHAT_MEDIA_DAILY_QUOTA_BYTES, 100 MiB; 429 beyond).",
 )
-def send(caller: Caller, peer_id: int, client_msg_id: str, kind: str, content: str | None = None) -> dict:
-    assert caller.user_id is not None
+def send(caller: UserCaller, peer_id: int, client_msg_id: str, kind: str, content: str | None = None) -> dict:
     upload = request.files.get("file")
     sent = chat.send_message(
         caller.user_id, peer_id, client_msg_id, kind, content, upload.stream if upload else None
@@ -128,8 +129,7 @@ def send(caller: Caller, peer_id: int, client_msg_id: str, kind: str, content: s
     description="The message's media_url. 511 for anyone but the two people of the conversation "
     "(and for a missing file), 512 once either blocked the other. Not cacheable by shared caches.",
 )
-def media(caller: Caller, name: str) -> Response:
-    assert caller.user_id is not None
+def media(caller: UserCaller, name: str) -> Response:
     path, content_type = chat_media.readable_media(caller.user_id, name)
     accel_path = current_app.config["CHAT_MEDIA_ACCEL_PATH"]
     if accel_path:  # nginx sends the bytes from its internal location
@@ -152,8 +152,7 @@ def media(caller: Caller, name: str) -> Response:
     errors=[USER_NOT_FOUND, BLOCKED],
     data_schema=HISTORY_SCHEMA,
 )
-def history(caller: Caller, peer_id: int, page_count: int, before_id: int | None = None) -> dict:
-    assert caller.user_id is not None
+def history(caller: UserCaller, peer_id: int, page_count: int, before_id: int | None = None) -> dict:
     return chat.history(caller.user_id, peer_id, before_id, page_count)
 
 
@@ -172,8 +171,7 @@ def history(caller: Caller, peer_id: int, page_count: int, before_id: int | None
     },
     description="The sender sees read_at on those messages in its history.",
 )
-def mark_read(caller: Caller, peer_id: int, up_to_id: int | None = None) -> dict:
-    assert caller.user_id is not None
+def mark_read(caller: UserCaller, peer_id: int, up_to_id: int | None = None) -> dict:
     return chat_contacts.mark_read(caller.user_id, peer_id, up_to_id)
 
 
@@ -183,6 +181,5 @@ def mark_read(caller: Caller, peer_id: int, up_to_id: int | None = None) -> dict
     params=list(PAGINATION),
     data_schema=CONTACTS_SCHEMA,
 )
-def list_contacts(caller: Caller, page: int, page_count: int) -> dict:
-    assert caller.user_id is not None
+def list_contacts(caller: UserCaller, page: int, page_count: int) -> dict:
     return chat.contacts_page(caller.user_id, page, page_count)

@@ -2,10 +2,12 @@
 
     @bp.route("/show", methods=["GET"])
     @endpoint(summary="Show a profile", params=[Param("peerId", "integer", minimum=1)])
-    def show(caller: Caller, peer_id: int | None = None) -> dict: ...
+    def show(caller: UserCaller, peer_id: int | None = None) -> dict: ...
 
-The view receives the :class:`Caller` and its declared parameters as keyword
-arguments (snake_case), and returns the ``data`` object of the envelope. The
+The view receives the caller and its declared parameters as keyword arguments
+(snake_case): a :class:`UserCaller` (its ``user_id`` is never None) when
+``auth="user"`` (the default), a :class:`Caller` when ``auth="app"``, ``None``
+when ``auth="none"``, and returns the ``data`` object of the envelope. The
 declaration is kept on the view (``endpoint_spec``) for the OpenAPI document.
 """
 
@@ -13,27 +15,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from flask import Response, g, jsonify, request
 
+from wsgi_app.declarations import AuthLevel, EndpointSpec
 from wsgi_app.errors import ErrorSpec, success_body
 from wsgi_app.params import Param, merge_request_params, parse_params
-from wsgi_app.services.request_auth import Caller, authenticate_request
-
-AuthLevel = Literal["none", "app", "user"]
-
-
-@dataclass(frozen=True)
-class EndpointSpec:
-    summary: str
-    params: tuple[Param, ...] = ()
-    auth: AuthLevel = "user"
-    data_schema: dict[str, Any] | None = None
-    errors: tuple[ErrorSpec, ...] = ()
-    description: str = ""
-    tags: tuple[str, ...] = field(default=())
+from wsgi_app.services.auth.request_auth import Caller, UserCaller, authenticate_request
 
 
 def request_params() -> dict[str, str]:
@@ -56,7 +45,7 @@ def endpoint(
         @functools.wraps(view)
         def wrapper(**route_kwargs: Any) -> Any:
             raw = request_params()
-            caller: Caller | None = None
+            caller: Caller | UserCaller | None = None
             if spec.auth != "none":
                 caller = authenticate_request(
                     request.method,
@@ -67,6 +56,8 @@ def endpoint(
                     retry_id=request.headers.get("X-Request-Id"),
                 )
                 g.caller = caller
+                if spec.auth == "user":
+                    caller = caller.signed_in()
             values = parse_params(spec.params, raw)
             result = view(caller, **route_kwargs, **values)
             if isinstance(result, Response):

@@ -14,7 +14,8 @@ from wsgi_app import errors
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.extensions import db
 from wsgi_app.failures import failure_spec, mysql_error_code
-from wsgi_app.http_common import NATIVE_PATH_HINT, NATIVE_PATHS
+from wsgi_app.http_common import NATIVE_PATH_HINT
+from wsgi_app.native_endpoints import NATIVE_PATHS
 
 log = logging.getLogger("datingtoday.errors")
 

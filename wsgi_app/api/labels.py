@@ -7,11 +7,11 @@ from typing import Any
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.api.pagination import PAGINATION
+from wsgi_app.declarations import PAGINATION
 from wsgi_app.errors import OBJECT_NOT_FOUND, PARAM_INVALID, USER_NOT_FOUND
 from wsgi_app.params import Param
-from wsgi_app.services import labels
-from wsgi_app.services.request_auth import Caller
+from wsgi_app.services.auth.request_auth import UserCaller
+from wsgi_app.services.profile import labels
 
 bp = Blueprint("labels", __name__, url_prefix="/api")
 
@@ -25,7 +25,7 @@ bp = Blueprint("labels", __name__, url_prefix="/api")
     ],
     data_schema=labels.LABEL_PAGE_SCHEMA,
 )
-def catalogue(caller: Caller, page: int, page_count: int, category: str | None = None) -> dict[str, Any]:
+def catalogue(caller: UserCaller, page: int, page_count: int, category: str | None = None) -> dict[str, Any]:
     return labels.catalogue_page(page, page_count, category)
 
 
@@ -36,8 +36,7 @@ def catalogue(caller: Caller, page: int, page_count: int, category: str | None =
     errors=[USER_NOT_FOUND],
     data_schema=labels.USER_LABELS_SCHEMA,
 )
-def show_labels(caller: Caller, peer_id: int | None = None) -> dict[str, Any]:
-    assert caller.user_id is not None
+def show_labels(caller: UserCaller, peer_id: int | None = None) -> dict[str, Any]:
     return labels.labels_of(caller.user_id, peer_id)
 
 
@@ -55,6 +54,5 @@ def show_labels(caller: Caller, peer_id: int | None = None) -> dict[str, Any]:
     errors=[PARAM_INVALID, OBJECT_NOT_FOUND],
     data_schema=labels.USER_LABELS_SCHEMA,
 )
-def set_labels(caller: Caller, label_ids: str = "") -> dict[str, Any]:
-    assert caller.user_id is not None
+def set_labels(caller: UserCaller, label_ids: str = "") -> dict[str, Any]:
     return labels.set_labels(caller.user_id, labels.parse_id_list(label_ids, "labelIds", allow_empty=True))

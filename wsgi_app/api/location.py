@@ -7,8 +7,8 @@ from flask import Blueprint
 from wsgi_app.api.endpoint import endpoint
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED
 from wsgi_app.params import Param
-from wsgi_app.services import location
-from wsgi_app.services.request_auth import Caller
+from wsgi_app.services.auth.request_auth import UserCaller
+from wsgi_app.services.location import positions as location
 
 bp = Blueprint("location", __name__, url_prefix="/api/location")
 
@@ -26,8 +26,7 @@ LATLNG = Param(
     description="Snapped to a ~1 km grid before it is stored; coordinates are never returned. "
     "Moves faster than an airliner are rejected (516); changes are rate-limited (429).",
 )
-def report(caller: Caller, latlng: str) -> dict:
-    assert caller.user_id is not None
+def report(caller: UserCaller, latlng: str) -> dict:
     lat, lng = location.parse_latlng(latlng)
     location.report_location(caller.user_id, lat, lng)
     return {"stored": True}

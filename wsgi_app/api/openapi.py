@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.services import openapi
+from wsgi_app.openapi import document as openapi
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 

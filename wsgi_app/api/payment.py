@@ -13,8 +13,9 @@ from flask import Blueprint
 from wsgi_app.api.endpoint import endpoint, request_params
 from wsgi_app.errors import CONFLICT, OBJECT_NOT_FOUND, PAYMENT_MISMATCH, PAYMENT_SIGN_INVALID
 from wsgi_app.params import Param
-from wsgi_app.services import payments, vip
-from wsgi_app.services.vip_schemas import CALLBACK_RESULT_SCHEMA
+from wsgi_app.services.vip import payments
+from wsgi_app.services.vip import purchases as vip
+from wsgi_app.services.vip.schemas import CALLBACK_RESULT_SCHEMA
 
 bp = Blueprint("payment", __name__, url_prefix="/api/payment")
 

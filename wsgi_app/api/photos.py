@@ -17,11 +17,12 @@ from wsgi_app.errors import (
     ApiError,
 )
 from wsgi_app.params import Param
-from wsgi_app.services import photos, profile_access
-from wsgi_app.services.labels import parse_id_list
-from wsgi_app.services.profiles import get_user
-from wsgi_app.services.request_auth import Caller
-from wsgi_app.services.visibility import can_view_profile
+from wsgi_app.services.auth.request_auth import UserCaller
+from wsgi_app.services.profile import access as profile_access
+from wsgi_app.services.profile import photos
+from wsgi_app.services.profile.labels import parse_id_list
+from wsgi_app.services.profile.profiles import get_user
+from wsgi_app.services.profile.visibility import can_view_profile
 
 bp = Blueprint("photos", __name__, url_prefix="/api/photo")
 
@@ -37,8 +38,7 @@ PHOTO_ID = Param("photoId", "integer", required=True, minimum=1, description="on
     description="The type is read from the content, never from the name. At most 9 photos (409 "
     "beyond). Above 24 million pixels 514, from the header before any decoding.",
 )
-def upload(caller: Caller) -> dict[str, Any]:
-    assert caller.user_id is not None
+def upload(caller: UserCaller) -> dict[str, Any]:
     upload = request.files.get("photo")
     if upload is None:
         raise ApiError(PARAM_INVALID, "missing parameter: photo (a multipart file)")
@@ -52,8 +52,7 @@ def upload(caller: Caller) -> dict[str, Any]:
     errors=[USER_NOT_FOUND],
     data_schema=photos.PHOTO_LIST_SCHEMA,
 )
-def list_photos(caller: Caller, peer_id: int | None = None) -> dict[str, Any]:
-    assert caller.user_id is not None
+def list_photos(caller: UserCaller, peer_id: int | None = None) -> dict[str, Any]:
     owner_id = caller.user_id if peer_id is None else peer_id
     if not can_view_profile(caller.user_id, get_user(owner_id)):
         raise ApiError(USER_NOT_FOUND)
@@ -68,8 +67,7 @@ def list_photos(caller: Caller, peer_id: int | None = None) -> dict[str, Any]:
     errors=[OBJECT_NOT_FOUND],
     data_schema={"type": "object", "required": ["photo_id"], "properties": {"photo_id": {"type": "integer"}}},
 )
-def delete(caller: Caller, photo_id: int) -> dict[str, Any]:
-    assert caller.user_id is not None
+def delete(caller: UserCaller, photo_id: int) -> dict[str, Any]:
     photos.delete_photo(caller.user_id, photo_id)
     return {"photo_id": photo_id}
 
@@ -89,8 +87,7 @@ def delete(caller: Caller, photo_id: int) -> dict[str, Any]:
     errors=[PARAM_INVALID, OBJECT_NOT_FOUND],
     data_schema=photos.PHOTO_LIST_SCHEMA,
 )
-def reorder(caller: Caller, photo_ids: str) -> dict[str, Any]:
-    assert caller.user_id is not None
+def reorder(caller: UserCaller, photo_ids: str) -> dict[str, Any]:
     ordered = photos.reorder_photos(caller.user_id, parse_id_list(photo_ids, "photoIds"))
     items = [photos.photo_data(photo) for photo in ordered]
     return {"user_id": caller.user_id, "list": items, "total": len(items)}
@@ -104,6 +101,5 @@ def reorder(caller: Caller, photo_ids: str) -> dict[str, Any]:
     data_schema=profile_access.SELF_PROFILE_SCHEMA,
     description="Returns your updated profile.",
 )
-def set_avatar(caller: Caller, photo_id: int) -> dict[str, Any]:
-    assert caller.user_id is not None
+def set_avatar(caller: UserCaller, photo_id: int) -> dict[str, Any]:
     return profile_access.self_profile_data(photos.set_avatar(caller.user_id, photo_id))

@@ -7,11 +7,12 @@ from typing import Any
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.api.pagination import PAGINATION
+from wsgi_app.declarations import PAGINATION
 from wsgi_app.errors import NICKNAME_INVALID, PARAM_INVALID, USER_NOT_FOUND
 from wsgi_app.params import Param
-from wsgi_app.services import hot_list, profile_access
-from wsgi_app.services.request_auth import Caller
+from wsgi_app.services.auth.request_auth import UserCaller
+from wsgi_app.services.profile import access as profile_access
+from wsgi_app.services.profile import hot_list
 
 bp = Blueprint("users", __name__, url_prefix="/api/user")
 
@@ -49,8 +50,7 @@ UPDATE_PARAMS = [
     description="Another's profile is shown only when its owner lets you see it (else 501, like a "
     "missing user) and records a visit. phone only when showing yourself.",
 )
-def show(caller: Caller, peer_id: int | None = None) -> dict[str, Any]:
-    assert caller.user_id is not None
+def show(caller: UserCaller, peer_id: int | None = None) -> dict[str, Any]:
     return profile_access.show_profile(caller.user_id, peer_id)
 
 
@@ -62,8 +62,7 @@ def show(caller: Caller, peer_id: int | None = None) -> dict[str, Any]:
     data_schema=profile_access.SELF_PROFILE_SCHEMA,
     description="phone, VIP time and ids can never be changed here; other parameters are ignored.",
 )
-def update(caller: Caller, **changes: Any) -> dict[str, Any]:
-    assert caller.user_id is not None
+def update(caller: UserCaller, **changes: Any) -> dict[str, Any]:
     return profile_access.update_profile(caller.user_id, changes)
 
 
@@ -73,8 +72,7 @@ def update(caller: Caller, **changes: Any) -> dict[str, Any]:
     data_schema=profile_access.SETTINGS_SCHEMA,
     description="Changed through /api/user/update (email, authority); VIP through purchases.",
 )
-def settings(caller: Caller) -> dict[str, Any]:
-    assert caller.user_id is not None
+def settings(caller: UserCaller) -> dict[str, Any]:
     return profile_access.account_settings(caller.user_id)
 
 
@@ -86,6 +84,5 @@ def settings(caller: Caller) -> dict[str, Any]:
     description="Ranked by distinct visitors in the last 7 days, then most recent visit. Never you, "
     "never hidden profiles, never anyone blocked either way.",
 )
-def hot(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
-    assert caller.user_id is not None
+def hot(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]:
     return hot_list.hot_page(caller.user_id, page, page_count)

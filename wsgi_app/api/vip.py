@@ -7,12 +7,13 @@ from typing import Any
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.api.pagination import PAGINATION
+from wsgi_app.declarations import PAGINATION
 from wsgi_app.errors import OBJECT_NOT_FOUND, RATE_LIMITED
 from wsgi_app.params import Param
-from wsgi_app.services import profiles, vip
-from wsgi_app.services import vip_schemas as schemas
-from wsgi_app.services.request_auth import Caller
+from wsgi_app.services.auth.request_auth import Caller, UserCaller
+from wsgi_app.services.profile import profiles
+from wsgi_app.services.vip import purchases as vip
+from wsgi_app.services.vip import schemas
 
 bp = Blueprint("vip", __name__, url_prefix="/api/vip")
 
@@ -32,8 +33,7 @@ def products(caller: Caller) -> dict[str, Any]:
     description="VIP time is added when the payment provider's callback confirms the payment. "
     "Limits: 10 orders per 10 minutes, 30 per day.",
 )
-def order(caller: Caller, product_id: int) -> dict[str, Any]:
-    assert caller.user_id is not None
+def order(caller: UserCaller, product_id: int) -> dict[str, Any]:
     return vip.create_order(caller.user_id, product_id)
 
 
@@ -45,8 +45,7 @@ def order(caller: Caller, product_id: int) -> dict[str, Any]:
     data_schema=schemas.ORDER_SCHEMA,
     description="Another user's order is answered like a missing one (511).",
 )
-def order_detail(caller: Caller, order_no: str) -> dict[str, Any]:
-    assert caller.user_id is not None
+def order_detail(caller: UserCaller, order_no: str) -> dict[str, Any]:
     return vip.order_data(vip.own_order(caller.user_id, order_no))
 
 
@@ -56,13 +55,11 @@ def order_detail(caller: Caller, order_no: str) -> dict[str, Any]:
     params=PAGINATION,
     data_schema=schemas.ORDER_PAGE_SCHEMA,
 )
-def orders(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
-    assert caller.user_id is not None
+def orders(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]:
     return vip.orders_page(caller.user_id, page, page_count)
 
 
 @bp.route("/status", methods=["GET"])
 @endpoint(summary="Whether you are VIP, and until when", data_schema=schemas.VIP_STATUS_SCHEMA)
-def status(caller: Caller) -> dict[str, Any]:
-    assert caller.user_id is not None
+def status(caller: UserCaller) -> dict[str, Any]:
     return vip.vip_status_data(profiles.get_user(caller.user_id))

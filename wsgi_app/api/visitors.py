@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
-from wsgi_app.api.pagination import PAGINATION
+from wsgi_app.declarations import PAGINATION
 from wsgi_app.errors import VIP_REQUIRED, ApiError
-from wsgi_app.services import visits
-from wsgi_app.services.profiles import get_user
-from wsgi_app.services.request_auth import Caller
-from wsgi_app.services.vip_status import is_vip
+from wsgi_app.services.auth.request_auth import UserCaller
+from wsgi_app.services.profile import visits
+from wsgi_app.services.profile.profiles import get_user
+from wsgi_app.services.vip.status import is_vip
 
 bp = Blueprint("visitors", __name__, url_prefix="/api/visitor")
 
@@ -27,8 +27,7 @@ def require_vip(user_id: int) -> None:
     summary="How many people viewed you, and how many are new",
     data_schema=visits.SUMMARY_SCHEMA,
 )
-def summary(caller: Caller) -> dict[str, Any]:
-    assert caller.user_id is not None
+def summary(caller: UserCaller) -> dict[str, Any]:
     return visits.summary(caller.user_id)
 
 
@@ -40,8 +39,7 @@ def summary(caller: Caller) -> dict[str, Any]:
     data_schema=visits.VISITOR_PAGE_SCHEMA,
     description="One entry per visitor with the number of visits and the latest time.",
 )
-def visitor_list(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
-    assert caller.user_id is not None
+def visitor_list(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]:
     require_vip(caller.user_id)
     return visits.visitor_page(caller.user_id, page, page_count)
 
@@ -56,7 +54,6 @@ def visitor_list(caller: Caller, page: int, page_count: int) -> dict[str, Any]:
         "properties": {"marked": {"type": "integer", "description": "visitors that were new"}},
     },
 )
-def mark_read(caller: Caller) -> dict[str, Any]:
-    assert caller.user_id is not None
+def mark_read(caller: UserCaller) -> dict[str, Any]:
     require_vip(caller.user_id)
     return {"marked": visits.mark_all_read(caller.user_id)}

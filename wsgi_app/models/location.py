@@ -1,7 +1,7 @@
 """The last reported position of a user, already snapped to the privacy grid.
 
 Stored positions are grid-cell centres, so ``(lat, lng)`` names a cell and the
-index on it is what nearby search reads (see ``wsgi_app.services.nearby_cells``).
+index on it is what nearby search reads (see ``wsgi_app.services.location.nearby_cells``).
 """
 
 from __future__ import annotations

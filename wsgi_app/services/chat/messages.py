@@ -1,0 +1,287 @@
+"""Chat: send (idempotent by client message id), history, the long-poll batch, contacts.
+
+Ordering guarantee behind the long-poll cursor: a send locks both users' rows
+before it inserts, so the messages *to one user* are inserted and committed
+one after another, and their ids (which only grow) are allocated in commit
+order. A poller that has seen id N can therefore never later find a committed
+message to it with an id below N: reading ``id > cursor`` loses nothing.
+(SQLite serialises writers anyway; on MariaDB this is the row lock.)
+
+A send costs one checking query (recipient, block, earlier send of the same
+``clientMsgId``), one transaction (pair lock, insert, both contact rows in one
+upsert, commit; retried on deadlock, idempotent by the unique
+``(sender_id, client_msg_id)``), then one pipelined Redis round trip that
+announces it (:mod:`wsgi_app.services.chat.events`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import IO, Any
+
+from flask import current_app
+from sqlalchemy import bindparam, func
+from sqlalchemy.exc import IntegrityError
+
+from wsgi_app import transactions
+from wsgi_app.errors import BLOCKED, CONFLICT, PARAM_INVALID, USER_NOT_FOUND, ApiError
+from wsgi_app.extensions import db, redis_client
+from wsgi_app.models.chat import Message
+from wsgi_app.models.user import User
+from wsgi_app.services import rate_limit
+from wsgi_app.services.chat import contacts as chat_contacts
+from wsgi_app.services.chat import events as chat_events
+from wsgi_app.services.chat import media as chat_media
+from wsgi_app.services.profile.profiles import get_user
+from wsgi_app.services.social.blocks import (
+    blocked_either_way_clause,
+    is_blocked_between,
+    is_blocked_between_clause,
+)
+from wsgi_app.services.upload_files import remove_files
+from wsgi_app.timeutil import format_wire_datetime, utcnow
+
+MESSAGE_KINDS = (chat_media.KIND_TEXT, chat_media.KIND_VOICE, chat_media.KIND_IMAGE)
+MAX_TEXT_CHARS = 2000
+CLIENT_MSG_ID_PATTERN = r"[A-Za-z0-9_\-:.]{1,64}"
+MAX_PAGE_SIZE = 50
+MAX_POLL_BATCH = 100
+
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["msg_id", "client_msg_id", "sender_id", "recipient_id", "kind", "created_at"],
+    "properties": {
+        "msg_id": {"type": "integer", "description": "grows with time; the long-poll cursor"},
+        "client_msg_id": {"type": "string"},
+        "sender_id": {"type": "integer"},
+        "recipient_id": {"type": "integer"},
+        "kind": {"type": "string", "enum": list(MESSAGE_KINDS)},
+        "content": {"type": ["string", "null"], "description": "text, or a caption of a media message"},
+        "media_url": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
+        "read_at": {"type": ["string", "null"], "description": "read receipt: when the recipient read it"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    message: dict[str, Any]
+    duplicate: bool
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    return {
+        "msg_id": message.id,
+        "client_msg_id": message.client_msg_id,
+        "sender_id": message.sender_id,
+        "recipient_id": message.recipient_id,
+        "kind": message.kind,
+        "content": message.body,
+        "media_url": chat_media.media_url(message.media_filename),
+        "created_at": format_wire_datetime(message.created_at),
+        "read_at": format_wire_datetime(message.read_at),
+    }
+
+
+def _load_message(message_id: int) -> Message:
+    message = db.session.get(Message, message_id)
+    assert message is not None  # messages are deleted only with their sender
+    return message
+
+
+def _replay(existing: Message, peer_id: int, kind: str) -> SentMessage:
+    """A retried send: the stored message, announced again (the first announcement may have
+    been lost with a crash right after its commit), unless the id was used for a different one."""
+    if existing.recipient_id != peer_id or existing.kind != kind:
+        raise ApiError(CONFLICT, "clientMsgId already used for a different message")
+    chat_events.announce_new_message(existing.recipient_id, existing.id)
+    return SentMessage(message_data(existing), duplicate=True)
+
+
+def _check_content(kind: str, content: str | None, upload: IO[bytes] | None) -> str | None:
+    text = (content or "").strip() or None
+    if kind == chat_media.KIND_TEXT:
+        if text is None:
+            raise ApiError(PARAM_INVALID, "content: required for a text message")
+        if upload is not None:
+            raise ApiError(PARAM_INVALID, "file: not allowed on a text message")
+    elif upload is None:
+        raise ApiError(PARAM_INVALID, f"file: required for a {kind} message")
+    if text is not None and len(text) > MAX_TEXT_CHARS:
+        raise ApiError(PARAM_INVALID, f"content: at most {MAX_TEXT_CHARS} characters")
+    return text
+
+
+# The send path's statements, built once (building them per call was most of its Python time).
+_users, _messages = User.__table__, Message.__table__
+_SEND_CHECK = db.select(
+    db.select(_users.c.id).where(_users.c.id == bindparam("peer")).scalar_subquery(),
+    is_blocked_between_clause(bindparam("sender"), bindparam("peer")),
+    db.select(_messages.c.id)
+    .where(_messages.c.sender_id == bindparam("sender"), _messages.c.client_msg_id == bindparam("cmid"))
+    .scalar_subquery(),
+)
+_LOCK_PAIR = (
+    db.select(_users.c.id)
+    .where(_users.c.id.in_([bindparam("low"), bindparam("high")]))
+    .order_by(_users.c.id)
+    .with_for_update()
+)
+_INSERT_MESSAGE = _messages.insert()
+
+
+def _send_check(sender_id: int, peer_id: int, client_msg_id: str) -> tuple[bool, bool, int | None]:
+    """``(peer exists, blocked either way, id of the message already stored under
+    client_msg_id)`` in one query, outside the transaction (it locks nothing)."""
+    row = db.session.execute(_SEND_CHECK, {"peer": peer_id, "sender": sender_id, "cmid": client_msg_id}).one()
+    return row[0] is not None, bool(row[1]), row[2]
+
+
+def _lock_pair(user_a: int, user_b: int) -> None:
+    """Row-lock both users in id order (no deadlock between A->B and B->A sends)."""
+    db.session.execute(_LOCK_PAIR, {"low": min(user_a, user_b), "high": max(user_a, user_b)}).all()
+
+
+def _store_message(values: dict[str, Any]) -> int:
+    """The send transaction: pair lock, the message, both contact rows. Returns the new id.
+
+    Safe to repeat (:func:`wsgi_app.transactions.write` retries it): a repeat of a
+    committed send fails on the unique ``(sender_id, client_msg_id)``.
+    """
+    _lock_pair(values["sender_id"], values["recipient_id"])
+    message_id = int(db.session.execute(_INSERT_MESSAGE, values).inserted_primary_key[0])
+    chat_contacts.bump_contacts(values["sender_id"], values["recipient_id"], message_id, values["created_at"])
+    return message_id
+
+
+def send_message(
+    sender_id: int,
+    peer_id: int,
+    client_msg_id: str,
+    kind: str,
+    content: str | None,
+    upload: IO[bytes] | None,
+) -> SentMessage:
+    """Store one message (once per ``client_msg_id``), commit, then announce it."""
+    if peer_id == sender_id:
+        raise ApiError(PARAM_INVALID, "peerId: you cannot message yourself")
+    text = _check_content(kind, content, upload)
+    peer_exists, blocked, existing_id = _send_check(sender_id, peer_id, client_msg_id)
+    if existing_id is not None:
+        return _replay(_load_message(existing_id), peer_id, kind)
+    if not peer_exists:
+        raise ApiError(USER_NOT_FOUND)
+    if blocked:
+        raise ApiError(BLOCKED, "you cannot message this user")
+    rate_limit.enforce(
+        redis_client(), f"chat:send:{sender_id}", current_app.config["CHAT_SEND_LIMITS"], "messages"
+    )
+    stored = chat_media.store_media(kind, upload, sender_id) if upload is not None else None
+    values: dict[str, Any] = {
+        "sender_id": sender_id,
+        "recipient_id": peer_id,
+        "client_msg_id": client_msg_id,
+        "kind": kind,
+        "body": text,
+        "media_filename": stored.filename if stored else None,
+        "created_at": utcnow().replace(microsecond=0),
+    }
+    try:
+        message_id = transactions.write(lambda: _store_message(values), what="chat send")
+    except IntegrityError:
+        existing_id = _send_check(sender_id, peer_id, client_msg_id)[2]
+        if stored:
+            remove_files([stored.path])
+        if existing_id is None:
+            raise
+        return _replay(_load_message(existing_id), peer_id, kind)  # a concurrent retry won
+    except BaseException:
+        if stored:
+            remove_files([stored.path])
+        raise
+    chat_events.announce_new_message(peer_id, message_id)
+    message = {
+        "msg_id": message_id,
+        "client_msg_id": client_msg_id,
+        "sender_id": sender_id,
+        "recipient_id": peer_id,
+        "kind": kind,
+        "content": text,
+        "media_url": chat_media.media_url(values["media_filename"]),
+        "created_at": format_wire_datetime(values["created_at"]),
+        "read_at": None,
+    }
+    return SentMessage(message, duplicate=False)
+
+
+def history(user_id: int, peer_id: int, before_id: int | None, page_count: int) -> dict[str, Any]:
+    """The conversation with ``peer_id``, newest first, ``page_count`` messages before ``before_id``."""
+    get_user(peer_id)
+    if is_blocked_between(user_id, peer_id):
+        raise ApiError(BLOCKED, "conversation not available")
+    rows: list[Message] = []
+    for sender, recipient in ((user_id, peer_id), (peer_id, user_id)):
+        query = db.select(Message).where(Message.sender_id == sender, Message.recipient_id == recipient)
+        if before_id is not None:
+            query = query.where(Message.id < before_id)
+        rows.extend(db.session.execute(query.order_by(Message.id.desc()).limit(page_count + 1)).scalars())
+    rows.sort(key=lambda m: m.id, reverse=True)
+    page, has_more = rows[:page_count], len(rows) > page_count
+    return {
+        "list": [message_data(m) for m in page],
+        "has_more": has_more,
+        "next_before_id": page[-1].id if has_more else None,
+    }
+
+
+def latest_message_id_for(user_id: int) -> int:
+    """The highest message id addressed to ``user_id`` (0 if none): a fresh poll cursor."""
+    value = db.session.execute(
+        db.select(func.max(Message.id)).where(Message.recipient_id == user_id)
+    ).scalar_one()
+    return int(value or 0)
+
+
+def messages_after(user_id: int, cursor: int | None, limit: int) -> dict[str, Any]:
+    """The long-poll batch: messages to ``user_id`` with id > ``cursor``, oldest first.
+
+    Without a cursor: no messages, just the current cursor to start polling from.
+    Messages from users blocked either way are left out.
+    """
+    if cursor is None:
+        return {"list": [], "cursor": latest_message_id_for(user_id), "has_more": False}
+    rows = list(
+        db.session.execute(
+            db.select(Message)
+            .where(
+                Message.recipient_id == user_id,
+                Message.id > cursor,
+                blocked_either_way_clause(user_id, Message.sender_id),
+            )
+            .order_by(Message.id)
+            .limit(limit + 1)
+        ).scalars()
+    )
+    batch = rows[:limit]
+    return {
+        "list": [message_data(m) for m in batch],
+        "cursor": batch[-1].id if batch else cursor,
+        "has_more": len(rows) > limit,
+    }
+
+
+def contacts_page(user_id: int, page: int, page_count: int) -> dict[str, Any]:
+    total, rows = chat_contacts.list_contacts(user_id, page, page_count)
+    return {
+        "total": total,
+        "list": [
+            {
+                "peer": chat_contacts.peer_summary(peer),
+                "last_message": message_data(message) if message is not None else None,
+                "unread_count": contact.unread_count,
+            }
+            for contact, peer, message in rows
+        ],
+        "has_next": page * page_count < total,
+    }

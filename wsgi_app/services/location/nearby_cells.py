@@ -1,0 +1,231 @@
+"""Nearby search by grid cell: the cells around a caller, band by band, and who is in each.
+
+Invariants:
+
+- Around a caller's cell, cells are visited in the order ``(band, row, col)``:
+  ``band`` is the whole-km distance between cell centres, the figure the list
+  shows, so "nearest first" needs no sort of a city, and inside a band the
+  order says nothing finer than the band. A cell is within the radius when its
+  centre is (as ``GEOSEARCH BYRADIUS`` on centres was).
+- A cell's people are the ids, ascending, of users located in it, visible to
+  everyone and with a fresh position. They are read from ``user_locations`` by
+  its ``(lat, lng)`` index (stored positions are cell centres: one equality on
+  ``lat`` and a range on ``lng`` per row of cells). Nothing is ever rebuilt as
+  a whole, so no request pays for a rebuild and whatever another process wrote
+  to the database (the ``seed-demo`` CLI) is what the next read sees.
+- With a real Redis, cells are cached as ``nearby:cell:{row}:{col}`` (ids as
+  decimal text, ``NEARBY_CELL_CACHE_SECS``). Every position write drops the
+  cached old and new cell after its commit, so a mover leaves the old cell at
+  once; the page check (``services.nearby.build_page``) drops any cell whose
+  listed person is no longer there, hidden or stale. The embedded default's
+  Redis stand-in lives in one process, so there nothing is cached at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, or_
+
+from wsgi_app.extensions import db, redis_client
+from wsgi_app.models.location import UserLocation
+from wsgi_app.models.user import AUTHORITY_EVERYONE, User
+from wsgi_app.redis_client import is_embedded
+from wsgi_app.services.location.grid import (
+    GRID_KM,
+    KM_PER_DEGREE_LAT,
+    Cell,
+    cell_centre,
+    cell_of,
+    distance_band_km,
+    distance_km,
+    row_geometry,
+)
+from wsgi_app.timeutil import utcnow
+
+CELL_KEY_PREFIX = "nearby:cell:"
+DEFAULT_CELL_CACHE_SECS = 300
+LOCATION_MAX_AGE_DAYS = 30
+# Bands are visited in stages; a dense city stops after the first one.
+BAND_STAGES: tuple[tuple[int, int], ...] = (
+    (0, 1),
+    (2, 3),
+    (4, 6),
+    (7, 10),
+    (11, 20),
+    (21, 40),
+    (41, 70),
+    (71, 100),
+)
+# Ring lists up to this band are small (a few hundred cells) and memoised per caller cell.
+SMALL_STAGE_MAX_BAND = 10
+MGET_CHUNK_KEYS = 1000
+
+# (band, cell, km between centres): one cell of a ring around a caller.
+RingCell = tuple[int, Cell, float]
+
+
+def cell_key(cell: Cell) -> str:
+    return f"{CELL_KEY_PREFIX}{cell.row}:{cell.col}"
+
+
+def cache_secs(config: Mapping[str, Any] | None = None) -> int:
+    """How long a cell stays cached: ``NEARBY_CELL_CACHE_SECS``; unset, 300 s on a real
+    Redis and 0 (no caching) on the in-process stand-in, which other processes never see."""
+    config = config if config is not None else current_app.config
+    configured = config.get("NEARBY_CELL_CACHE_SECS")
+    if configured is not None:
+        return int(configured)
+    return 0 if is_embedded(config.get("REDIS_URL", "memory://")) else DEFAULT_CELL_CACHE_SECS
+
+
+def stages(radius_km: int) -> list[tuple[int, int]]:
+    return [(lo, min(hi, radius_km)) for lo, hi in BAND_STAGES if lo <= radius_km]
+
+
+def ring(centre: Cell, band_lo: int, band_hi: int) -> tuple[RingCell, ...]:
+    """Cells whose band from ``centre`` is in ``[band_lo, band_hi]``, ordered ``(band, row, col)``."""
+    if band_hi <= SMALL_STAGE_MAX_BAND:
+        return _ring_cached(centre, band_lo, band_hi)
+    return _ring(centre, band_lo, band_hi)
+
+
+@lru_cache(maxsize=8192)
+def _ring_cached(centre: Cell, band_lo: int, band_hi: int) -> tuple[RingCell, ...]:
+    return _ring(centre, band_lo, band_hi)
+
+
+def _ring(centre: Cell, band_lo: int, band_hi: int) -> tuple[RingCell, ...]:
+    origin = cell_centre(centre)
+    reach_km = band_hi + 0.5  # the largest distance that still rounds to band_hi
+    row_span = math.ceil(reach_km / GRID_KM) + 1
+    found: list[RingCell] = []
+    for row in range(centre.row - row_span, centre.row + row_span + 1):
+        centre_lat, cells_in_row, lng_step = row_geometry(row)
+        if abs(centre_lat) > 89.0:
+            continue
+        km_per_col = lng_step * KM_PER_DEGREE_LAT * math.cos(math.radians(centre_lat))
+        col_span = min(math.ceil(reach_km / km_per_col) + 1, cells_in_row // 2)
+        middle = cell_of(centre_lat, origin.lng).col
+        columns = {(middle + offset) % cells_in_row for offset in range(-col_span, col_span + 1)}
+        for col in columns:
+            cell = Cell(row, col)
+            km = distance_km(origin, cell_centre(cell))
+            band = distance_band_km(km)
+            if band_lo <= band <= band_hi:
+                found.append((band, cell, km))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return tuple(found)
+
+
+def encode(ids: Iterable[int]) -> str:
+    return ",".join(map(str, ids))
+
+
+def decode(value: str) -> list[int]:
+    return [int(part) for part in value.split(",")] if value else []
+
+
+def load_cells(cells: Sequence[Cell]) -> dict[Cell, list[int]]:
+    """The people of ``cells`` from the database (caching them when enabled)."""
+    if not cells:
+        return {}
+    by_row: dict[int, list[Cell]] = {}
+    for cell in cells:
+        by_row.setdefault(cell.row, []).append(cell)
+    conditions = []
+    for row_cells in by_row.values():
+        centres = [cell_centre(cell) for cell in row_cells]
+        conditions.append(
+            and_(
+                UserLocation.lat == centres[0].lat,
+                UserLocation.lng.between(min(p.lng for p in centres), max(p.lng for p in centres)),
+            )
+        )
+    fresh_since = utcnow() - timedelta(days=LOCATION_MAX_AGE_DAYS)
+    query = (
+        db.select(UserLocation.user_id, UserLocation.lat, UserLocation.lng)
+        .join(User, User.id == UserLocation.user_id)
+        .where(or_(*conditions), UserLocation.updated_at >= fresh_since, User.authority == AUTHORITY_EVERYONE)
+    )
+    people: dict[Cell, list[int]] = {cell: [] for cell in cells}
+    for user_id, lat, lng in db.session.connection().execute(query):  # Core: no ORM row objects
+        members = people.get(cell_of(lat, lng))
+        if members is not None:
+            members.append(user_id)
+    for members in people.values():
+        members.sort()
+    ttl = cache_secs()
+    if ttl:
+        with redis_client().pipeline(transaction=False) as pipe:
+            for cell, members in people.items():
+                pipe.set(cell_key(cell), encode(members), ex=ttl)
+            pipe.execute()
+    return people
+
+
+def people(cells: Sequence[Cell], ttl_secs: int) -> list[str | list[int]]:
+    """Each cell's people: cached copies by ``MGET`` (left as text until ranked), the rest loaded."""
+    values: list[str | None] = [None] * len(cells)
+    if ttl_secs:
+        client = redis_client()
+        for at in range(0, len(cells), MGET_CHUNK_KEYS):
+            keys = [cell_key(cell) for cell in cells[at : at + MGET_CHUNK_KEYS]]
+            values[at : at + MGET_CHUNK_KEYS] = client.mget(keys)
+    missing = [cell for cell, value in zip(cells, values, strict=True) if value is None]
+    loaded = load_cells(missing) if missing else {}
+    return [loaded[cell] if value is None else value for cell, value in zip(cells, values, strict=True)]
+
+
+def rank(centre: Cell, excluded: frozenset[int], radius_km: int, limit: int) -> list[tuple[int, int, Cell]]:
+    """The first ``limit`` people around ``centre`` as ``(band, user id, cell)``, stage by stage."""
+    ranking = Ranking(excluded, radius_km, limit)
+    ttl_secs = cache_secs()
+    for band_lo, band_hi in stages(radius_km):
+        stage = ranking.within(ring(centre, band_lo, band_hi))
+        ranking.add(stage, people([cell for _, cell, _ in stage], ttl_secs))
+        if ranking.full:
+            break
+    return ranking.candidates
+
+
+def invalidate(cells: Iterable[Cell]) -> None:
+    """Drop the cached copies of ``cells`` (after the write that changed them has committed)."""
+    keys = {cell_key(cell) for cell in cells}
+    if keys and cache_secs():
+        redis_client().delete(*keys)
+
+
+class Ranking:
+    """Candidates in visiting order, ``(band, user id, cell)``, at most ``limit`` of them."""
+
+    def __init__(self, excluded: frozenset[int], radius_km: int, limit: int) -> None:
+        self.excluded = excluded
+        self.radius_km = radius_km
+        self.limit = limit
+        self.candidates: list[tuple[int, int, Cell]] = []
+
+    @property
+    def full(self) -> bool:
+        return len(self.candidates) >= self.limit
+
+    def within(self, stage: Sequence[RingCell]) -> list[RingCell]:
+        return [item for item in stage if item[2] <= self.radius_km]
+
+    def add(self, stage: Sequence[RingCell], people: Sequence[str | Sequence[int]]) -> None:
+        """Append the people of the stage's cells (``people[i]`` for ``stage[i]``, ids or
+        their cached text) until full."""
+        excluded = self.excluded
+        for (band, cell, _), members in zip(stage, people, strict=True):
+            if isinstance(members, str):
+                members = decode(members)
+            for user_id in members:
+                if user_id not in excluded:
+                    self.candidates.append((band, user_id, cell))
+                    if len(self.candidates) >= self.limit:
+                        return
