@@ -59,7 +59,12 @@ from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
 from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform
 from wsgi_app import create_app, errors, metrics
-from wsgi_app.config import InsecureConfigError
+from wsgi_app.config import (
+    DEFAULT_SHUTDOWN_DRAIN_SECS,
+    InsecureConfigError,
+    ServerSettings,
+    server_settings_from_env,
+)
 from wsgi_app.failures import failure_spec
 from wsgi_app.http_common import SECURITY_HEADERS
 from wsgi_app.logging_setup import configure_logging
@@ -68,7 +73,6 @@ from wsgi_app.trusted_proxies import parse_networks
 
 log = logging.getLogger("datingtoday.server")
 
-SHUTDOWN_DRAIN_SECS = float(os.environ.get("SHUTDOWN_DRAIN_SECS") or 10.0)
 DRAIN_POLL_INTERVAL_SECS = 0.05
 MAX_LISTEN_BACKLOG = 65535
 SOMAXCONN_PATH = "/proc/sys/net/core/somaxconn"
@@ -251,7 +255,7 @@ class TornadoService:
             },
         )
 
-    async def shutdown(self, drain_secs: float = SHUTDOWN_DRAIN_SECS) -> None:
+    async def shutdown(self, drain_secs: float = DEFAULT_SHUTDOWN_DRAIN_SECS) -> None:
         """Drain (see the module docstring), then release the pools and Redis."""
         if self.draining:
             return
@@ -291,14 +295,16 @@ class TornadoService:
         self.stopped.set()
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str], settings: ServerSettings | None = None) -> argparse.Namespace:
+    """``--port`` and ``--address`` override ``PORT`` and ``BIND_ADDRESS`` (``wsgi_app.config``)."""
+    settings = settings or server_settings_from_env()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--address", default=os.environ.get("BIND_ADDRESS", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=settings.port)
+    parser.add_argument("--address", default=settings.bind_address)
     return parser.parse_args(argv)
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace, settings: ServerSettings) -> None:
     try:
         flask_app = create_app()
     except InsecureConfigError as err:
@@ -308,14 +314,17 @@ async def serve(args: argparse.Namespace) -> None:
     service.listen(args.port, args.address)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(service.shutdown()))
+        loop.add_signal_handler(
+            signum, lambda: asyncio.ensure_future(service.shutdown(settings.shutdown_drain_secs))
+        )
     log.info("listening on http://%s:%d (pid %d)", args.address, args.port, os.getpid())
     await service.stopped.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT") or "text")
-    asyncio.run(serve(parse_args(sys.argv[1:] if argv is None else argv)))
+    settings = server_settings_from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(serve(parse_args(sys.argv[1:] if argv is None else argv, settings), settings))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from wsgi_app import metrics
+from wsgi_app.config import require_test_suite
 from wsgi_app.services.chat.events import user_id_from_payload, wake_channel
 
 log = logging.getLogger("datingtoday.waiters")
@@ -122,15 +123,6 @@ class WaiterRegistry:
     def users(self) -> set[int]:
         return set(self._by_user)
 
-    def reset_for_testing(self) -> None:
-        for waiting in self._by_user.values():
-            for future, timer in waiting.items():
-                future.cancel()
-                if timer is not None:
-                    timer.cancel()
-        self._by_user.clear()
-        self.closing = False
-
 
 def _resolve(future: asyncio.Future[str | None], reason: str | None) -> None:
     if not future.done():
@@ -223,6 +215,7 @@ class WakeListener:
 
     async def drop_connection_for_testing(self) -> None:
         """Break the live subscription as a Redis restart would (the loop must recover)."""
+        require_test_suite("drop_connection_for_testing")
         pubsub = self._pubsub
         if pubsub is not None and pubsub.connection is not None:
             await pubsub.connection.disconnect()

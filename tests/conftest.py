@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from tests.helpers import ApiClient, FlaskTransport, HttpTransport, SignedInUser
 from wsgi_app import create_app
-from wsgi_app.config import normalise_database_url
+from wsgi_app.config import TEST_SUITE_ENV, normalise_database_url
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256, SIGN_METHOD_MD5_LEGACY
 from wsgi_app.services.auth import applications
@@ -33,6 +33,8 @@ from wsgi_app.services.auth.applications import AppCredentials
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Development secrets are allowed only in development mode; every app and process of the suite is one.
 os.environ["DEV_MODE"] = "1"
+# The suite and every server it starts may call ..._for_testing helpers (wsgi_app.config.require_test_suite).
+os.environ[TEST_SUITE_ENV] = "1"
 
 
 def free_port() -> int:
@@ -82,7 +84,7 @@ def _wipe(app: Flask) -> None:
             db.session.execute(table.delete())
         db.session.commit()
         redis_client().flushdb()
-        applications.clear_cache_for_testing()
+        applications.clear_cache()
 
 
 @pytest.fixture

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from wsgi_app import create_app
 from wsgi_app.config import config_from_env, engine_options, normalise_database_url
 
@@ -47,3 +51,38 @@ def test_environment_overrides(monkeypatch, tmp_path) -> None:  # type: ignore[n
 def test_test_config_overrides_the_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/t.db", "TOKEN_TTL_SECS": 60})
     assert app.config["TOKEN_TTL_SECS"] == 60
+
+
+def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from wsgi_app.config import instance_path_from_env, server_settings_from_env
+
+    for name in ("PORT", "BIND_ADDRESS", "LOG_LEVEL", "LOG_FORMAT", "SHUTDOWN_DRAIN_SECS"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = server_settings_from_env()
+    assert (defaults.port, defaults.bind_address, defaults.log_level, defaults.log_format) == (
+        8000,
+        "127.0.0.1",
+        "INFO",
+        "text",
+    )
+    assert defaults.shutdown_drain_secs == 10.0
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")
+    monkeypatch.setenv("SHUTDOWN_DRAIN_SECS", "2.5")
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    settings = server_settings_from_env()
+    assert (settings.port, settings.bind_address, settings.shutdown_drain_secs) == (8123, "0.0.0.0", 2.5)
+    assert instance_path_from_env() == str(tmp_path)
+
+
+def test_for_testing_helpers_refuse_outside_the_suite(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from async_handlers.waiters import WakeListener
+    from wsgi_app.config import TEST_SUITE_ENV, require_test_suite
+
+    require_test_suite("anything")  # the suite sets the variable: allowed here
+    monkeypatch.delenv(TEST_SUITE_ENV)
+    with pytest.raises(RuntimeError, match="for the test suite only"):
+        require_test_suite("drop_connection_for_testing")
+    listener = WakeListener.__new__(WakeListener)  # no Redis needed: the guard runs first
+    with pytest.raises(RuntimeError, match="for the test suite only"):
+        asyncio.run(listener.drop_connection_for_testing())

@@ -61,7 +61,7 @@ def test_only_a_correctly_signed_request_spends_a_nonce(side, auth) -> None:  # 
 
 
 def test_a_huge_made_up_appkey_is_refused_before_any_lookup(api: ApiClient) -> None:
-    applications.clear_cache_for_testing()
+    applications.clear_cache()
     for size in (33, 2 * 1024 * 1024):
         params = api.signed("POST", "/api/auth/sendsms", {"phone": "13900000001"}, nonce=f"n{size}")
         params["appkey"] = "A" * size
@@ -74,7 +74,7 @@ def test_unknown_appkeys_are_cached_within_a_bound_and_never_evict_real_ones(
     api: ApiClient, app, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(applications._misses, "max_entries", 8)
-    applications.clear_cache_for_testing()
+    applications.clear_cache()
     assert api.post("/api/auth/sendsms", {"phone": "13900000001"}).status == 200
     for i in range(20):
         params = api.signed("POST", "/api/auth/sendsms", {"phone": "13900000001"}, nonce=f"u{i}")

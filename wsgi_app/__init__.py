@@ -24,15 +24,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.api.error_handlers import register_error_handlers
     from wsgi_app.api.hooks import register_hooks
     from wsgi_app.api.request_class import ApiRequest
-    from wsgi_app.config import check_production_secrets, config_from_env
+    from wsgi_app.config import check_production_secrets, config_from_env, instance_path_from_env
     from wsgi_app.database import tune_engine
     from wsgi_app.extensions import db, migrate, redis_store
     from wsgi_app.logging_setup import install_redaction
     from wsgi_app.services.auth import sms
 
     install_redaction()  # no token, sign, nonce or SMS code in any log record of this process
-    instance_path = os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app = Flask(__name__, instance_path=instance_path_from_env(), instance_relative_config=True)
     app.request_class = ApiRequest
     app.config.from_mapping(config_from_env(app.instance_path))
     if test_config:

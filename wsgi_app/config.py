@@ -4,6 +4,13 @@
 ``test_config``. Defaults give the embedded mode: a SQLite file in the
 instance folder and an in-process Redis stand-in (``REDIS_URL=memory://``).
 
+Everything any process reads from the environment is read here: the Flask
+settings (:func:`config_from_env`), the instance folder
+(:func:`instance_path_from_env`), the server process's own settings
+(:func:`server_settings_from_env`: ``PORT``, ``BIND_ADDRESS``, ``LOG_LEVEL``,
+``LOG_FORMAT``, ``SHUTDOWN_DRAIN_SECS``) and whether the test suite is running
+(:func:`require_test_suite`). Each default is written once, here.
+
 Secrets have development values only in development mode (``DEV_MODE=1``, which
 ``scripts/run.sh``, ``.ci/run`` and the tests set): otherwise
 :func:`check_production_secrets` refuses to start without real ones.
@@ -12,6 +19,8 @@ Secrets have development values only in development mode (``DEV_MODE=1``, which
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -101,6 +110,56 @@ def with_bounded_waits(url: str, options: dict[str, Any]) -> dict[str, Any]:
     return options if url.startswith("sqlite") else {**options, "pool_timeout": DB_POOL_TIMEOUT_SECS}
 
 
+def instance_path_from_env() -> str:
+    return os.environ.get("INSTANCE_PATH") or str(Path.cwd() / "instance")
+
+
+DEFAULT_SHUTDOWN_DRAIN_SECS = 10.0
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What ``tornado_server.py`` itself needs, read once at start."""
+
+    port: int
+    bind_address: str
+    log_level: str
+    log_format: str
+    shutdown_drain_secs: float
+
+
+def server_settings_from_env() -> ServerSettings:
+    return ServerSettings(
+        port=_env_int("PORT", 8000),
+        bind_address=os.environ.get("BIND_ADDRESS") or "127.0.0.1",
+        log_level=os.environ.get("LOG_LEVEL") or "INFO",
+        log_format=_log_format(),
+        shutdown_drain_secs=float(os.environ.get("SHUTDOWN_DRAIN_SECS") or DEFAULT_SHUTDOWN_DRAIN_SECS),
+    )
+
+
+def _log_format() -> str:
+    return os.environ.get("LOG_FORMAT") or "text"
+
+
+# prometheus_client's own variable: the directory where each process writes its metric values.
+PROMETHEUS_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prometheus_multiproc_dir() -> str | None:
+    return os.environ.get(PROMETHEUS_MULTIPROC_ENV) or None
+
+
+# Set by tests/conftest.py for the test process and every server it starts; never in production.
+TEST_SUITE_ENV = "DATINGTODAY_TEST_SUITE"
+
+
+def require_test_suite(helper: str) -> None:
+    """Refuse to run a ``..._for_testing`` helper outside the test suite (as Zulip's do)."""
+    if os.environ.get(TEST_SUITE_ENV) != "1":
+        raise RuntimeError(f"{helper} is for the test suite only ({TEST_SUITE_ENV}=1 is not set)")
+
+
 def config_from_env(instance_path: str) -> dict[str, Any]:
     default_db = "sqlite:///" + os.path.join(instance_path, "datingtoday.sqlite3")
     database_url = normalise_database_url(os.environ.get("DATABASE_URL") or default_db)
@@ -177,11 +236,12 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "CHAT_MEDIA_ACCEL_PATH": os.environ.get("CHAT_MEDIA_ACCEL_PATH", ""),
         "CHAT_MEDIA_DAILY_QUOTA_BYTES": _env_int("CHAT_MEDIA_DAILY_QUOTA_BYTES", 100 * 1024 * 1024),
         "CHAT_SEND_LIMITS": [(60, 60), (2000, 86400)],
+        # (count, window seconds) pairs: moves per user, nearby pages per user.
         "LOCATION_CHANGE_LIMITS": [(20, 3600), (100, 86400)],
         "NEARBY_QUERY_LIMITS": [(30, 60), (600, 86400)],
         "JSON_AS_ASCII": False,
         # /metrics is answered only to these addresses or networks (comma-separated).
         "METRICS_ALLOWED_IPS": _env_list("METRICS_ALLOWED_IPS") or ["127.0.0.1/32", "::1/128"],
         # Logs: "text" lines or one JSON object per line (tornado_server.py reads the same variable).
-        "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "text",
+        "LOG_FORMAT": _log_format(),
     }

@@ -34,13 +34,15 @@ from prometheus_client import (
     multiprocess,
 )
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from wsgi_app.config import PROMETHEUS_MULTIPROC_ENV, prometheus_multiproc_dir
+
+MULTIPROC_ENV = PROMETHEUS_MULTIPROC_ENV
 DATABASE_ERROR_CODES = {520: "database", 521: "redis"}
 LATENCY_BUCKETS_SECS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _PID_IN_FILE_RE = re.compile(r"_(\d+)\.db$")
 
-if os.environ.get(MULTIPROC_ENV):  # the value files are opened as the metrics below are defined
-    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+if _dir := prometheus_multiproc_dir():  # the value files are opened as the metrics below are defined
+    os.makedirs(_dir, exist_ok=True)
 
 REQUESTS = Counter(
     "dt_requests_total",
@@ -85,7 +87,7 @@ def sample_process(waiting_polls: int, pool_queues: dict[str, int]) -> None:
 
 
 def multiprocess_dir() -> str | None:
-    return os.environ.get(MULTIPROC_ENV) or None
+    return prometheus_multiproc_dir()
 
 
 def render() -> tuple[bytes, str]:

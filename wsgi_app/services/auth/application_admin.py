@@ -44,12 +44,12 @@ def _find(appkey: str) -> Application:
 def set_active(appkey: str, active: bool) -> None:
     _find(appkey).is_active = active
     db.session.commit()
-    applications.clear_cache_for_testing()
+    applications.clear_cache()
 
 
 def rotate_secret(appkey: str) -> applications.AppCredentials:
     row = _find(appkey)
     row.secret = secrets.token_hex(SECRET_BYTES)
     db.session.commit()
-    applications.clear_cache_for_testing()
+    applications.clear_cache()
     return applications.AppCredentials(row.id, row.appkey, row.secret, row.sign_method)

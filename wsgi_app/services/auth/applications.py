@@ -129,7 +129,8 @@ def cache_sizes() -> tuple[int, int]:
         return len(_hits), len(_misses)
 
 
-def clear_cache_for_testing() -> None:
+def clear_cache() -> None:
+    """Forget every cached credential of this process (after an admin change, and between tests)."""
     with _cache_lock:
         _hits.clear()
         _misses.clear()

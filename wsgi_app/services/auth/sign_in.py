@@ -39,7 +39,6 @@ class SignInResult:
     user_id: int
     token: str
     expires_at: datetime
-    is_new_user: bool
 
 
 def _code_key(phone: str) -> str:
@@ -104,10 +103,10 @@ def _find_user(phone: Phone) -> User | None:
     return db.session.execute(query).scalar_one_or_none()
 
 
-def _find_or_register(phone: Phone) -> tuple[User, bool]:
+def _find_or_register(phone: Phone) -> User:
     user = _find_user(phone)
     if user is not None:
-        return user, False
+        return user
     user = User(phone=phone.account_key)
     db.session.add(user)
     try:
@@ -116,18 +115,18 @@ def _find_or_register(phone: Phone) -> tuple[User, bool]:
         db.session.rollback()
         existing = _find_user(phone)
         assert existing is not None
-        return existing, False
+        return existing
     user.nickname = f"user{user.id}"
-    return user, True
+    return user
 
 
 def sign_in(raw_phone: str, code: str) -> SignInResult:
     phone = parse_phone(raw_phone)
     _consume_code(phone.e164, code)
 
-    def work() -> tuple[int, tokens.IssuedToken, bool]:
-        user, is_new = _find_or_register(phone)
-        return user.id, tokens.issue_token(user.id), is_new
+    def work() -> tuple[int, tokens.IssuedToken]:
+        user = _find_or_register(phone)
+        return user.id, tokens.issue_token(user.id)
 
-    user_id, issued, is_new = transactions.write(work, what="sign-in")
-    return SignInResult(user_id, issued.token, issued.expires_at, is_new)
+    user_id, issued = transactions.write(work, what="sign-in")
+    return SignInResult(user_id, issued.token, issued.expires_at)

@@ -38,7 +38,6 @@ from wsgi_app.services.upload_files import read_bounded
 KIND_TEXT = "text"
 KIND_VOICE = "voice"
 KIND_IMAGE = "image"
-MEDIA_KINDS = (KIND_VOICE, KIND_IMAGE)
 MEDIA_URL_PATH = "/api/chat/media?name="
 FILENAME_PATTERN = r"chat-[A-Za-z0-9_-]{24}\.[a-z0-9]{2,4}"
 MEDIA_CONTENT_TYPES = {

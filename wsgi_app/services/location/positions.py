@@ -49,7 +49,6 @@ MAX_ABS_LAT = 85.0
 MAX_TRAVEL_SPEED_KMH = 1000.0  # faster than any airliner
 JUMP_SLACK_KM = 5.0  # GPS noise and grid rounding
 # (count, window seconds) defaults; overridable in app config.
-DEFAULT_LOCATION_CHANGE_LIMITS: list[tuple[int, int]] = [(20, 3600), (100, 86400)]
 
 _LATLNG_RE = re.compile(
     r"^\s*([+-]?\d{1,3}(?:\.\d{1,12})?)\s*,\s*([+-]?\d{1,3}(?:\.\d{1,12})?)\s*$", re.ASCII
@@ -85,7 +84,7 @@ def _check_jump(previous: UserLocation, new_point: GridPoint, now: datetime) -> 
 
 
 def change_limits() -> Sequence[tuple[int, int]]:
-    return current_app.config.get("LOCATION_CHANGE_LIMITS", DEFAULT_LOCATION_CHANGE_LIMITS)
+    return current_app.config["LOCATION_CHANGE_LIMITS"]
 
 
 def report_location(user_id: int, lat: float, lng: float) -> GridPoint:

@@ -1,5 +1,5 @@
 """``flask --app wsgi_app ...`` commands: application credentials (create, list, disable,
-enable, rotate-secret) and housekeeping; ``db prepare`` lives in ``cli_db``."""
+enable, rotate-secret) and housekeeping; ``db prepare`` lives in :mod:`.database`."""
 
 from __future__ import annotations
 
@@ -84,7 +84,9 @@ def _admin(action: Callable[[], T]) -> T:
 
 
 def init_app(app: Flask) -> None:
-    from wsgi_app import cli_db, cli_social, cli_vip
+    from wsgi_app.cli import database as cli_db
+    from wsgi_app.cli import social as cli_social
+    from wsgi_app.cli import vip as cli_vip
 
     cli_db.init_app()
     app.cli.add_command(apps_cli)
