@@ -51,15 +51,24 @@ def _pct(text: str) -> str:
     return quote(text, safe="-_.~")
 
 
-def hmac_string_to_sign(http_method: str, path: str, params: Mapping[str, str]) -> str:
+def canonical_query(params: Mapping[str, str]) -> str:
+    """Every parameter but ``sign``, names and values percent-encoded (RFC 3986 unreserved
+    characters kept), sorted, joined with ``&``: the body of every HMAC string to sign here
+    (requests, and the payment provider's callbacks on the server)."""
     pairs = sorted((_pct(k), _pct(v)) for k, v in params.items() if k != "sign")
-    query = "&".join(f"{k}={v}" for k, v in pairs)
-    return f"{HMAC_PREFIX}\n{http_method.upper()}\n{path}\n{query}"
+    return "&".join(f"{k}={v}" for k, v in pairs)
+
+
+def hmac_sha256_hex(secret: str, message: str) -> str:
+    return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def hmac_string_to_sign(http_method: str, path: str, params: Mapping[str, str]) -> str:
+    return f"{HMAC_PREFIX}\n{http_method.upper()}\n{path}\n{canonical_query(params)}"
 
 
 def hmac_sha256_sign(http_method: str, path: str, params: Mapping[str, str], secret: str) -> str:
-    message = hmac_string_to_sign(http_method, path, params).encode("utf-8")
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    return hmac_sha256_hex(secret, hmac_string_to_sign(http_method, path, params))
 
 
 def compute_sign(

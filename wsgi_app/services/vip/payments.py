@@ -14,19 +14,18 @@ Canonical string of a callback (every parameter but ``sign``)::
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from flask import current_app
 
 from wsgi_app.errors import PARAM_INVALID, PAYMENT_SIGN_INVALID, ApiError
 from wsgi_app.models.vip import Order
+from wsgi_app.services.auth.signing import canonical_query, hmac_sha256_hex
 
 CALLBACK_PATH = "/api/payment/callback"
 CANONICAL_PREFIX = "DT-PAY-HMAC-SHA256"
@@ -62,19 +61,14 @@ class PaymentProvider(Protocol):
         ...
 
 
-def _pct(text: str) -> str:
-    return quote(text, safe="-_.~")
-
-
 def canonical_string(params: Mapping[str, str]) -> str:
-    pairs = sorted((_pct(k), _pct(v)) for k, v in params.items() if k != "sign")
-    return CANONICAL_PREFIX + "\n" + "&".join(f"{k}={v}" for k, v in pairs)
+    return CANONICAL_PREFIX + "\n" + canonical_query(params)
 
 
 def sign_callback(params: Mapping[str, str], secret: str) -> str:
     if not secret:
         raise ValueError("refusing to sign with an empty secret")
-    return hmac.new(secret.encode(), canonical_string(params).encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac_sha256_hex(secret, canonical_string(params))
 
 
 class FakePaymentProvider:
