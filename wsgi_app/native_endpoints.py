@@ -9,13 +9,13 @@ checks it), and this module imports neither Flask nor Tornado.
 
 from __future__ import annotations
 
-from typing import Any
-
 from wsgi_app.declarations import PAGINATION, EndpointSpec
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, PARAM_INVALID, RATE_LIMITED
 from wsgi_app.params import Param
 from wsgi_app.services.chat import messages as chat
+from wsgi_app.services.chat import schemas as chat_schemas
 from wsgi_app.services.location import nearby
+from wsgi_app.services.location import schemas as location_schemas
 
 SERVER_TIME = EndpointSpec(
     summary="Server clock (seconds since the epoch), to calibrate request timestamps",
@@ -36,20 +36,11 @@ POLL_PARAMS = (
     ),
     Param("limit", "integer", default=50, minimum=1, maximum=chat.MAX_POLL_BATCH),
 )
-POLL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["list", "cursor", "has_more"],
-    "properties": {
-        "list": {"type": "array", "items": chat.MESSAGE_SCHEMA, "description": "oldest first"},
-        "cursor": {"type": "integer", "description": "send it with the next poll"},
-        "has_more": {"type": "boolean", "description": "more are waiting: poll again at once"},
-    },
-}
 CHAT_POLL = EndpointSpec(
     summary="Wait for new messages (long-poll)",
     params=POLL_PARAMS,
     errors=(PARAM_INVALID,),
-    data_schema=POLL_SCHEMA,
+    data_schema=chat_schemas.POLL_SCHEMA,
     description="Returns at once with messages to you newer than cursor (oldest first, "
     "at most limit); otherwise waits up to about 50 s and returns an empty list with the "
     "same cursor. Loss-free and exactly once across reconnects, restarts and processes "
@@ -78,7 +69,7 @@ NEARBY_LIST = EndpointSpec(
     summary="People near you, nearest first",
     params=NEARBY_PARAMS,
     errors=(LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED),
-    data_schema=nearby.NEARBY_SCHEMA,
+    data_schema=location_schemas.NEARBY_SCHEMA,
     description="Only people visible to everyone, never yourself or anyone blocked either "
     "way. Distances are whole-km bands between ~1 km grid cells; no coordinates are "
     f"returned. At most {nearby.MAX_CANDIDATES} people are considered per query.",

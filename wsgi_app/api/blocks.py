@@ -12,17 +12,13 @@ from wsgi_app.errors import RATE_LIMITED, USER_NOT_FOUND
 from wsgi_app.params import Param
 from wsgi_app.services.auth.request_auth import UserCaller
 from wsgi_app.services.social import blocks, reports
+from wsgi_app.services.social import schemas as social_schemas
 
 bp = Blueprint("blocks", __name__, url_prefix="/api")
 
 PEER_ID = Param(
     "peerId", "integer", required=True, minimum=1, maximum=2**31 - 1, description="the other user"
 )
-BLOCK_RESULT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["peer_id", "blocked"],
-    "properties": {"peer_id": {"type": "integer"}, "blocked": {"type": "boolean"}},
-}
 
 
 @bp.route("/block/add", methods=["POST"])
@@ -30,7 +26,7 @@ BLOCK_RESULT_SCHEMA: dict[str, Any] = {
     summary="Block a user: neither of you sees the other anywhere any more",
     params=[PEER_ID],
     errors=[USER_NOT_FOUND, RATE_LIMITED],
-    data_schema=BLOCK_RESULT_SCHEMA,
+    data_schema=social_schemas.BLOCK_RESULT_SCHEMA,
     description="Idempotent. Blocking yourself is refused with 300. Limits (block and unblock "
     "together): 30 per hour, 100 per day.",
 )
@@ -44,7 +40,7 @@ def block_add(caller: UserCaller, peer_id: int) -> dict[str, Any]:
     summary="Lift your block of a user",
     params=[PEER_ID],
     errors=[USER_NOT_FOUND, RATE_LIMITED],
-    data_schema=BLOCK_RESULT_SCHEMA,
+    data_schema=social_schemas.BLOCK_RESULT_SCHEMA,
     description="Idempotent. A block the other user placed on you stays; "
     "'blocked' tells whether you still cannot see each other. Shares the limits of block/add.",
 )
@@ -57,7 +53,7 @@ def block_remove(caller: UserCaller, peer_id: int) -> dict[str, Any]:
 @endpoint(
     summary="The people you blocked, latest first",
     params=PAGINATION,
-    data_schema=blocks.BLOCK_PAGE_SCHEMA,
+    data_schema=social_schemas.BLOCK_PAGE_SCHEMA,
 )
 def block_list(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]:
     return blocks.blocks_page(caller.user_id, page, page_count)
@@ -72,7 +68,7 @@ def block_list(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]
         Param("detail", max_length=reports.REPORT_DETAIL_MAX_CHARS, description="optional free text"),
     ],
     errors=[USER_NOT_FOUND, RATE_LIMITED],
-    data_schema=reports.REPORT_SCHEMA,
+    data_schema=social_schemas.REPORT_SCHEMA,
     description="Limits: 5 reports per hour, 20 per day. Reporting yourself is refused with 300.",
 )
 def report_add(caller: UserCaller, peer_id: int, reason: str, detail: str | None = None) -> dict[str, Any]:

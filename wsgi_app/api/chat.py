@@ -6,8 +6,6 @@ Waiting for new messages is the native long-poll ``GET /api/chat/poll``
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, current_app, request, send_file
 
 from wsgi_app.api.endpoint import endpoint
@@ -29,6 +27,7 @@ from wsgi_app.services.auth.request_auth import UserCaller
 from wsgi_app.services.chat import contacts as chat_contacts
 from wsgi_app.services.chat import media as chat_media
 from wsgi_app.services.chat import messages as chat
+from wsgi_app.services.chat import schemas as chat_schemas
 from wsgi_app.services.profile.photos import IMAGE_FORMATS
 
 bp = Blueprint("chat", __name__, url_prefix="/api/chat")
@@ -36,43 +35,6 @@ contacts_bp = Blueprint("contacts", __name__, url_prefix="/api/contacts")
 
 IMAGE_CONTENT_TYPES = [content_type for _, content_type in IMAGE_FORMATS.values()]
 PEER_ID = Param("peerId", "integer", required=True, minimum=1, description="the other person")
-SEND_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["message", "duplicate"],
-    "properties": {
-        "message": chat.MESSAGE_SCHEMA,
-        "duplicate": {"type": "boolean", "description": "true when this clientMsgId was already stored"},
-    },
-}
-HISTORY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["list", "has_more", "next_before_id"],
-    "properties": {
-        "list": {"type": "array", "items": chat.MESSAGE_SCHEMA},
-        "has_more": {"type": "boolean"},
-        "next_before_id": {"type": ["integer", "null"], "description": "beforeId for the next page"},
-    },
-}
-CONTACTS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["total", "list", "has_next"],
-    "properties": {
-        "total": {"type": "integer"},
-        "has_next": {"type": "boolean"},
-        "list": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["peer", "last_message", "unread_count"],
-                "properties": {
-                    "peer": chat_contacts.PEER_SUMMARY_SCHEMA,
-                    "last_message": {"anyOf": [chat.MESSAGE_SCHEMA, {"type": "null"}]},
-                    "unread_count": {"type": "integer"},
-                },
-            },
-        },
-    },
-}
 
 
 @bp.route("/send", methods=["POST"])
@@ -100,7 +62,7 @@ CONTACTS_SCHEMA: dict[str, Any] = {
         NOT_AN_IMAGE,
         UNSUPPORTED_MEDIA,
     ],
-    data_schema=SEND_SCHEMA,
+    data_schema=chat_schemas.SEND_SCHEMA,
     description="Stored first, then announced to the recipient's long-polls. Refused (512) when "
     "either user blocked the other. Sending again with the same clientMsgId returns the stored "
     "message with duplicate=true (409 if that id was used for a different recipient or kind). "
@@ -150,7 +112,7 @@ def media(caller: UserCaller, name: str) -> Response:
         Param("pageCount", "integer", default=20, minimum=1, maximum=chat.MAX_PAGE_SIZE),
     ],
     errors=[USER_NOT_FOUND, BLOCKED],
-    data_schema=HISTORY_SCHEMA,
+    data_schema=chat_schemas.HISTORY_SCHEMA,
 )
 def history(caller: UserCaller, peer_id: int, page_count: int, before_id: int | None = None) -> dict:
     return chat.history(caller.user_id, peer_id, before_id, page_count)
@@ -179,7 +141,7 @@ def mark_read(caller: UserCaller, peer_id: int, up_to_id: int | None = None) -> 
 @endpoint(
     summary="People you have talked with: last message and your unread count, newest first",
     params=list(PAGINATION),
-    data_schema=CONTACTS_SCHEMA,
+    data_schema=chat_schemas.CONTACTS_SCHEMA,
 )
 def list_contacts(caller: UserCaller, page: int, page_count: int) -> dict:
     return chat.contacts_page(caller.user_id, page, page_count)

@@ -12,6 +12,7 @@ from wsgi_app.errors import OBJECT_NOT_FOUND, PARAM_INVALID, USER_NOT_FOUND
 from wsgi_app.params import Param
 from wsgi_app.services.auth.request_auth import UserCaller
 from wsgi_app.services.profile import labels
+from wsgi_app.services.profile import schemas as profile_schemas
 
 bp = Blueprint("labels", __name__, url_prefix="/api")
 
@@ -23,7 +24,7 @@ bp = Blueprint("labels", __name__, url_prefix="/api")
         *PAGINATION,
         Param("category", enum=tuple(labels.CATALOGUE), description="only this category"),
     ],
-    data_schema=labels.LABEL_PAGE_SCHEMA,
+    data_schema=profile_schemas.LABEL_PAGE_SCHEMA,
 )
 def catalogue(caller: UserCaller, page: int, page_count: int, category: str | None = None) -> dict[str, Any]:
     return labels.catalogue_page(page, page_count, category)
@@ -34,7 +35,7 @@ def catalogue(caller: UserCaller, page: int, page_count: int, category: str | No
     summary="Your labels (or another's with peerId)",
     params=[Param("peerId", "integer", minimum=1, description="whose labels; default: yours")],
     errors=[USER_NOT_FOUND],
-    data_schema=labels.USER_LABELS_SCHEMA,
+    data_schema=profile_schemas.USER_LABELS_SCHEMA,
 )
 def show_labels(caller: UserCaller, peer_id: int | None = None) -> dict[str, Any]:
     return labels.labels_of(caller.user_id, peer_id)
@@ -52,7 +53,7 @@ def show_labels(caller: UserCaller, peer_id: int | None = None) -> dict[str, Any
         )
     ],
     errors=[PARAM_INVALID, OBJECT_NOT_FOUND],
-    data_schema=labels.USER_LABELS_SCHEMA,
+    data_schema=profile_schemas.USER_LABELS_SCHEMA,
 )
 def set_labels(caller: UserCaller, label_ids: str = "") -> dict[str, Any]:
     return labels.set_labels(caller.user_id, labels.parse_id_list(label_ids, "labelIds", allow_empty=True))

@@ -20,6 +20,7 @@ from wsgi_app.params import Param
 from wsgi_app.services.auth.request_auth import UserCaller
 from wsgi_app.services.profile import access as profile_access
 from wsgi_app.services.profile import photos
+from wsgi_app.services.profile import schemas as profile_schemas
 from wsgi_app.services.profile.labels import parse_id_list
 from wsgi_app.services.profile.profiles import get_user
 from wsgi_app.services.profile.visibility import can_view_profile
@@ -34,7 +35,7 @@ PHOTO_ID = Param("photoId", "integer", required=True, minimum=1, description="on
     summary="Upload a photo (multipart field photo)",
     params=[Param("photo", "file", required=True, description="JPEG, PNG, WebP or GIF; at most 5 MiB")],
     errors=[PARAM_INVALID, NOT_AN_IMAGE, PAYLOAD_TOO_LARGE, CONFLICT],
-    data_schema=photos.PHOTO_SCHEMA,
+    data_schema=profile_schemas.PHOTO_SCHEMA,
     description="The type is read from the content, never from the name. At most 9 photos (409 "
     "beyond). Above 24 million pixels 514, from the header before any decoding.",
 )
@@ -50,7 +51,7 @@ def upload(caller: UserCaller) -> dict[str, Any]:
     summary="List your photos (or another's with peerId), in display order",
     params=[Param("peerId", "integer", minimum=1, description="whose photos; default: yours")],
     errors=[USER_NOT_FOUND],
-    data_schema=photos.PHOTO_LIST_SCHEMA,
+    data_schema=profile_schemas.PHOTO_LIST_SCHEMA,
 )
 def list_photos(caller: UserCaller, peer_id: int | None = None) -> dict[str, Any]:
     owner_id = caller.user_id if peer_id is None else peer_id
@@ -85,7 +86,7 @@ def delete(caller: UserCaller, photo_id: int) -> dict[str, Any]:
         )
     ],
     errors=[PARAM_INVALID, OBJECT_NOT_FOUND],
-    data_schema=photos.PHOTO_LIST_SCHEMA,
+    data_schema=profile_schemas.PHOTO_LIST_SCHEMA,
 )
 def reorder(caller: UserCaller, photo_ids: str) -> dict[str, Any]:
     ordered = photos.reorder_photos(caller.user_id, parse_id_list(photo_ids, "photoIds"))
@@ -98,7 +99,7 @@ def reorder(caller: UserCaller, photo_ids: str) -> dict[str, Any]:
     summary="Make one of your photos your avatar",
     params=[PHOTO_ID],
     errors=[OBJECT_NOT_FOUND],
-    data_schema=profile_access.SELF_PROFILE_SCHEMA,
+    data_schema=profile_schemas.SELF_PROFILE_SCHEMA,
     description="Returns your updated profile.",
 )
 def set_avatar(caller: UserCaller, photo_id: int) -> dict[str, Any]:

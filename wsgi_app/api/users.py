@@ -13,6 +13,7 @@ from wsgi_app.params import Param
 from wsgi_app.services.auth.request_auth import UserCaller
 from wsgi_app.services.profile import access as profile_access
 from wsgi_app.services.profile import hot_list
+from wsgi_app.services.profile import schemas as profile_schemas
 
 bp = Blueprint("users", __name__, url_prefix="/api/user")
 
@@ -46,7 +47,7 @@ UPDATE_PARAMS = [
     summary="Show your own profile (or another's with peerId)",
     params=[PEER_ID],
     errors=[USER_NOT_FOUND],
-    data_schema=profile_access.SELF_PROFILE_SCHEMA,
+    data_schema=profile_schemas.SELF_PROFILE_SCHEMA,
     description="Another's profile is shown only when its owner lets you see it (else 501, like a "
     "missing user) and records a visit. phone only when showing yourself.",
 )
@@ -59,7 +60,7 @@ def show(caller: UserCaller, peer_id: int | None = None) -> dict[str, Any]:
     summary="Update your profile (only the fields sent change)",
     params=UPDATE_PARAMS,
     errors=[PARAM_INVALID, NICKNAME_INVALID],
-    data_schema=profile_access.SELF_PROFILE_SCHEMA,
+    data_schema=profile_schemas.SELF_PROFILE_SCHEMA,
     description="phone, VIP time and ids can never be changed here; other parameters are ignored.",
 )
 def update(caller: UserCaller, **changes: Any) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def update(caller: UserCaller, **changes: Any) -> dict[str, Any]:
 @bp.route("/settings", methods=["GET"])
 @endpoint(
     summary="Your account settings: e-mail, profile visibility (authority), VIP status",
-    data_schema=profile_access.SETTINGS_SCHEMA,
+    data_schema=profile_schemas.SETTINGS_SCHEMA,
     description="Changed through /api/user/update (email, authority); VIP through purchases.",
 )
 def settings(caller: UserCaller) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def settings(caller: UserCaller) -> dict[str, Any]:
 @endpoint(
     summary="The hot list: most visited people of the last days",
     params=PAGINATION,
-    data_schema=hot_list.HOT_PAGE_SCHEMA,
+    data_schema=profile_schemas.HOT_PAGE_SCHEMA,
     description="Ranked by distinct visitors in the last 7 days, then most recent visit. Never you, "
     "never hidden profiles, never anyone blocked either way.",
 )

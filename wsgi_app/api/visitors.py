@@ -10,6 +10,7 @@ from wsgi_app.api.endpoint import endpoint
 from wsgi_app.declarations import PAGINATION
 from wsgi_app.errors import VIP_REQUIRED, ApiError
 from wsgi_app.services.auth.request_auth import UserCaller
+from wsgi_app.services.profile import schemas as profile_schemas
 from wsgi_app.services.profile import visits
 from wsgi_app.services.profile.profiles import get_user
 from wsgi_app.services.vip.status import is_vip
@@ -25,7 +26,7 @@ def require_vip(user_id: int) -> None:
 @bp.route("/summary", methods=["GET"])
 @endpoint(
     summary="How many people viewed you, and how many are new",
-    data_schema=visits.SUMMARY_SCHEMA,
+    data_schema=profile_schemas.SUMMARY_SCHEMA,
 )
 def summary(caller: UserCaller) -> dict[str, Any]:
     return visits.summary(caller.user_id)
@@ -36,7 +37,7 @@ def summary(caller: UserCaller) -> dict[str, Any]:
     summary="Who viewed you, newest first (VIP)",
     params=PAGINATION,
     errors=[VIP_REQUIRED],
-    data_schema=visits.VISITOR_PAGE_SCHEMA,
+    data_schema=profile_schemas.VISITOR_PAGE_SCHEMA,
     description="One entry per visitor with the number of visits and the latest time.",
 )
 def visitor_list(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Shared schemas of the OpenAPI document: recurring objects become ``$ref``s.
 
-The services declare their response schemas as plain dicts (the one source).
+Each area declares its response schemas as plain dicts in its ``schemas`` module (the one source).
 :func:`use_components` names the objects that recur across operations
 (profile, message, photo, label, order, pages, the error envelope, ...) in
 ``components/schemas`` and replaces every occurrence, at any depth, by a
@@ -14,32 +14,31 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from wsgi_app.services.chat import schemas as chat_schemas
+from wsgi_app.services.location import schemas as location_schemas
+from wsgi_app.services.profile import schemas as profile_schemas
+from wsgi_app.services.social import schemas as social_schemas
+from wsgi_app.services.vip import schemas as vip_schemas
+
 REF_PREFIX = "#/components/schemas/"
 
 
 def named_schemas() -> dict[str, dict[str, Any]]:
-    """Name -> schema of every shared object (imported here: services import nothing of this)."""
-    from wsgi_app.services.chat import contacts as chat_contacts
-    from wsgi_app.services.chat import messages as chat
-    from wsgi_app.services.location import nearby
-    from wsgi_app.services.profile import hot_list, labels, photos, profiles, visits
-    from wsgi_app.services.social import blocks
-    from wsgi_app.services.vip import schemas as vip_schemas
-
+    """Name -> schema of every shared object (each area's ``schemas`` module is the one source)."""
     return {
-        "Profile": profiles.PROFILE_SCHEMA,
-        "NearbyPerson": nearby.NEARBY_ITEM_SCHEMA,
-        "NearbyPage": nearby.NEARBY_SCHEMA,
-        "Message": chat.MESSAGE_SCHEMA,
-        "PeerSummary": chat_contacts.PEER_SUMMARY_SCHEMA,
-        "Photo": photos.PHOTO_SCHEMA,
-        "PhotoList": photos.PHOTO_LIST_SCHEMA,
-        "Label": labels.LABEL_SCHEMA,
-        "LabelPage": labels.LABEL_PAGE_SCHEMA,
-        "HotPage": hot_list.HOT_PAGE_SCHEMA,
-        "Visitor": visits.VISITOR_SCHEMA,
-        "VisitorPage": visits.VISITOR_PAGE_SCHEMA,
-        "BlockPage": blocks.BLOCK_PAGE_SCHEMA,
+        "Profile": profile_schemas.PROFILE_SCHEMA,
+        "NearbyPerson": location_schemas.NEARBY_ITEM_SCHEMA,
+        "NearbyPage": location_schemas.NEARBY_SCHEMA,
+        "Message": chat_schemas.MESSAGE_SCHEMA,
+        "PeerSummary": chat_schemas.PEER_SUMMARY_SCHEMA,
+        "Photo": profile_schemas.PHOTO_SCHEMA,
+        "PhotoList": profile_schemas.PHOTO_LIST_SCHEMA,
+        "Label": profile_schemas.LABEL_SCHEMA,
+        "LabelPage": profile_schemas.LABEL_PAGE_SCHEMA,
+        "HotPage": profile_schemas.HOT_PAGE_SCHEMA,
+        "Visitor": profile_schemas.VISITOR_SCHEMA,
+        "VisitorPage": profile_schemas.VISITOR_PAGE_SCHEMA,
+        "BlockPage": social_schemas.BLOCK_PAGE_SCHEMA,
         "Product": vip_schemas.PRODUCT_SCHEMA,
         "ProductList": vip_schemas.PRODUCT_LIST_SCHEMA,
         "Order": vip_schemas.ORDER_SCHEMA,

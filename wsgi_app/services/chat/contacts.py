@@ -20,17 +20,6 @@ from wsgi_app.models.user import User
 from wsgi_app.services.social.blocks import blocked_either_way_clause
 from wsgi_app.timeutil import utcnow
 
-PEER_SUMMARY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["user_id", "nickname", "avatar", "gender"],
-    "properties": {
-        "user_id": {"type": "integer"},
-        "nickname": {"type": ["string", "null"]},
-        "avatar": {"type": ["string", "null"]},
-        "gender": {"type": "integer"},
-    },
-}
-
 
 def peer_summary(user: User) -> dict[str, Any]:
     """What a conversation list needs of the other person, nothing more."""

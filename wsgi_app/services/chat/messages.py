@@ -47,22 +47,6 @@ CLIENT_MSG_ID_PATTERN = r"[A-Za-z0-9_\-:.]{1,64}"
 MAX_PAGE_SIZE = 50
 MAX_POLL_BATCH = 100
 
-MESSAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["msg_id", "client_msg_id", "sender_id", "recipient_id", "kind", "created_at"],
-    "properties": {
-        "msg_id": {"type": "integer", "description": "grows with time; the long-poll cursor"},
-        "client_msg_id": {"type": "string"},
-        "sender_id": {"type": "integer"},
-        "recipient_id": {"type": "integer"},
-        "kind": {"type": "string", "enum": list(MESSAGE_KINDS)},
-        "content": {"type": ["string", "null"], "description": "text, or a caption of a media message"},
-        "media_url": {"type": ["string", "null"]},
-        "created_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
-        "read_at": {"type": ["string", "null"], "description": "read receipt: when the recipient read it"},
-    },
-}
-
 
 @dataclass(frozen=True)
 class SentMessage:

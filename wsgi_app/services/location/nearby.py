@@ -35,36 +35,15 @@ from wsgi_app.services.location import nearby_cells
 from wsgi_app.services.location import positions as location
 from wsgi_app.services.location.grid import Cell, cell_of
 from wsgi_app.services.location.nearby_cells import LOCATION_MAX_AGE_DAYS
-from wsgi_app.services.profile.profiles import PROFILE_FIELDS, PROFILE_SCHEMA
+from wsgi_app.services.profile.profiles import PROFILE_FIELDS
 from wsgi_app.services.profile.visibility import listable_clause
 from wsgi_app.timeutil import utcnow
 
 DEFAULT_RADIUS_KM = 20
 MAX_RADIUS_KM = 100
 MAX_CANDIDATES = 500  # people ranked per query: bounds the work and the depth of paging
-DEFAULT_NEARBY_QUERY_LIMITS: list[tuple[int, int]] = [(30, 60), (600, 86400)]
 # The columns of a list card, in PROFILE_FIELDS order ("user_id" is User.id).
 CARD_COLUMNS = [User.id if name == "user_id" else getattr(User, name) for name in PROFILE_FIELDS]
-
-NEARBY_ITEM_SCHEMA: dict[str, Any] = {
-    **PROFILE_SCHEMA,
-    "required": [*PROFILE_SCHEMA["required"], "distance_km", "distance"],
-    "properties": {
-        **PROFILE_SCHEMA["properties"],
-        "distance_km": {"type": "integer", "description": "whole km between ~1 km grid cells; 0: < 1 km"},
-        "distance": {"type": "string", "description": 'display band: "< 1 km", "1 km", "2 km"...'},
-    },
-}
-NEARBY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["total", "list", "has_next", "located"],
-    "properties": {
-        "total": {"type": "integer"},
-        "list": {"type": "array", "items": NEARBY_ITEM_SCHEMA, "description": "nearest first"},
-        "has_next": {"type": "boolean"},
-        "located": {"type": "boolean", "description": "false: report latlng first, the list is empty"},
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -112,7 +91,7 @@ def _position_and_excluded(user_id: int) -> tuple[tuple[float, float] | None, fr
 
 def prepare_query(user_id: int, latlng: str | None) -> NearbyQuery | None:
     """Rate-limit the query, store ``latlng`` if given; None while the caller's position is unknown."""
-    limits = current_app.config.get("NEARBY_QUERY_LIMITS", DEFAULT_NEARBY_QUERY_LIMITS)
+    limits = current_app.config["NEARBY_QUERY_LIMITS"]
     rate_limit.enforce(redis_client(), f"nearby:query:{user_id}", limits, "nearby queries")
     if latlng is not None:
         lat, lng = location.parse_latlng(latlng)

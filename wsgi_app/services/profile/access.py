@@ -22,7 +22,6 @@ from wsgi_app.services.location import positions as location
 from wsgi_app.services.profile import hot_list, photos
 from wsgi_app.services.profile.profiles import (
     PROFILE_COLUMNS,
-    PROFILE_SCHEMA,
     get_user,
     load_profile_row,
     profile_data,
@@ -54,25 +53,6 @@ EDITABLE_FIELDS = (
     "avatar",
     "authority",
 )
-
-# The contract fixes the profile's fields (phone only for yourself); the rest of your
-# own account (e-mail, visibility, VIP) is read through ``/api/user/settings``.
-SELF_PROFILE_SCHEMA: dict[str, Any] = PROFILE_SCHEMA
-SETTINGS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["user_id", "email", "authority", "is_vip", "vip_expires_at"],
-    "properties": {
-        "user_id": {"type": "integer"},
-        "email": {"type": ["string", "null"]},
-        "authority": {
-            "type": "integer",
-            "enum": [0, 1, 2],
-            "description": "who sees your profile: 0 nobody, 1 everyone, 2 people you chat with",
-        },
-        "is_vip": {"type": "boolean"},
-        "vip_expires_at": {"type": ["string", "null"], "description": "YYYY-MM-DD HH:MM:SS, UTC"},
-    },
-}
 
 
 def self_profile_data(user: Any) -> dict[str, Any]:

@@ -25,23 +25,13 @@ from sqlalchemy import func
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.social import Visit
 from wsgi_app.models.user import AUTHORITY_EVERYONE, User
-from wsgi_app.services.profile.profiles import PROFILE_SCHEMA, profile_data
+from wsgi_app.services.profile.profiles import profile_data
 from wsgi_app.services.profile.visibility import listable_clause
 from wsgi_app.timeutil import epoch_seconds, utcnow
 
 GENERATION_KEY = "hot:generation"
 RANKING_KEY = "hot:ranking:{generation}"
 REFRESH_LOCK_SECS = 30
-
-HOT_PAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["total", "list", "has_next"],
-    "properties": {
-        "total": {"type": "integer"},
-        "list": {"type": "array", "items": PROFILE_SCHEMA},
-        "has_next": {"type": "boolean"},
-    },
-}
 
 
 def compute_ranking() -> list[int]:

@@ -82,30 +82,6 @@ CATALOGUE: dict[str, tuple[str, ...]] = {
     "looking_for": ("认真恋爱", "以结婚为目的", "交朋友", "找饭搭子", "找旅伴", "语言交换"),
 }
 
-LABEL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["label_id", "name", "category"],
-    "properties": {
-        "label_id": {"type": "integer"},
-        "name": {"type": "string"},
-        "category": {"type": "string"},
-    },
-}
-LABEL_PAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["total", "list", "has_next"],
-    "properties": {
-        "total": {"type": "integer"},
-        "list": {"type": "array", "items": LABEL_SCHEMA},
-        "has_next": {"type": "boolean"},
-    },
-}
-USER_LABELS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["user_id", "list"],
-    "properties": {"user_id": {"type": "integer"}, "list": {"type": "array", "items": LABEL_SCHEMA}},
-}
-
 
 def label_data(label: Label) -> dict[str, Any]:
     return {"label_id": label.id, "name": label.name, "category": label.category}

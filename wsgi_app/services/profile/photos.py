@@ -52,30 +52,6 @@ MAX_PIXELS = 24_000_000
 # Metadata that can carry where and when a photo was taken (EXIF GPS, XMP, comments).
 METADATA_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "photoshop", "comment", "iptc")
 
-PHOTO_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["photo_id", "url", "content_type", "size_bytes", "width", "height", "position"],
-    "properties": {
-        "photo_id": {"type": "integer"},
-        "url": {"type": "string", "description": "path under which the image is served"},
-        "content_type": {"type": "string"},
-        "size_bytes": {"type": "integer"},
-        "width": {"type": "integer"},
-        "height": {"type": "integer"},
-        "position": {"type": "integer", "description": "0 is first"},
-        "created_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
-    },
-}
-PHOTO_LIST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["user_id", "list", "total"],
-    "properties": {
-        "user_id": {"type": "integer"},
-        "list": {"type": "array", "items": PHOTO_SCHEMA},
-        "total": {"type": "integer"},
-    },
-}
-
 
 @dataclass(frozen=True)
 class CheckedImage:

@@ -29,24 +29,6 @@ PROFILE_FIELDS = (
     "emotion",
 )
 
-PROFILE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": list(PROFILE_FIELDS),
-    "properties": {
-        "user_id": {"type": "integer"},
-        "nickname": {"type": ["string", "null"]},
-        "birthday": {"type": ["string", "null"], "format": "date"},
-        "gender": {"type": "integer", "enum": [0, 1, 2]},
-        "avatar": {"type": ["string", "null"]},
-        "height": {"type": ["integer", "null"]},
-        "sexual": {"type": "integer"},
-        "education": {"type": "integer"},
-        "salary": {"type": ["integer", "null"]},
-        "emotion": {"type": "integer"},
-        "phone": {"type": "string", "description": "only when showing yourself"},
-    },
-}
-
 
 _users = User.__table__
 PROFILE_COLUMNS = (

@@ -17,41 +17,10 @@ from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Visit
 from wsgi_app.models.user import User
-from wsgi_app.services.profile.profiles import PROFILE_SCHEMA, profile_data
+from wsgi_app.services.profile.profiles import profile_data
 from wsgi_app.services.profile.visibility import profile_visible_clause
 from wsgi_app.services.social.blocks import blocked_either_way_clause
 from wsgi_app.timeutil import format_wire_datetime, utcnow
-
-SUMMARY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["total_visitors", "total_visits", "new_visitors"],
-    "properties": {
-        "total_visitors": {"type": "integer", "description": "distinct people who viewed you"},
-        "total_visits": {"type": "integer", "description": "all their views together"},
-        "new_visitors": {"type": "integer", "description": "visitors since you last marked the list read"},
-    },
-}
-VISITOR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["visitor", "visit_count", "first_visited_at", "last_visited_at", "is_new"],
-    "properties": {
-        "visitor": PROFILE_SCHEMA,
-        "visit_count": {"type": "integer"},
-        "first_visited_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
-        "last_visited_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
-        "is_new": {"type": "boolean"},
-    },
-}
-VISITOR_PAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["total", "list", "has_next"],
-    "properties": {
-        "total": {"type": "integer"},
-        "list": {"type": "array", "items": VISITOR_SCHEMA},
-        "has_next": {"type": "boolean"},
-    },
-}
-
 
 # The visit upsert as text, built once: SQLAlchemy does not cache compiled upserts.
 _VISIT_VALUES = """INSERT INTO visits

@@ -51,28 +51,6 @@ def blocked_either_way_clause(user_id: int, column):  # type: ignore[no-untyped-
 
 # -- blocking and unblocking (``/api/block``) -------------------------------------------
 
-BLOCK_PAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["total", "list", "has_next"],
-    "properties": {
-        "total": {"type": "integer"},
-        "list": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["user_id", "nickname", "avatar", "blocked_at"],
-                "properties": {
-                    "user_id": {"type": "integer"},
-                    "nickname": {"type": ["string", "null"]},
-                    "avatar": {"type": ["string", "null"]},
-                    "blocked_at": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS, UTC"},
-                },
-            },
-        },
-        "has_next": {"type": "boolean"},
-    },
-}
-
 
 def other_user(caller_id: int, peer_id: int, action: str) -> User:
     """The peer of a block or report: an existing user who is not the caller."""

@@ -20,12 +20,6 @@ REPORT_REASONS = ("spam", "fake_profile", "harassment", "inappropriate_content",
 REPORT_DETAIL_MAX_CHARS = 500
 REPORT_STATUS_OPEN = "open"
 
-REPORT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["report_id", "status"],
-    "properties": {"report_id": {"type": "integer"}, "status": {"type": "string"}},
-}
-
 
 def report_user(reporter_id: int, peer_id: int, reason: str, detail: str | None) -> dict[str, Any]:
     """Store a report of ``peer_id`` by ``reporter_id``."""
