@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,6 +33,25 @@ def require_real_redis(base_config: dict[str, Any]) -> None:
     pytest.skip(reason)
 
 
+WAITING_POLLS_RE = re.compile(r"^dt_waiting_polls(?:\{[^}]*\})? (\S+)$", re.M)
+
+
+def wait_for_parked_polls(base_url: str, count: int, timeout_secs: float = 10.0) -> None:
+    """Until the process reports ``count`` parked polls (its ``/metrics`` gauge, sampled each second)."""
+    deadline = time.monotonic() + timeout_secs
+    seen = None
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(base_url + "/metrics", timeout=5) as response:
+            match = WAITING_POLLS_RE.search(response.read().decode())
+        seen = float(match.group(1)) if match else None
+        if seen is not None and seen >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(
+        f"{count} polls never parked on {base_url} within {timeout_secs} s (last seen: {seen})"
+    )
+
+
 def poll(api: ApiClient, user: SignedInUser, cursor: int | None) -> Reply:
     return api.get("/api/chat/poll", {} if cursor is None else {"cursor": cursor}, user=user)
 
@@ -40,12 +61,13 @@ def test_message_sent_through_one_process_reaches_a_poller_on_another(
 ) -> None:  # type: ignore[no-untyped-def]
     require_real_redis(base_config)
     sender_side = ApiClient(HttpTransport(spawn_server(LONGPOLL_TIMEOUT_SECS="20").base_url), creds)
-    poller_side = ApiClient(HttpTransport(spawn_server(LONGPOLL_TIMEOUT_SECS="20").base_url), creds)
+    poller_server = spawn_server(LONGPOLL_TIMEOUT_SECS="20")
+    poller_side = ApiClient(HttpTransport(poller_server.base_url), creds)
     alice, bob = auth.login(), auth.login()
     cursor = poll(poller_side, alice, None).data["cursor"]
     with ThreadPoolExecutor(max_workers=1) as pool:
         waiting = pool.submit(poll, poller_side, alice, cursor)
-        time.sleep(1.0)  # let the poll park on the other process
+        wait_for_parked_polls(poller_server.base_url, 1)  # the wake-up must cross processes
         assert not waiting.done()
         started = time.monotonic()
         msg_id = sent_id(send_text(sender_side, bob, alice, "across processes"))
@@ -79,7 +101,7 @@ def test_sigterm_answers_waiting_polls_at_once_and_exits(spawn_server, creds: Ap
     cursor = sent_id(send_text(api, bob, alice, "seen already"))
     with ThreadPoolExecutor(max_workers=2) as pool:
         waiting = [pool.submit(poll, api, alice, cursor) for _ in range(2)]
-        time.sleep(1.0)
+        wait_for_parked_polls(server.base_url, 2)  # SIGTERM must answer parked polls, not racing ones
         assert not any(w.done() for w in waiting)
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
@@ -130,7 +152,11 @@ def test_killed_pubsub_connection_reconnects_without_losing_messages(
     assert [m["msg_id"] for m in poll(live_api, alice, 0).data["list"]] == [missed]
     with ThreadPoolExecutor(max_workers=1) as pool:
         waiting = pool.submit(poll, live_api, alice, missed)
-        time.sleep(0.5)
+        waiters = live_server.service.context.waiters
+        deadline = time.monotonic() + 10
+        while waiters.count() < 1 and time.monotonic() < deadline:  # parked: the wake must do the work
+            time.sleep(0.02)
+        assert waiters.count() == 1 and not waiting.done()
         started = time.monotonic()
         after = sent_id(send_text(live_api, bob, alice, "after the reconnect"))
         reply = waiting.result(15)
