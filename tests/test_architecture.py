@@ -1,0 +1,174 @@
+"""The allowed import directions (docs/architecture.md), checked on every module's source.
+
+The rules, lower layers first; an arrow may only point down:
+
+    tornado_server.py, tornado_guard.py, deploy/      (composition roots: may import anything)
+    async_handlers/        native handlers           -> wsgi_app (never wsgi_app.api)
+    wsgi_app/api/          Flask blueprints          -> services, declarations, openapi
+    wsgi_app/openapi/      the OpenAPI builder       -> declarations, native_endpoints, errors, params
+    wsgi_app/native_endpoints.py, declarations.py    -> services (schemas), errors, params
+    wsgi_app/services/     domain logic              -> models, extensions, foundations
+    wsgi_app foundations   errors, params, config, database, failures, ...
+
+Nothing under ``wsgi_app`` imports ``async_handlers`` or the server modules, the
+services import no layer above them, and the demo data is only for the CLI.
+The check reads imports with :mod:`ast` (including imports inside functions), so
+a lazy import cannot hide a wrong arrow.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("wsgi_app", "async_handlers", "datingtoday_client")
+
+# (importer prefix, forbidden import prefixes, why)
+RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("async_handlers", ("wsgi_app.api",), "the native side must not depend on the Flask view layer"),
+    (
+        "wsgi_app",
+        ("async_handlers", "tornado_server", "tornado_guard", "deploy", "bench", "tests"),
+        "wsgi_app is below the servers that mount it",
+    ),
+    (
+        "wsgi_app.services",
+        (
+            "wsgi_app.api",
+            "wsgi_app.openapi",
+            "wsgi_app.native_endpoints",
+            "wsgi_app.declarations",
+            "wsgi_app.demo",
+            "wsgi_app.cli",
+        ),
+        "services are below every way of calling them",
+    ),
+    (
+        "wsgi_app.declarations",
+        ("flask", "tornado", "wsgi_app.api", "wsgi_app.services"),
+        "endpoint declarations are framework-neutral",
+    ),
+    ("wsgi_app.native_endpoints", ("flask", "tornado", "wsgi_app.api"), "framework-neutral declarations"),
+    ("wsgi_app.openapi", ("wsgi_app.api", "tornado"), "the builder reads declarations, not views"),
+    ("wsgi_app.models", ("wsgi_app.services", "wsgi_app.api"), "models are below the logic using them"),
+    ("datingtoday_client", ("wsgi_app", "async_handlers", "flask", "tornado"), "the client stands alone"),
+)
+# Only these may import the demo seeding.
+DEMO_IMPORTERS = ("wsgi_app.cli", "wsgi_app.demo", "bench", "tests")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> Iterator[str]:
+    """Absolute dotted names imported anywhere in the module (relative imports resolved)."""
+    package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else module_name(path)
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def all_modules() -> list[Path]:
+    found = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
+    return [p for p in found if "migrations" not in p.parts]
+
+
+def violations(modules: list[Path]) -> list[str]:
+    found = []
+    for path in modules:
+        importer = module_name(path)
+        imported = set(imports_of(path))
+        for prefix, forbidden, why in RULES:
+            if not _under(importer, prefix):
+                continue
+            for name in sorted(imported):
+                if any(_under(name, bad) for bad in forbidden):
+                    found.append(f"{importer} imports {name}: {why}")
+        if not any(_under(importer, allowed) for allowed in DEMO_IMPORTERS):
+            found += [
+                f"{importer} imports {n}: demo data is for the CLI"
+                for n in imported
+                if _under(n, "wsgi_app.demo")
+            ]
+    return found
+
+
+def test_every_import_runs_the_allowed_direction() -> None:
+    assert violations(all_modules()) == []
+
+
+def test_the_check_catches_a_wrong_arrow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_root = tmp_path
+    (fake_root / "async_handlers").mkdir()
+    (fake_root / "wsgi_app" / "services").mkdir(parents=True)
+    bad_native = fake_root / "async_handlers" / "x.py"
+    bad_native.write_text("def f():\n    from wsgi_app.api.endpoint import endpoint\n")
+    bad_service = fake_root / "wsgi_app" / "services" / "y.py"
+    bad_service.write_text("from .. import native_endpoints\nimport async_handlers.base\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
+    found = violations([bad_native, bad_service])
+    assert any("async_handlers.x imports wsgi_app.api.endpoint" in v for v in found)
+    assert any("wsgi_app.services.y imports wsgi_app.native_endpoints" in v for v in found)
+    assert any("wsgi_app.services.y imports async_handlers.base" in v for v in found)
+
+
+def test_native_handlers_mount_exactly_the_declared_native_endpoints() -> None:
+    from async_handlers import NATIVE_HANDLERS
+    from wsgi_app.native_endpoints import NATIVE_ENDPOINTS
+
+    mounted = [
+        (path, method, id(spec))
+        for path, handler in NATIVE_HANDLERS
+        for method, spec in handler.endpoint_specs.items()
+    ]
+    assert sorted(mounted) == sorted((path, method, id(spec)) for path, method, spec in NATIVE_ENDPOINTS)
+
+
+def test_no_module_is_over_the_size_limit() -> None:
+    """Modules stay under about 300 lines (a guide, enforced with a little slack)."""
+    too_long = {module_name(p): n for p in all_modules() if (n := len(p.read_text().splitlines())) > 320}
+    assert too_long == {}
+
+
+def test_every_module_says_what_it_is() -> None:
+    undocumented = [module_name(p) for p in all_modules() if not ast.get_docstring(ast.parse(p.read_text()))]
+    assert undocumented == []
+
+
+def test_only_config_reads_the_environment() -> None:
+    """Configuration in one place: ``os.environ`` / ``os.getenv`` only in ``wsgi_app/config.py``."""
+    server_side = [p for p in all_modules() if p.parts[len(ROOT.parts)] in ("wsgi_app", "async_handlers")]
+    server_side += [ROOT / "tornado_server.py", ROOT / "tornado_guard.py"]
+    readers = []
+    for path in server_side:
+        if module_name(path) == "wsgi_app.config":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("environ", "getenv")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+            ):
+                readers.append(f"{module_name(path)}:{node.lineno}")
+    assert readers == []
