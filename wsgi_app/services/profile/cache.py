@@ -42,6 +42,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import operators
@@ -72,6 +73,30 @@ if epoch == ARGV[1] and (redis.call('GET', KEYS[2]) or '') == ARGV[2] then
 end
 return 0
 """
+
+# KEYS: generation and row of each user, then the epoch when ARGV[2] is 1. ARGV[1]: generation ttl.
+_INVALIDATE_SCRIPT = """
+local pairs = #KEYS
+if ARGV[2] == '1' then
+  pairs = pairs - 1
+  redis.call('INCR', KEYS[#KEYS])
+end
+for i = 1, pairs, 2 do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
+  redis.call('DEL', KEYS[i + 1])
+end
+return 1
+"""
+
+
+def _script(source: str) -> Any:
+    """``source`` registered on the current app's client (EVALSHA; loaded on first use)."""
+    scripts = current_app.extensions.setdefault("profile_cache_scripts", {})
+    script = scripts.get(source)
+    if script is None:
+        script = scripts[source] = redis_client().register_script(source)
+    return script
 
 
 def row_key(user_id: int) -> str:
@@ -141,22 +166,18 @@ def profile_row(user_id: int, prefetched: Mapping[str, Any] | None = None) -> An
         if cached_epoch == epoch:
             return CachedRow(json.loads(encoded))
     row = load_profile_row(user_id)
-    redis_client().eval(_FILL_SCRIPT, 3, *keys, epoch, generation, encode_row(row), PROFILE_CACHE_TTL_SECS)
+    _script(_FILL_SCRIPT)(keys=keys, args=[epoch, generation, encode_row(row), PROFILE_CACHE_TTL_SECS])
     return row
 
 
 def invalidate(user_ids: Iterable[int]) -> None:
-    """After a committed change of these users' rows (:data:`ALL_USERS`: of unknown users)."""
-    pipe = redis_client().pipeline(transaction=True)
-    for user_id in user_ids:
-        if user_id == ALL_USERS:
-            pipe.incr(EPOCH_KEY)
-            continue
-        pipe.incr(generation_key(user_id))
-        pipe.expire(generation_key(user_id), GENERATION_TTL_SECS)
-        pipe.delete(row_key(user_id))
-    if pipe:
-        pipe.execute()
+    """After a committed change of these users' rows (:data:`ALL_USERS`: of unknown users):
+    one atomic script, one round trip."""
+    ids = set(user_ids)
+    keys = [key for user_id in ids - {ALL_USERS} for key in (generation_key(user_id), row_key(user_id))]
+    if ALL_USERS in ids:
+        keys.append(EPOCH_KEY)
+    _script(_INVALIDATE_SCRIPT)(keys=keys, args=[GENERATION_TTL_SECS, int(ALL_USERS in ids)])
 
 
 def _remember(session: Session, user_ids: Iterable[int]) -> None:
