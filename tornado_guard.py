@@ -26,6 +26,8 @@ from wsgi_app.http_common import REQUEST_ID_HEADER, SECURITY_HEADERS
 from wsgi_app.trusted_proxies import Network, is_trusted
 
 OVERSIZE_DRAIN_MAX_BYTES = 64 * 1024 * 1024
+# The headers Tornado's _apply_xheaders reads.
+_XHEADERS = ("X-Forwarded-For", "X-Real-Ip", "X-Scheme", "X-Forwarded-Proto")
 
 
 class SecurityHeadersTransform(tornado.web.OutputTransform):
@@ -74,8 +76,10 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
     def headers_received(self, start_line: Any, headers: httputil.HTTPHeaders) -> Any:
         context = self.connection.context
         if is_trusted(getattr(context, "remote_ip", None), self.trusted):
-            context._apply_xheaders(headers)
-            self.xheaders_applied = True
+            # Without these headers Tornado's rewrite changes nothing (and costs a getaddrinfo).
+            if any(name in headers for name in _XHEADERS):
+                context._apply_xheaders(headers)
+                self.xheaders_applied = True
         elif REQUEST_ID_HEADER in headers:
             # A trusted proxy's request id lets its resend of a signed request pass the nonce
             # check (auth_core); from anyone else it would let a captured request be replayed.

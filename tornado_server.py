@@ -3,7 +3,8 @@
     python tornado_server.py --port 8001
 
 Paths listed by ``async_handlers.native_routes`` go to native handlers; every
-other path goes to the Flask app through a WSGI container whose whole WSGI
+other path goes to the Flask app (routed by ``tornado_dispatch.PathDispatch``,
+one request object per WSGI request, query and body left to Flask) through a WSGI container whose whole WSGI
 call (call, iterate, close) is one job on a ``ThreadPoolExecutor``, so the
 event loop stays free while Flask works and responses leave in order. The
 native handlers' own blocking calls (database, sync Redis) run on a second,
@@ -52,11 +53,12 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.iostream import IOStream
 from tornado.netutil import bind_sockets
-from tornado.routing import AnyMatches, Matcher, PathMatches, Rule, RuleRouter
+from tornado.routing import Matcher, PathMatches, Rule, RuleRouter
 from tornado.wsgi import WSGIContainer
 
 from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
+from tornado_dispatch import PathDispatch
 from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform
 from wsgi_app import create_app, errors, metrics
 from wsgi_app.config import (
@@ -213,7 +215,7 @@ class TornadoService:
         self.draining = False
         self.stopped = asyncio.Event()
 
-    def make_router(self) -> RuleRouter:
+    def make_router(self) -> PathDispatch:
         routes = native_routes(self.context)
         native_app = tornado.web.Application(
             routes, transforms=[SecurityHeadersTransform], log_function=lambda handler: None
@@ -221,13 +223,13 @@ class TornadoService:
         native_paths = "|".join(f"(?:{pattern})" for pattern, *_ in routes)
         container = WholeCallWSGIContainer(self.flask_app, self.executor)
         native_re = re.compile(f"(?:{native_paths})$")
-        return RuleRouter(
+        native_router = RuleRouter(
             [
                 Rule(WhileDraining(native_re.pattern, self), refuse_while_draining),
                 Rule(PathMatches(native_re), native_app),
-                Rule(AnyMatches(), container),
             ]
         )
+        return PathDispatch(native_re, native_router, container)
 
     def listen(self, port: int, address: str = "127.0.0.1") -> HTTPServer:
         config = self.flask_app.config

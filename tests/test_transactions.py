@@ -173,12 +173,17 @@ def _database_round_trips(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[s
 
 
 def test_own_profile_read_is_one_database_round_trip(app: Flask, api: ApiClient, alice, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One SELECT when the profile is not cached (no ping, no ROLLBACK); none once it is."""
     assert api.get("/api/user/show", user=alice).status == 200  # warm the token and appkey caches
+    assert api.post("/api/user/update", {"height": 175}, user=alice).status == 200  # uncaches it
     sent = _database_round_trips(app, monkeypatch)
     reply = api.get("/api/user/show", user=alice)
     assert reply.status == 200
     assert reply.data["user_id"] == alice.user_id
     assert len(sent) == 1 and sent[0].lstrip().upper().startswith("SELECT"), sent  # no ping, no ROLLBACK
+    sent.clear()
+    assert api.get("/api/user/show", user=alice).data == reply.data
+    assert sent == []  # cached (wsgi_app.services.profile.cache)
 
 
 def test_a_write_is_one_transaction_even_outside_transactions_write(app: Flask) -> None:

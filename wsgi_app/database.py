@@ -19,13 +19,17 @@ Invariants:
 * No ``pool_pre_ping``: a pooled connection that died (server restart,
   ``KILL``, idle timeout) is reconnected once, transparently, when the first
   thing sent on it is a read or a ``BEGIN`` outside a transaction, which is
-  safe to resend because the server did nothing with it. Anything else fails
-  as before (the transaction retry of :mod:`wsgi_app.transactions` takes over).
+  safe to resend because the server did nothing with it. A write outside a
+  transaction is preceded by a zero-timeout ``select``: an idle connection the
+  server already closed is readable, and is reconnected before the write is
+  sent (no round trip). Anything else fails as before (the transaction retry
+  of :mod:`wsgi_app.transactions` takes over).
 """
 
 from __future__ import annotations
 
 import logging
+import select
 from typing import Any
 
 from sqlalchemy import event
@@ -74,12 +78,32 @@ def _resend_safe(statement: str, dbapi_connection: Any) -> bool:
     )
 
 
+def closed_by_server(dbapi_connection: Any) -> bool:
+    """An idle PyMySQL connection the server closed (``KILL``, idle timeout, restart).
+
+    The server never speaks first on an idle connection, so a socket that is
+    readable before we send (its FIN or error packet arrived) is dead. One
+    zero-timeout ``select``, no round trip."""
+    sock = getattr(dbapi_connection, "_sock", None)
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def _execute_reconnecting(cursor: Any, statement: str, parameters: Any) -> None:
     """``cursor.execute`` on PyMySQL, reconnecting once if the pooled connection was dead."""
     import pymysql
 
     connection = cursor.connection
     safe = _resend_safe(statement, connection)
+    if not safe and not mysql_in_transaction(connection) and closed_by_server(connection):
+        # A write would be lost with the connection and cannot be resent: reconnect before it.
+        log.warning("database connection was closed by the server; reconnecting once before a write")
+        connection.connect()
     try:
         cursor.execute(statement, parameters)
     except pymysql.err.OperationalError as exc:

@@ -1,10 +1,17 @@
-"""Per-request hooks of the Flask side: request id, CORS, access log and metrics, session clean-up."""
+"""Per-request hooks of the Flask side: request id, CORS, access log and metrics, session clean-up.
+
+The API keeps no cookie session (callers sign requests and carry tokens), so
+Flask's session is switched off (:class:`NoCookieSession`): no serializer is
+built and no ``Cookie`` header parsed per request.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from flask.sessions import SessionInterface
 
 from wsgi_app import metrics
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
@@ -44,6 +51,17 @@ def _finish_request(response: Response) -> Response:
     return response
 
 
+class NoCookieSession(SessionInterface):
+    """No Flask session: ``flask.session`` is a null session (writing to it raises)."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
+
+
 def register_hooks(app: Flask) -> None:
+    app.session_interface = NoCookieSession()
     app.before_request(_start_request)
     app.after_request(_finish_request)

@@ -50,9 +50,10 @@ UPDATE_PARAMS = [
     data_schema=profile_schemas.SELF_PROFILE_SCHEMA,
     description="Another's profile is shown only when its owner lets you see it (else 501, like a "
     "missing user) and records a visit. phone only when showing yourself.",
+    prefetch=profile_access.own_profile_prefetch,
 )
-def show(caller: UserCaller, peer_id: int | None = None) -> dict[str, Any]:
-    return profile_access.show_profile(caller.user_id, peer_id)
+def show(caller: UserCaller, prefetched: dict[str, Any], peer_id: int | None = None) -> dict[str, Any]:
+    return profile_access.show_profile(caller.user_id, peer_id, prefetched)
 
 
 @bp.route("/update", methods=["POST"])

@@ -3,15 +3,16 @@
 All deciding happens in :mod:`wsgi_app.services.auth.core` (sans-I/O, where the
 nonce/retry-id rule is documented); this module only performs its I/O with the
 sync clients: the credentials cache (the database on a miss), ONE pipelined
-Redis round trip (nonce ``SET NX`` + token cache ``GET``), and the database
-only when the token is not cached. The native side runs the same core with
+Redis round trip (nonce ``SET NX`` + token cache ``GET``, plus the ``GET`` of
+any keys the endpoint asks to prefetch, e.g. the caller's cached profile), and
+the database only when the token is not cached. The native side runs the same core with
 ``redis.asyncio`` (:mod:`async_handlers.auth`). Needs an app context, no
 request context: everything comes in as arguments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -23,14 +24,23 @@ from wsgi_app.services.auth import applications, tokens
 from wsgi_app.services.auth import core as auth_core
 from wsgi_app.services.auth.core import AuthPlan, Caller, UserCaller, bearer_token
 
-__all__ = ["Caller", "UserCaller", "ask_redis", "authenticate_request", "bearer_token"]
+__all__ = [
+    "Caller",
+    "UserCaller",
+    "ask_redis",
+    "authenticate_and_prefetch",
+    "authenticate_request",
+    "bearer_token",
+]
 
 
-def ask_redis(client: redis.Redis, plan: AuthPlan) -> list[Any]:
-    """The answers to the plan's commands, in one pipelined round trip."""
+def ask_redis(client: redis.Redis, plan: AuthPlan, prefetch: Sequence[str] = ()) -> list[Any]:
+    """The answers to the plan's commands, then the values of ``prefetch``, in one pipelined round trip."""
     pipe = client.pipeline(transaction=False)
     for command in auth_core.redis_commands(plan):
         pipe.execute_command(*command)
+    for key in prefetch:
+        pipe.execute_command("GET", key)
     return pipe.execute()
 
 
@@ -46,6 +56,25 @@ def authenticate_request(
     """Verify the signature and, if ``need_user``, the token; returns the caller.
 
     ``retry_id``: the ``X-Request-Id`` nginx set (see :mod:`wsgi_app.services.auth.core`)."""
+    return authenticate_and_prefetch(
+        http_method, path, params, authorization, need_user=need_user, retry_id=retry_id
+    )[0]
+
+
+def authenticate_and_prefetch(
+    http_method: str,
+    path: str,
+    params: Mapping[str, str],
+    authorization: str | None,
+    *,
+    need_user: bool,
+    retry_id: str | None = None,
+    prefetch: Sequence[str] = (),
+) -> tuple[Caller, dict[str, Any]]:
+    """:func:`authenticate_request`, also reading the Redis keys ``prefetch`` in the same round trip.
+
+    The values are returned only once the request passed the check; the caller
+    of this function must use only keys that belong to the authenticated caller."""
     creds = applications.find_credentials(auth_core.required_appkey(params))
     if creds is None:
         raise ApiError(APPKEY_UNKNOWN)
@@ -59,8 +88,10 @@ def authenticate_request(
         window_secs=current_app.config["SIGN_WINDOW_SECS"],
         retry_id=retry_id,
     )
-    caller = auth_core.judge(plan, ask_redis(redis_client(), plan))
+    answers = ask_redis(redis_client(), plan, prefetch)
+    auth_answers = answers[: len(answers) - len(prefetch)]
+    caller = auth_core.judge(plan, auth_answers)
     if caller is None:
         assert plan.token_hash is not None
         caller = auth_core.judge_user(plan, tokens.lookup_in_database(plan.token_hash))
-    return caller
+    return caller, dict(zip(prefetch, answers[len(auth_answers) :], strict=True))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -19,6 +20,7 @@ from wsgi_app.extensions import db
 from wsgi_app.models.user import User
 from wsgi_app.services.location import nearby_cells
 from wsgi_app.services.location import positions as location
+from wsgi_app.services.profile import cache as profile_cache
 from wsgi_app.services.profile import hot_list, photos
 from wsgi_app.services.profile.profiles import (
     PROFILE_COLUMNS,
@@ -78,11 +80,22 @@ _SELECT_PEER_PROFILE = db.select(
 ).where(User.__table__.c.id == bindparam("owner"))
 
 
-def show_profile(viewer_id: int, peer_id: int | None) -> dict[str, Any]:
-    """Your own profile (one query), or another's when you may see it (one query, then the
-    visit: one autocommitted upsert)."""
+def own_profile_prefetch(params: Mapping[str, str]) -> list[str]:
+    """Redis keys worth reading in the request check of ``/api/user/show``: the claimed
+    user's cached profile, unless another's profile is asked for."""
+    claimed = params.get("userId")
+    if params.get("peerId", "").strip() not in ("", (claimed or "").strip()):
+        return []
+    return profile_cache.prefetch_keys(claimed)
+
+
+def show_profile(
+    viewer_id: int, peer_id: int | None, prefetched: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Your own profile (cached: no query; ``prefetched`` may hold its cache entry), or
+    another's when you may see it (one query, then the visit: one autocommitted upsert)."""
     if peer_id is None or peer_id == viewer_id:
-        return self_profile_data(load_profile_row(viewer_id))
+        return self_profile_data(profile_cache.profile_row(viewer_id, prefetched))
     peer = db.session.execute(_SELECT_PEER_PROFILE, {"viewer": viewer_id, "owner": peer_id}).first()
     if peer is None or not visible_by_authority(peer.authority, peer.blocked, peer.owner_wrote_to_viewer):
         raise ApiError(USER_NOT_FOUND)  # indistinguishable from a missing user

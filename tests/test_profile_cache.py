@@ -1,0 +1,93 @@
+"""The profile cache: a cached own profile costs no query, and no change is ever served stale."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from tests.social_helpers import set_user_fields
+from wsgi_app.extensions import db, redis_client
+from wsgi_app.models.user import User
+from wsgi_app.services.profile import cache as profile_cache
+
+
+@contextmanager
+def counted_statements(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def nickname(api, user) -> str:  # type: ignore[no-untyped-def]
+    reply = api.get("/api/user/show", user=user)
+    assert reply.status == 200, reply
+    return reply.data["nickname"]
+
+
+def test_cached_own_profile_makes_no_query(app, api, user):
+    first = api.get("/api/user/show", user=user).data
+    with counted_statements(app) as seen:
+        again = api.get("/api/user/show", user=user).data
+    assert again == first
+    assert [s for s in seen if "users" in s] == []
+
+
+def test_update_is_seen_at_once(api, user):
+    nickname(api, user)
+    api.post("/api/user/update", {"nickname": "fresh"}, user=user)
+    assert nickname(api, user) == "fresh"
+
+
+def test_orm_change_is_seen_at_once(app, api, user):
+    nickname(api, user)
+    with app.app_context():
+        row = db.session.get(User, user.user_id)
+        row.nickname = "orm"
+        db.session.commit()
+    assert nickname(api, user) == "orm"
+
+
+def test_core_and_raw_sql_changes_are_seen_at_once(app, api, user):
+    nickname(api, user)
+    set_user_fields(app, user.user_id, nickname="core")
+    assert nickname(api, user) == "core"
+    with app.app_context():
+        db.session.execute(db.text("UPDATE users SET nickname = 'raw'"))
+        db.session.commit()
+    assert nickname(api, user) == "raw"
+
+
+def test_rolled_back_change_invalidates_nothing_and_is_not_seen(app, api, user):
+    before = nickname(api, user)
+    with app.app_context():
+        db.session.get(User, user.user_id).nickname = "never"
+        db.session.flush()
+        db.session.rollback()
+    assert nickname(api, user) == before
+
+
+def test_a_fill_racing_a_change_is_refused(app, api, user, monkeypatch):
+    """The database read saw the old row, the change committed and invalidated before the
+    fill: the fill must not store the old row."""
+    real_load = profile_cache.load_profile_row
+
+    def load_then_change(user_id: int):  # type: ignore[no-untyped-def]
+        row = real_load(user_id)
+        profile_cache.invalidate([user_id])  # what the concurrent writer's commit does
+        return row
+
+    monkeypatch.setattr(profile_cache, "load_profile_row", load_then_change)
+    nickname(api, user)
+    with app.app_context():
+        assert redis_client().get(profile_cache.row_key(user.user_id)) is None

@@ -1,0 +1,147 @@
+"""Routing of a Tornado process by path, with one cheap request object per WSGI request.
+
+Tornado's ``RuleRouter`` builds an ``HTTPServerRequest`` to match the path, and
+its adapter for a callable target (the WSGI container) builds a second one:
+each parses the query string into ``arguments`` and deep-copies it into
+``query_arguments``, and the adapter then parses a form body into
+``body_arguments``. The WSGI container uses none of that: it passes the raw
+query string and body to Flask, which parses them itself. Together that was a
+visible share of a cached profile read's CPU.
+
+:class:`PathDispatch` matches the path of the request line before any request
+object exists: native paths go to the ``RuleRouter`` of the native handlers
+(unchanged: their handlers read ``arguments``); every other path gets one
+:class:`WsgiRequest`, which leaves the query string unparsed, and its body is
+handed over unparsed.
+
+Invariants:
+
+* a query string with more fields than Tornado's limit
+  (``ParseUrlencodedConfig.max_arguments``) is still refused before the
+  request reaches Flask (``HTTPInputError``: Tornado answers 400), as when
+  Tornado parsed it;
+* the path is matched exactly as ``PathMatches`` would (``re.match`` on the
+  path without the query string).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tornado import httputil
+
+
+def _max_query_fields() -> int | None:
+    config = getattr(httputil, "_DEFAULT_PARSE_BODY_CONFIG", None)
+    return getattr(getattr(config, "urlencoded", None), "max_arguments", None)
+
+
+class WsgiRequest(httputil.HTTPServerRequest):
+    """An ``HTTPServerRequest`` whose query string is kept raw (``arguments`` stay empty)."""
+
+    def __init__(
+        self, connection: httputil.HTTPConnection, start_line: httputil.RequestStartLine, **kwargs: Any
+    ) -> None:
+        path, _, query = start_line.path.partition("?")
+        limit = _max_query_fields()
+        if query and limit is not None and query.count("&") + 1 > limit:  # as urllib's parse_qsl counts
+            raise httputil.HTTPInputError("Invalid query string: too many fields")
+        bare = httputil.RequestStartLine(start_line.method, path, start_line.version)
+        super().__init__(connection=connection, start_line=bare, **kwargs)
+        self.uri = start_line.path
+        self.query = query
+
+
+class _WsgiDelegate(httputil.HTTPMessageDelegate):
+    """Collects the body and hands the request to the WSGI container (no form parsing)."""
+
+    def __init__(
+        self,
+        container: Callable[[httputil.HTTPServerRequest], None],
+        server_conn: object,
+        request_conn: httputil.HTTPConnection,
+    ) -> None:
+        self.container = container
+        self.server_conn = server_conn
+        self.request_conn = request_conn
+        self.request: WsgiRequest | None = None
+        self.chunks: list[bytes] = []
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(start_line, httputil.RequestStartLine)
+        self.request = WsgiRequest(
+            self.request_conn, start_line, headers=headers, server_connection=self.server_conn
+        )
+
+    def data_received(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+
+    def finish(self) -> None:
+        assert self.request is not None
+        self.request.body = b"".join(self.chunks)
+        self.chunks = []
+        self.container(self.request)
+
+    def on_connection_close(self) -> None:
+        self.chunks = []
+
+
+class _Dispatching(httputil.HTTPMessageDelegate):
+    """One request: picks its delegate from the request line, then forwards everything to it."""
+
+    def __init__(
+        self, dispatch: PathDispatch, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> None:
+        self.dispatch = dispatch
+        self.server_conn = server_conn
+        self.request_conn = request_conn
+        self.delegate: httputil.HTTPMessageDelegate | None = None
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        assert isinstance(start_line, httputil.RequestStartLine)
+        dispatch = self.dispatch
+        path = start_line.path.partition("?")[0]
+        if dispatch.native_paths.match(path):
+            self.delegate = dispatch.native_router.start_request(self.server_conn, self.request_conn)
+        else:
+            self.delegate = _WsgiDelegate(dispatch.container, self.server_conn, self.request_conn)
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        assert self.delegate is not None
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        assert self.delegate is not None
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        if self.delegate is not None:
+            self.delegate.on_connection_close()
+
+
+class PathDispatch(httputil.HTTPServerConnectionDelegate):
+    """Native paths to ``native_router``; all others to ``container`` (a WSGI container)."""
+
+    def __init__(
+        self,
+        native_paths: re.Pattern[str],
+        native_router: httputil.HTTPServerConnectionDelegate,
+        container: Callable[[httputil.HTTPServerRequest], None],
+    ) -> None:
+        self.native_paths = native_paths
+        self.native_router = native_router
+        self.container = container
+
+    def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> _Dispatching:
+        return _Dispatching(self, server_conn, request_conn)

@@ -1,0 +1,247 @@
+"""Profile rows cached in Redis, invalidated on every change of a ``users`` row.
+
+A cached row (``profile:v1:<user id>``) holds the columns of
+:data:`wsgi_app.services.profile.profiles.PROFILE_COLUMNS` (profile fields,
+phone, authority) as JSON, prefixed by the epoch it was read under, for
+:data:`PROFILE_CACHE_TTL_SECS`. Your own profile is read from it: its three
+keys (epoch, generation, row) are asked in the request check's one pipelined
+Redis round trip (:func:`prefetch_keys`), so a cached own-profile read makes
+no database round trip at all.
+
+Invariants (why the cache never serves a row older than a committed change):
+
+* every change of a ``users`` row made through the session invalidates after
+  its commit: :func:`invalidate` increments the user's generation
+  (``profile:gen:<id>``) and deletes the row in one ``MULTI``. Session
+  listeners find the changes: ORM flushes of a ``User`` (insert, update,
+  delete: avatar changes, sign-up, account deletion, purchases) and Core
+  ``UPDATE``/``DELETE``/``INSERT`` on ``users`` (``access.update_profile``).
+  When a statement's users cannot be told (no ``users.id ==`` / ``IN`` in its
+  WHERE, or raw SQL text naming ``users``), the global epoch
+  (``profile:epoch``) is incremented instead, which voids every cached row;
+* a reader reads epoch and generation BEFORE it reads the database, and fills
+  only if both are unchanged (:data:`_FILL_SCRIPT`, atomic). A change the
+  database read missed committed after that read began, so its invalidation
+  comes after they were read: either the fill fails, or it landed first and
+  the invalidation deletes (or voids) it. Writers never fill;
+* generations live :data:`GENERATION_TTL_SECS` (a day, far longer than any
+  request), so one cannot expire and come back to a reader's old value within
+  one read; the epoch never expires.
+
+If Redis fails right after a commit, the request fails (the change is
+committed); the stale row then lives at most :data:`PROFILE_CACHE_TTL_SECS`.
+A ``users`` row changed outside the app (SQL console) needs ``INCR
+profile:epoch``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, TextClause
+
+from wsgi_app.extensions import redis_client
+from wsgi_app.models.user import User
+from wsgi_app.services.profile.profiles import PROFILE_COLUMNS, load_profile_row
+
+PROFILE_CACHE_TTL_SECS = 300
+GENERATION_TTL_SECS = 24 * 3600
+ROW_KEY_PREFIX = "profile:v1:"
+GENERATION_KEY_PREFIX = "profile:gen:"
+EPOCH_KEY = "profile:epoch"
+COLUMN_NAMES = tuple(column.key for column in PROFILE_COLUMNS)
+ALL_USERS = -1  # pending marker: a change whose users are unknown (bump the epoch)
+_PENDING_KEY = "datingtoday_profile_cache_pending"
+_USERS = User.__table__
+_RAW_USERS_WRITE = re.compile(r"^\s*(?:UPDATE|DELETE|INSERT|REPLACE)\b[^;]*\busers\b", re.IGNORECASE)
+
+# KEYS: epoch, generation, row. ARGV: epoch and generation read before the database
+# read ("" = none), encoded row, ttl. The row is stored as "<epoch>|<json>".
+_FILL_SCRIPT = """
+local epoch = redis.call('GET', KEYS[1]) or ''
+if epoch == ARGV[1] and (redis.call('GET', KEYS[2]) or '') == ARGV[2] then
+  redis.call('SET', KEYS[3], epoch .. '|' .. ARGV[3], 'EX', ARGV[4])
+  return 1
+end
+return 0
+"""
+
+# KEYS: generation and row of each user, then the epoch when ARGV[2] is 1. ARGV[1]: generation ttl.
+_INVALIDATE_SCRIPT = """
+local pairs = #KEYS
+if ARGV[2] == '1' then
+  pairs = pairs - 1
+  redis.call('INCR', KEYS[#KEYS])
+end
+for i = 1, pairs, 2 do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
+  redis.call('DEL', KEYS[i + 1])
+end
+return 1
+"""
+
+
+def _script(source: str) -> Any:
+    """``source`` registered on the current app's client (EVALSHA; loaded on first use)."""
+    scripts = current_app.extensions.setdefault("profile_cache_scripts", {})
+    script = scripts.get(source)
+    if script is None:
+        script = scripts[source] = redis_client().register_script(source)
+    return script
+
+
+def row_key(user_id: int) -> str:
+    return f"{ROW_KEY_PREFIX}{user_id}"
+
+
+def generation_key(user_id: int) -> str:
+    return f"{GENERATION_KEY_PREFIX}{user_id}"
+
+
+class CachedRow:
+    """A cached profile row with the attributes :func:`profiles.profile_data` reads."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def birthday(self) -> dt.date | None:
+        raw = self.values["birthday"]
+        return dt.date.fromisoformat(raw) if raw else None
+
+
+def encode_row(row: Any) -> str:
+    values = {name: getattr(row, name) for name in COLUMN_NAMES}
+    if values.get("birthday") is not None:
+        values["birthday"] = values["birthday"].isoformat()
+    return json.dumps(values, separators=(",", ":"))
+
+
+def _keys(user_id: int) -> list[str]:
+    return [EPOCH_KEY, generation_key(user_id), row_key(user_id)]
+
+
+def prefetch_keys(claimed_user_id: str | None) -> list[str]:
+    """The keys to GET in the request check's round trip for ``userId`` (none when not a number).
+
+    Only the caller's own keys are ever used: :func:`profile_row` looks them up by
+    the authenticated user id, which must equal the claimed one when one is sent."""
+    if not claimed_user_id or not claimed_user_id.strip().isdigit():
+        return []
+    return _keys(int(claimed_user_id))
+
+
+def profile_row(user_id: int, prefetched: Mapping[str, Any] | None = None) -> Any:
+    """``user_id``'s profile row (:data:`COLUMN_NAMES`): cached, else read and cached (501 if none).
+
+    ``prefetched``: the values of :func:`prefetch_keys`; without them, one round trip."""
+    keys = _keys(user_id)
+    if prefetched is not None and all(key in prefetched for key in keys):
+        epoch, generation, cached = (prefetched[key] for key in keys)
+    else:
+        pipe = redis_client().pipeline(transaction=False)
+        for key in keys:
+            pipe.get(key)
+        epoch, generation, cached = pipe.execute()
+    epoch, generation = epoch or "", generation or ""
+    if cached is not None:
+        cached_epoch, _, encoded = cached.partition("|")
+        if cached_epoch == epoch:
+            return CachedRow(json.loads(encoded))
+    row = load_profile_row(user_id)
+    _script(_FILL_SCRIPT)(keys=keys, args=[epoch, generation, encode_row(row), PROFILE_CACHE_TTL_SECS])
+    return row
+
+
+def invalidate(user_ids: Iterable[int]) -> None:
+    """After a committed change of these users' rows (:data:`ALL_USERS`: of unknown users):
+    one atomic script, one round trip."""
+    ids = set(user_ids)
+    keys = [key for user_id in ids - {ALL_USERS} for key in (generation_key(user_id), row_key(user_id))]
+    if ALL_USERS in ids:
+        keys.append(EPOCH_KEY)
+    _script(_INVALIDATE_SCRIPT)(keys=keys, args=[GENERATION_TTL_SECS, int(ALL_USERS in ids)])
+
+
+def _remember(session: Session, user_ids: Iterable[int]) -> None:
+    session.info.setdefault(_PENDING_KEY, set()).update(user_ids)
+
+
+def _is_users_table(table: Any) -> bool:
+    # ORM statements carry annotated copies of the table and columns: compare by name.
+    return getattr(table, "name", None) == _USERS.name
+
+
+def _is_users_id(column: Any) -> bool:
+    return getattr(column, "key", None) == "id" and _is_users_table(getattr(column, "table", None))
+
+
+def _ids_in_where(statement: Any) -> set[int] | None:
+    """The user ids a WHERE on ``users.id`` names (``==`` or ``IN``); None when it names none."""
+    clause = getattr(statement, "whereclause", None)
+    if not isinstance(clause, BinaryExpression) or not _is_users_id(clause.left):
+        return None
+    right = clause.right
+    if clause.operator is operators.eq and isinstance(right, BindParameter) and right.value is not None:
+        return {int(right.value)}
+    if clause.operator is operators.in_op and isinstance(right, BindParameter) and right.value:
+        return {int(value) for value in right.value}
+    return None
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _remember_statement(state: ORMExecuteState) -> None:
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        if _RAW_USERS_WRITE.match(statement.text):
+            _remember(state.session, [ALL_USERS])
+        return
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    if not _is_users_table(getattr(statement, "table", None)):
+        return
+    if state.is_insert:
+        return  # new rows: no cached row can exist for an id not yet used
+    _remember(state.session, _ids_in_where(statement) or [ALL_USERS])
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_flushed_users(session: Session, _flush_context: Any) -> None:
+    # session.new / dirty / deleted still hold the flushed objects here.
+    changed = {
+        obj.id
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(obj, User) and obj.id is not None
+    }
+    if changed:
+        _remember(session, changed)
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_committed(session: Session) -> None:
+    pending = session.info.pop(_PENDING_KEY, None)
+    if pending:
+        invalidate(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, _previous_transaction: Any) -> None:
+    if not session.in_transaction():  # the outermost rollback: nothing was committed
+        session.info.pop(_PENDING_KEY, None)
