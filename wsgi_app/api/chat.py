@@ -1,7 +1,10 @@
 """``/api/chat`` (send, history, mark read) and ``/api/contacts`` (conversation list).
 
 Waiting for new messages is the native long-poll ``GET /api/chat/poll``
-(:mod:`async_handlers.chat_poll`), not a Flask view.
+(:mod:`async_handlers.chat_poll`), not a Flask view. ``POST /api/chat/send`` is
+declared here (from :data:`wsgi_app.native_endpoints.CHAT_SEND`) and serves
+uploads (``multipart/form-data``); every other send is answered by the native
+:mod:`async_handlers.chat_send` with the same declaration and service call.
 """
 
 from __future__ import annotations
@@ -10,19 +13,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
 
+from wsgi_app import native_endpoints
 from wsgi_app.api.endpoint import endpoint
 from wsgi_app.declarations import PAGINATION
-from wsgi_app.errors import (
-    BLOCKED,
-    CONFLICT,
-    NOT_AN_IMAGE,
-    OBJECT_NOT_FOUND,
-    PARAM_INVALID,
-    PAYLOAD_TOO_LARGE,
-    RATE_LIMITED,
-    UNSUPPORTED_MEDIA,
-    USER_NOT_FOUND,
-)
+from wsgi_app.errors import BLOCKED, OBJECT_NOT_FOUND, USER_NOT_FOUND
 from wsgi_app.openapi.document import MEDIA_TYPES_KEY, RAW_BODY_MARKER
 from wsgi_app.params import Param
 from wsgi_app.services.auth.request_auth import UserCaller
@@ -36,14 +30,6 @@ contacts_bp = Blueprint("contacts", __name__, url_prefix="/api/contacts")
 
 IMAGE_CONTENT_TYPES = [content_type for _, content_type in IMAGE_FORMATS.values()]
 PEER_ID = Param("peerId", "integer", required=True, minimum=1, description="the other person")
-SEND_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["message", "duplicate"],
-    "properties": {
-        "message": chat.MESSAGE_SCHEMA,
-        "duplicate": {"type": "boolean", "description": "true when this clientMsgId was already stored"},
-    },
-}
 HISTORY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["list", "has_more", "next_before_id"],
@@ -77,35 +63,11 @@ CONTACTS_SCHEMA: dict[str, Any] = {
 
 @bp.route("/send", methods=["POST"])
 @endpoint(
-    summary="Send a text, voice or image message",
-    params=[
-        PEER_ID,
-        Param(
-            "clientMsgId",
-            required=True,
-            pattern=chat.CLIENT_MSG_ID_PATTERN,
-            description="chosen by the client, unique per sender: a retried send is stored once",
-        ),
-        Param("kind", default="text", enum=chat.MESSAGE_KINDS),
-        Param("content", max_length=chat.MAX_TEXT_CHARS, description="the text (or a caption)"),
-        Param("file", "file", description="voice: AMR/AAC/MP3/M4A/Ogg/WAV; image: JPEG/PNG/WebP/GIF"),
-    ],
-    errors=[
-        PARAM_INVALID,
-        USER_NOT_FOUND,
-        BLOCKED,
-        CONFLICT,
-        RATE_LIMITED,
-        PAYLOAD_TOO_LARGE,
-        NOT_AN_IMAGE,
-        UNSUPPORTED_MEDIA,
-    ],
-    data_schema=SEND_SCHEMA,
-    description="Stored first, then announced to the recipient's long-polls. Refused (512) when "
-    "either user blocked the other. Sending again with the same clientMsgId returns the stored "
-    "message with duplicate=true (409 if that id was used for a different recipient or kind). "
-    "Voice clips are parsed (415 unless the whole file is audio); media count against a daily "
-    "quota per sender (CHAT_MEDIA_DAILY_QUOTA_BYTES, 100 MiB; 429 beyond).",
+    summary=native_endpoints.CHAT_SEND.summary,
+    params=native_endpoints.CHAT_SEND.params,
+    errors=native_endpoints.CHAT_SEND.errors,
+    data_schema=native_endpoints.CHAT_SEND.data_schema,
+    description=native_endpoints.CHAT_SEND.description,
 )
 def send(caller: UserCaller, peer_id: int, client_msg_id: str, kind: str, content: str | None = None) -> dict:
     upload = request.files.get("file")
