@@ -12,6 +12,10 @@ committed between the read and the wait still wakes it. A poll whose cursor
 already equals the user's latest message id (the Redis key the send path
 raises before it publishes, :func:`~wsgi_app.services.chat.events.latest_message_key`)
 parks without reading the database; a missing key means "unknown: read it".
+A poll woken for its user reads the database at once (no Redis check: the
+key was raised before the wake-up was published); the listener's catch-up
+wake after a reconnect (``RECHECK``) checks the key first, so a reconnect
+does not send every parked poll to the database.
 Together with the on-loop request check, such a poll never touches a thread.
 
 Per parked poll: the handler, one future, one loop timer (the timeout, less up
@@ -30,7 +34,7 @@ from typing import Any
 import redis
 
 from async_handlers.base import NativeApiHandler
-from async_handlers.waiters import GONE
+from async_handlers.waiters import GONE, RECHECK
 from wsgi_app import native_endpoints
 from wsgi_app.services.chat import messages as chat
 from wsgi_app.services.chat.events import latest_message_key
@@ -64,20 +68,22 @@ class ChatPollHandler(NativeApiHandler):
         timeout = float(self.context.flask_app.config["LONGPOLL_TIMEOUT_SECS"])
         # Spread the timeouts so polls parked together do not come back together.
         deadline = loop.time() + timeout * (1.0 - TIMEOUT_JITTER_FRACTION * random.random())
+        woken = False  # by a wake-up for this user: its key was raised before the publish
         while not self._client_gone:
             waiter = self._waiter = registry.add(user_id, deadline - loop.time())
             try:
                 if registry.closing:
                     return _empty(cursor)
-                if not await self._cursor_is_latest(user_id, cursor):
+                if woken or not await self._cursor_is_latest(user_id, cursor):
                     batch = await self.context.run_blocking(chat.messages_after, user_id, cursor, limit)
                     if batch["list"] or registry.closing:
                         return batch
                 reason = await waiter
                 if reason == GONE:
                     return None
-                if reason is not None or registry.closing:  # timed out, evicted, or closing
+                if reason not in (None, RECHECK) or registry.closing:  # timed out, evicted, closing
                     return _empty(cursor)
+                woken = reason is None
             finally:
                 registry.discard(user_id, waiter)
                 self._waiter = None
