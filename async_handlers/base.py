@@ -107,6 +107,8 @@ class NativeApiHandler(tornado.web.RequestHandler):
     endpoint_specs: dict[str, EndpointSpec] = {}
 
     def initialize(self, context: NativeContext) -> None:
+        # Template helpers (a dict and a module namespace per request): never rendered here.
+        self.ui = None  # type: ignore[assignment]
         self.context = context
         self.caller: Caller | None = None
         self.error_spec: ErrorSpec | None = None

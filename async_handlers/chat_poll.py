@@ -20,7 +20,8 @@ Together with the on-loop request check, such a poll never touches a thread.
 
 Per parked poll: the handler, one future, one loop timer (the timeout, less up
 to ``TIMEOUT_JITTER_FRACTION`` at random so polls parked together do not time
-out together), and no copy of the parsed request. A client going away resolves
+out together), and no copy of the parsed request: :func:`shed_request` drops
+the arguments, the signed query string and the headers the answer does not need. A client going away resolves
 the future (``GONE``); more than ``LONGPOLL_MAX_PER_USER`` polls of one user in
 this process answer the oldest (``EVICTED``, an empty batch).
 """
@@ -32,6 +33,7 @@ import random
 from typing import Any
 
 import redis
+from tornado.httputil import HTTPServerRequest, RequestStartLine
 
 from async_handlers.base import NativeApiHandler
 from async_handlers.waiters import GONE, RECHECK
@@ -40,6 +42,9 @@ from wsgi_app.services.chat import messages as chat
 from wsgi_app.services.chat.events import latest_message_key
 
 TIMEOUT_JITTER_FRACTION = 0.1
+# Request headers a parked poll still needs (normalised names): the connection's keep-alive
+# decision and the CORS headers of an error answer.
+KEPT_HEADERS = frozenset({"Connection", "Keep-Alive", "Content-Length", "Transfer-Encoding", "Origin"})
 
 
 class ChatPollHandler(NativeApiHandler):
@@ -53,8 +58,7 @@ class ChatPollHandler(NativeApiHandler):
     async def get(self) -> None:
         caller = await self.authenticate_user()
         args = self.parse(list(native_endpoints.POLL_PARAMS))
-        # Parked polls keep no parsed copy of the request.
-        self.request.query_arguments = self.request.arguments = {}
+        shed_request(self.request)  # a parked poll keeps no copy of what it no longer needs
         batch = await self.wait_for_messages(caller.user_id, args.get("cursor"), args["limit"])
         if batch is not None:
             self.send_success(batch)
@@ -101,6 +105,22 @@ class ChatPollHandler(NativeApiHandler):
         self._client_gone = True
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(GONE)
+
+
+def shed_request(request: HTTPServerRequest) -> None:
+    """Drop what a parked poll no longer needs of its request, once it is authenticated and
+    parsed: the parsed arguments, the signed query string (in the request and in the
+    connection's start line) and every header but those the answer still reads
+    (:data:`KEPT_HEADERS`: keep-alive and CORS). The headers object is trimmed in
+    place: the connection holds the same one for its keep-alive decision."""
+    request.query_arguments = request.arguments = request.body_arguments = {}
+    request.uri, request.query = request.path, ""
+    for name in [name for name in request.headers if name not in KEPT_HEADERS]:
+        del request.headers[name]
+    connection = request.connection
+    start_line = getattr(connection, "_request_start_line", None)
+    if isinstance(start_line, RequestStartLine):
+        connection._request_start_line = start_line._replace(path=request.path)  # type: ignore[union-attr]
 
 
 def _empty(cursor: int) -> dict[str, Any]:
