@@ -21,9 +21,10 @@ Together with the on-loop request check, such a poll never touches a thread.
 Per parked poll: the handler, one future, one loop timer (the timeout, less up
 to ``TIMEOUT_JITTER_FRACTION`` at random so polls parked together do not time
 out together), and no copy of the parsed request: :func:`shed_request` drops
-the arguments, the signed query string and the headers the answer does not need. A client going away resolves
-the future (``GONE``); more than ``LONGPOLL_MAX_PER_USER`` polls of one user in
-this process answer the oldest (``EVICTED``, an empty batch).
+the arguments, the signed query string and the headers the answer does not
+need. A client going away resolves the future (``GONE``); more than
+``LONGPOLL_MAX_PER_USER`` polls of one user in this process answer the oldest
+(``EVICTED``, an empty batch).
 """
 
 from __future__ import annotations
