@@ -2,9 +2,11 @@
 
     python tornado_server.py --port 8001
 
-Paths listed by ``async_handlers.native_routes`` go to native handlers; every
-other path goes to the Flask app (routed by ``tornado_dispatch.PathDispatch``,
-one request object per WSGI request, query and body left to Flask) through a WSGI container whose whole WSGI
+Paths listed by ``async_handlers.native_routes`` go to native handlers (but a
+``multipart/form-data`` request to a path of ``native_endpoints.FLASK_UPLOAD_PATHS``,
+an upload, goes to Flask, which declares that endpoint); every other path goes
+to the Flask app (routed by ``tornado_dispatch.PathDispatch``, one request
+object per WSGI request, query and body left to Flask) through a WSGI container whose whole WSGI
 call (call, iterate, close) is one job on a ``ThreadPoolExecutor``, so the
 event loop stays free while Flask works and responses leave in order. The
 native handlers' own blocking calls (database, sync Redis) run on a second,
@@ -24,7 +26,8 @@ request (docs/operations.md):
    connection unanswered when they are native (polls, nearby: GETs, which
    nginx retries on another process as an upstream ``error``), until every
    connection has closed (nginx closes idle upstream connections after its
-   ``keepalive_timeout``) or ``SHUTDOWN_DRAIN_SECS`` has passed;
+   ``keepalive_timeout``) or ``SHUTDOWN_DRAIN_SECS`` has passed; a native POST
+   (a chat send, which nginx may not resend) is served like Flask's;
 4. only then are the worker pools shut down (after their last job) and Redis
    closed. Invariant: no job is ever submitted to a pool that is shut down.
 
@@ -60,7 +63,7 @@ from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
 from tornado_dispatch import PathDispatch
 from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform
-from wsgi_app import create_app, errors, metrics
+from wsgi_app import create_app, errors, metrics, native_endpoints
 from wsgi_app.config import (
     DEFAULT_SHUTDOWN_DRAIN_SECS,
     InsecureConfigError,
@@ -172,14 +175,31 @@ class CountingHTTPServer(GuardedHTTPServer):
 
 
 class WhileDraining(Matcher):
-    """Matches native paths once the process is draining."""
+    """Matches native GETs (polls, nearby) once the process is draining: nginx retries those
+    elsewhere. A native POST (a chat send) is served while draining, as Flask's requests are."""
 
     def __init__(self, path_pattern: str, service: TornadoService) -> None:
         self.paths = PathMatches(path_pattern)
         self.service = service
 
     def match(self, request: httputil.HTTPServerRequest) -> dict[str, Any] | None:
-        return self.paths.match(request) if self.service.draining else None
+        if not self.service.draining or request.method not in ("GET", "HEAD"):
+            return None
+        return self.paths.match(request)
+
+
+class FlaskUpload(Matcher):
+    """Matches ``multipart/form-data`` requests to the paths whose uploads Flask serves
+    (``native_endpoints.FLASK_UPLOAD_PATHS``): the native handler of such a path takes the rest."""
+
+    def __init__(self, paths: frozenset[str]) -> None:
+        self.paths = paths
+
+    def match(self, request: httputil.HTTPServerRequest) -> dict[str, Any] | None:
+        if request.path not in self.paths:
+            return None
+        content_type = request.headers.get("Content-Type", "")
+        return {} if content_type.lower().lstrip().startswith("multipart/") else None
 
 
 def refuse_while_draining(request: httputil.HTTPServerRequest) -> None:
@@ -209,6 +229,7 @@ class TornadoService:
             flask_app=flask_app,
             executor=self.native_executor,
             redis=make_async_client(flask_app.config["REDIS_URL"]),
+            write_executor=self.executor,  # native sends: beside Flask, not ahead of woken polls
         )
         self.server: CountingHTTPServer | None = None
         self.sampler: PeriodicCallback | None = None
@@ -226,6 +247,7 @@ class TornadoService:
         native_router = RuleRouter(
             [
                 Rule(WhileDraining(native_re.pattern, self), refuse_while_draining),
+                Rule(FlaskUpload(native_endpoints.FLASK_UPLOAD_PATHS), container),
                 Rule(PathMatches(native_re), native_app),
             ]
         )

@@ -52,6 +52,9 @@ class NativeContext:
     # Long-poll waiters of this process, woken by its one pub/sub listener.
     waiters: WaiterRegistry = field(default_factory=WaiterRegistry)
     listener: WakeListener | None = None
+    # Blocking writes of native handlers (a chat send): their own pool, so a woken
+    # poll's read on ``executor`` never queues behind them. None: ``executor``.
+    write_executor: Executor | None = None
     # Small on-loop Redis round trips of many requests, coalesced into shared pipelines.
     redis_batch: RedisBatcher = field(init=False)
 
@@ -65,6 +68,13 @@ class NativeContext:
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the worker pool inside an app context."""
+        return await self._run_in(self.executor, fn, *args)
+
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the write pool inside an app context."""
+        return await self._run_in(self.write_executor or self.executor, fn, *args)
+
+    async def _run_in(self, executor: Executor, fn: Callable[..., T], *args: Any) -> T:
         app = self.flask_app
 
         def call() -> T:
@@ -72,7 +82,7 @@ class NativeContext:
                 return fn(*args)
 
         try:
-            pending = IOLoop.current().run_in_executor(self.executor, call)
+            pending = IOLoop.current().run_in_executor(executor, call)
         except RuntimeError:  # the pool is shut down: this process is stopping
             raise ApiError(errors.SHUTTING_DOWN) from None
         return await pending
@@ -97,6 +107,8 @@ class NativeApiHandler(tornado.web.RequestHandler):
     endpoint_specs: dict[str, EndpointSpec] = {}
 
     def initialize(self, context: NativeContext) -> None:
+        # Template helpers (a dict and a module namespace per request): never rendered here.
+        self.ui = None  # type: ignore[assignment]
         self.context = context
         self.caller: Caller | None = None
         self.error_spec: ErrorSpec | None = None

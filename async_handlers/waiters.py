@@ -43,6 +43,7 @@ DEFAULT_MAX_POLLS_PER_USER = 4
 TIMED_OUT = "timed-out"
 EVICTED = "evicted"
 GONE = "gone"
+RECHECK = "recheck"
 
 
 class WaiterRegistry:
@@ -50,7 +51,9 @@ class WaiterRegistry:
 
     Per waiting poll it keeps one future and, when the poll has a timeout, one
     loop timer (a ``TimerHandle``), both dropped by :meth:`discard`. A future's
-    result says why it woke: ``None`` (a wake-up: look again), :data:`TIMED_OUT`,
+    result says why it woke: ``None`` (a wake-up: a message to this user was
+    committed, read it), :data:`RECHECK` (the listener's catch-up after a
+    reconnect: something may have been missed, look again), :data:`TIMED_OUT`,
     :data:`EVICTED` (the user opened more than ``max_per_user`` polls here: the
     oldest answers) or :data:`GONE` (the client disconnected).
     """
@@ -99,17 +102,17 @@ class WaiterRegistry:
             if timer is not None:
                 timer.cancel()
 
-    def wake_user(self, user_id: int) -> int:
+    def wake_user(self, user_id: int, reason: str | None = None) -> int:
         woken = 0
         for future in self._by_user.get(user_id, ()):
             if not future.done():
-                future.set_result(None)
+                future.set_result(reason)
                 woken += 1
         metrics.WAKEUPS.inc(woken)
         return woken
 
-    def wake_all(self) -> int:
-        return sum(self.wake_user(user_id) for user_id in list(self._by_user))
+    def wake_all(self, reason: str | None = None) -> int:
+        return sum(self.wake_user(user_id, reason) for user_id in list(self._by_user))
 
     def close(self) -> int:
         """Shutting down: wake everyone now, and resolve later registrations at once."""
@@ -196,7 +199,7 @@ class WakeListener:
                 self.connect_count += 1
                 self.subscribed.set()
                 # Anything sent while we were not subscribed: let every waiter look again.
-                woken = self.registry.wake_all()
+                woken = self.registry.wake_all(RECHECK)
                 log.info("wake listener subscribed to %s (woke %d waiters)", self.channel, woken)
             elif kind == "message":
                 self.wakeups_received += 1

@@ -54,9 +54,24 @@ def test_the_key_is_written_before_the_wake_up_in_one_round_trip(app: Flask, mon
             pipe.execute = recording_execute
             return pipe
 
+        chat_events.announce_new_message(8, 4)  # Redis has the script from here on
         monkeypatch.setattr(client, "pipeline", recording_pipeline)
         chat_events.announce_new_message(8, 5)
-    assert pipelines == [["EVAL", "PUBLISH"]]
+    assert pipelines == [["EVALSHA", "PUBLISH"]]
+
+
+def test_without_the_script_the_key_is_raised_then_the_wake_up_repeated(app: Flask) -> None:
+    with app.app_context():
+        client = redis_client()
+        subscriber = client.pubsub()
+        subscriber.subscribe(chat_events.wake_channel(client))
+        subscriber.get_message(timeout=1)  # the subscribe confirmation
+        client.script_flush()
+        chat_events.announce_new_message(6, 70)
+        assert client.get(chat_events.latest_message_key(6)) == "70"
+        wakes = [subscriber.get_message(timeout=1) for _ in range(2)]
+        assert all(w is not None and chat_events.user_id_from_payload(w["data"]) == 6 for w in wakes)
+        subscriber.close()
 
 
 def test_a_failed_announcement_leaves_no_stale_key(app: Flask, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -239,3 +239,30 @@ def test_loop_and_polls_stay_responsive_while_flask_is_busy(
     finally:
         release.set()
         server.stop()
+
+
+def test_a_parked_poll_sheds_its_request_but_answers_with_cors_and_keeps_alive(
+    live_server: LiveServer, live_api: ApiClient, app: Flask, auth
+) -> None:  # type: ignore[no-untyped-def]
+    import http.client
+
+    app.config["LONGPOLL_TIMEOUT_SECS"] = 30
+    app.config["CORS_ORIGINS"] = ["https://app.example"]
+    alice, bob = auth.login(), auth.login()
+    cursor = poll(live_api, alice, None).data["cursor"]
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=WAKE_TIMEOUT_SECS)
+    headers = {"Origin": "https://app.example", "X-Request-Id": "parked-1", "User-Agent": "probe"}
+    for round_ in range(2):  # the same connection serves a second poll after the first answer
+        query = live_api.signed("GET", "/api/chat/poll", {**alice.params(), "cursor": str(cursor)})
+        conn.request("GET", f"/api/chat/poll?{urlencode(query)}", headers=headers)
+        assert wait_until(lambda: waiting(live_server) == 1), "the poll did not park"
+        msg_id = sent_id(send_text(live_api, bob, alice, f"wake {round_}"))
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 200, body
+        assert response.getheader("Access-Control-Allow-Origin") == "https://app.example"
+        assert response.getheader("X-Request-Id") == "parked-1"
+        assert response.getheader("Connection") != "close"
+        assert f'"cursor":{msg_id}'.encode() in body
+        cursor = msg_id
+    conn.close()

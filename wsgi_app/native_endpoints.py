@@ -5,12 +5,30 @@ and the OpenAPI builder lists :data:`NATIVE_ENDPOINTS`, so the builder needs no
 import of Tornado code. Invariant: every path here is mounted by
 ``async_handlers.NATIVE_HANDLERS`` with the same specs (``tests/test_architecture.py``
 checks it), and this module imports neither Flask nor Tornado.
+
+:data:`NATIVE_FAST_PATHS` are endpoints Flask declares and documents (one
+declaration, shared from here) that a native handler also serves for the
+requests it can answer identically: ``POST /api/chat/send`` without an upload.
+A ``multipart/form-data`` request to such a path goes to Flask
+(``tornado_server.py`` routes it by its ``Content-Type``), so media sends keep
+one implementation.
 """
 
 from __future__ import annotations
 
 from wsgi_app.declarations import PAGINATION, EndpointSpec
-from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, PARAM_INVALID, RATE_LIMITED
+from wsgi_app.errors import (
+    BLOCKED,
+    CONFLICT,
+    LATLNG_INVALID,
+    LOCATION_REJECTED,
+    NOT_AN_IMAGE,
+    PARAM_INVALID,
+    PAYLOAD_TOO_LARGE,
+    RATE_LIMITED,
+    UNSUPPORTED_MEDIA,
+    USER_NOT_FOUND,
+)
 from wsgi_app.params import Param
 from wsgi_app.services.chat import messages as chat
 from wsgi_app.services.chat import schemas as chat_schemas
@@ -76,6 +94,39 @@ NEARBY_LIST = EndpointSpec(
     tags=("nearby",),
 )
 
+SEND_PARAMS = (
+    Param("peerId", "integer", required=True, minimum=1, description="the other person"),
+    Param(
+        "clientMsgId",
+        required=True,
+        pattern=chat.CLIENT_MSG_ID_PATTERN,
+        description="chosen by the client, unique per sender: a retried send is stored once",
+    ),
+    Param("kind", default="text", enum=chat.MESSAGE_KINDS),
+    Param("content", max_length=chat.MAX_TEXT_CHARS, description="the text (or a caption)"),
+    Param("file", "file", description="voice: AMR/AAC/MP3/M4A/Ogg/WAV; image: JPEG/PNG/WebP/GIF"),
+)
+CHAT_SEND = EndpointSpec(
+    summary="Send a text, voice or image message",
+    params=SEND_PARAMS,
+    errors=(
+        PARAM_INVALID,
+        USER_NOT_FOUND,
+        BLOCKED,
+        CONFLICT,
+        RATE_LIMITED,
+        PAYLOAD_TOO_LARGE,
+        NOT_AN_IMAGE,
+        UNSUPPORTED_MEDIA,
+    ),
+    data_schema=chat_schemas.SEND_SCHEMA,
+    description="Stored first, then announced to the recipient's long-polls. Refused (512) when "
+    "either user blocked the other. Sending again with the same clientMsgId returns the stored "
+    "message with duplicate=true (409 if that id was used for a different recipient or kind). "
+    "Voice clips are parsed (415 unless the whole file is audio); media count against a daily "
+    "quota per sender (CHAT_MEDIA_DAILY_QUOTA_BYTES, 100 MiB; 429 beyond).",
+)
+
 # (path, HTTP method, declaration) of every native endpoint; paths are Tornado route patterns.
 NATIVE_ENDPOINTS: tuple[tuple[str, str, EndpointSpec], ...] = (
     ("/api/time", "GET", SERVER_TIME),
@@ -83,3 +134,8 @@ NATIVE_ENDPOINTS: tuple[tuple[str, str, EndpointSpec], ...] = (
     ("/api/user/nearby/list", "GET", NEARBY_LIST),
 )
 NATIVE_PATHS = frozenset(path for path, _, _ in NATIVE_ENDPOINTS)
+
+# Flask endpoints (declared and documented there) that a native handler serves too, for every
+# request but a multipart/form-data one (an upload: Flask's).
+NATIVE_FAST_PATHS: tuple[tuple[str, str, EndpointSpec], ...] = (("/api/chat/send", "POST", CHAT_SEND),)
+FLASK_UPLOAD_PATHS = frozenset(path for path, _, _ in NATIVE_FAST_PATHS)

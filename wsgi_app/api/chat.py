@@ -1,26 +1,20 @@
 """``/api/chat`` (send, history, mark read) and ``/api/contacts`` (conversation list).
 
 Waiting for new messages is the native long-poll ``GET /api/chat/poll``
-(:mod:`async_handlers.chat_poll`), not a Flask view.
+(:mod:`async_handlers.chat_poll`), not a Flask view. ``POST /api/chat/send`` is
+declared here (from :data:`wsgi_app.native_endpoints.CHAT_SEND`) and serves
+uploads (``multipart/form-data``); every other send is answered by the native
+:mod:`async_handlers.chat_send` with the same declaration and service call.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request, send_file
 
+from wsgi_app import native_endpoints
 from wsgi_app.api.endpoint import endpoint
 from wsgi_app.declarations import PAGINATION
-from wsgi_app.errors import (
-    BLOCKED,
-    CONFLICT,
-    NOT_AN_IMAGE,
-    OBJECT_NOT_FOUND,
-    PARAM_INVALID,
-    PAYLOAD_TOO_LARGE,
-    RATE_LIMITED,
-    UNSUPPORTED_MEDIA,
-    USER_NOT_FOUND,
-)
+from wsgi_app.errors import BLOCKED, OBJECT_NOT_FOUND, USER_NOT_FOUND
 from wsgi_app.openapi.document import MEDIA_TYPES_KEY, RAW_BODY_MARKER
 from wsgi_app.params import Param
 from wsgi_app.services.auth.request_auth import UserCaller
@@ -39,35 +33,11 @@ PEER_ID = Param("peerId", "integer", required=True, minimum=1, description="the 
 
 @bp.route("/send", methods=["POST"])
 @endpoint(
-    summary="Send a text, voice or image message",
-    params=[
-        PEER_ID,
-        Param(
-            "clientMsgId",
-            required=True,
-            pattern=chat.CLIENT_MSG_ID_PATTERN,
-            description="chosen by the client, unique per sender: a retried send is stored once",
-        ),
-        Param("kind", default="text", enum=chat.MESSAGE_KINDS),
-        Param("content", max_length=chat.MAX_TEXT_CHARS, description="the text (or a caption)"),
-        Param("file", "file", description="voice: AMR/AAC/MP3/M4A/Ogg/WAV; image: JPEG/PNG/WebP/GIF"),
-    ],
-    errors=[
-        PARAM_INVALID,
-        USER_NOT_FOUND,
-        BLOCKED,
-        CONFLICT,
-        RATE_LIMITED,
-        PAYLOAD_TOO_LARGE,
-        NOT_AN_IMAGE,
-        UNSUPPORTED_MEDIA,
-    ],
-    data_schema=chat_schemas.SEND_SCHEMA,
-    description="Stored first, then announced to the recipient's long-polls. Refused (512) when "
-    "either user blocked the other. Sending again with the same clientMsgId returns the stored "
-    "message with duplicate=true (409 if that id was used for a different recipient or kind). "
-    "Voice clips are parsed (415 unless the whole file is audio); media count against a daily "
-    "quota per sender (CHAT_MEDIA_DAILY_QUOTA_BYTES, 100 MiB; 429 beyond).",
+    summary=native_endpoints.CHAT_SEND.summary,
+    params=native_endpoints.CHAT_SEND.params,
+    errors=native_endpoints.CHAT_SEND.errors,
+    data_schema=native_endpoints.CHAT_SEND.data_schema,
+    description=native_endpoints.CHAT_SEND.description,
 )
 def send(caller: UserCaller, peer_id: int, client_msg_id: str, kind: str, content: str | None = None) -> dict:
     upload = request.files.get("file")

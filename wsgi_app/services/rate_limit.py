@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import redis
 
 from wsgi_app.errors import RATE_LIMITED, ApiError
+from wsgi_app.services.redis_scripts import LuaScript
 
 # KEYS[1] = sorted set of hit times; ARGV = now, member, then (limit, window) pairs.
 # Returns 0 when allowed (and recorded), else the seconds to wait.
@@ -42,13 +43,16 @@ return 0
 """
 
 
+_SLIDING_WINDOW = LuaScript(_SLIDING_WINDOW_LUA)
+
+
 def hit(client: redis.Redis, key: str, limits: Sequence[tuple[int, int]], now: float | None = None) -> int:
     """Record one hit if allowed; returns 0, or the seconds until a hit would be allowed."""
     now = time.time() if now is None else now
     args: list[float | int | str] = [now, f"{now:.6f}-{secrets.token_hex(4)}"]
     for limit, window_secs in limits:
         args.extend([limit, window_secs])
-    return int(client.eval(_SLIDING_WINDOW_LUA, 1, f"rl:{key}", *args))
+    return int(_SLIDING_WINDOW.run(client, [f"rl:{key}"], args))
 
 
 def enforce(client: redis.Redis, key: str, limits: Sequence[tuple[int, int]], what: str = "requests") -> None:

@@ -56,7 +56,8 @@ def bump_contacts(sender_id: int, recipient_id: int, message_id: int, sent_at: d
     holds both users' row locks.
     """
     params = {"sender": sender_id, "recipient": recipient_id, "message_id": message_id, "sent_at": sent_at}
-    db.session.execute(_BUMP_STATEMENTS[db.session.get_bind().dialect.name], params)
+    connection = db.session.connection()  # a text statement: no ORM execution layer needed
+    connection.execute(_BUMP_STATEMENTS[connection.dialect.name], params)
 
 
 def mark_read(user_id: int, peer_id: int, up_to_id: int | None) -> dict[str, int]:

@@ -1,7 +1,9 @@
 """The one producer of chat wake-ups: "user X has new messages", announced after commit.
 
 An announcement is one pipelined Redis round trip: raise the recipient's
-latest-message-id key (raise-only, with a TTL), then publish the wake-up.
+latest-message-id key (raise-only, with a TTL; ``EVALSHA``), then publish the
+wake-up. If Redis lacks the script, the key is raised and the wake-up published
+again right after (a duplicate wake-up only makes polls look again).
 
 Redis pub/sub only *wakes* long-polls; it never carries the only copy of a
 message (messages live in the database and polls read them by cursor). So a
@@ -21,6 +23,7 @@ from typing import Any
 import redis
 
 from wsgi_app.extensions import redis_client
+from wsgi_app.services.redis_scripts import LuaScript
 
 log = logging.getLogger("datingtoday.chat")
 
@@ -42,6 +45,9 @@ end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 return current
 """
+
+
+_RAISE_LATEST = LuaScript(_RAISE_LATEST_LUA)
 
 
 def latest_message_key(user_id: int) -> str:
@@ -87,10 +93,20 @@ def announce_new_message(recipient_id: int, message_id: int) -> None:
     client = redis_client()
     key = latest_message_key(recipient_id)
     try:
+        channel, payload = wake_channel(client), wake_payload(recipient_id, message_id)
         pipe = client.pipeline(transaction=False)
-        pipe.eval(_RAISE_LATEST_LUA, 1, key, message_id, LATEST_MESSAGE_TTL_SECS)
-        pipe.publish(wake_channel(client), wake_payload(recipient_id, message_id))
-        pipe.execute()
+        _RAISE_LATEST.queue(pipe, [key], [message_id, LATEST_MESSAGE_TTL_SECS])
+        pipe.execute_command("PUBLISH", channel, payload)
+        raised, published = pipe.execute(raise_on_error=False)
+        if _RAISE_LATEST.is_missing(raised):
+            # Redis lacked the script (restarted, flushed): the wake-up went out before the
+            # key was raised, so a poll may have parked on the stale key since. Raise it,
+            # then wake again (a second wake-up is harmless).
+            _RAISE_LATEST.run(client, [key], [message_id, LATEST_MESSAGE_TTL_SECS])
+            client.execute_command("PUBLISH", channel, payload)
+        for answer in (raised, published):
+            if isinstance(answer, Exception) and not _RAISE_LATEST.is_missing(answer):
+                raise answer
     except redis.RedisError:
         # The message is stored; pollers find it on their next poll or catch-up wake.
         log.warning("could not announce message %s to user %s", message_id, recipient_id, exc_info=True)
