@@ -107,7 +107,9 @@ CONTACTS_SCHEMA: dict[str, Any] = {
     "Voice clips are parsed (415 unless the whole file is audio); media count against a daily "
     "quota per sender (CHAT_MEDIA_DAILY_QUOTA_BYTES, 100 MiB; 429 beyond).",
 )
-def send(caller: UserCaller, peer_id: int, client_msg_id: str, kind: str, content: str | None = None) -> dict:
+def send(
+    caller: UserCaller, peer_id: int, client_msg_id: str, kind: str, content: str | None = None
+) -> dict[str, Any]:
     upload = request.files.get("file")
     sent = chat.send_message(
         caller.user_id, peer_id, client_msg_id, kind, content, upload.stream if upload else None
@@ -152,7 +154,9 @@ def media(caller: UserCaller, name: str) -> Response:
     errors=[USER_NOT_FOUND, BLOCKED],
     data_schema=HISTORY_SCHEMA,
 )
-def history(caller: UserCaller, peer_id: int, page_count: int, before_id: int | None = None) -> dict:
+def history(
+    caller: UserCaller, peer_id: int, page_count: int, before_id: int | None = None
+) -> dict[str, Any]:
     return chat.history(caller.user_id, peer_id, before_id, page_count)
 
 
@@ -171,7 +175,7 @@ def history(caller: UserCaller, peer_id: int, page_count: int, before_id: int | 
     },
     description="The sender sees read_at on those messages in its history.",
 )
-def mark_read(caller: UserCaller, peer_id: int, up_to_id: int | None = None) -> dict:
+def mark_read(caller: UserCaller, peer_id: int, up_to_id: int | None = None) -> dict[str, Any]:
     return chat_contacts.mark_read(caller.user_id, peer_id, up_to_id)
 
 
@@ -181,5 +185,5 @@ def mark_read(caller: UserCaller, peer_id: int, up_to_id: int | None = None) -> 
     params=list(PAGINATION),
     data_schema=CONTACTS_SCHEMA,
 )
-def list_contacts(caller: UserCaller, page: int, page_count: int) -> dict:
+def list_contacts(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]:
     return chat.contacts_page(caller.user_id, page, page_count)

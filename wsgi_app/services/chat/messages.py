@@ -17,10 +17,10 @@ announces it (:mod:`wsgi_app.services.chat.events`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from flask import current_app
-from sqlalchemy import bindparam, func
+from sqlalchemy import CursorResult, bindparam, func
 from sqlalchemy.exc import IntegrityError
 
 from wsgi_app import transactions
@@ -150,7 +150,10 @@ def _store_message(values: dict[str, Any]) -> int:
     committed send fails on the unique ``(sender_id, client_msg_id)``.
     """
     _lock_pair(values["sender_id"], values["recipient_id"])
-    message_id = int(db.session.execute(_INSERT_MESSAGE, values).inserted_primary_key[0])
+    inserted = cast(CursorResult[Any], db.session.execute(_INSERT_MESSAGE, values))  # an INSERT's result
+    primary_key = inserted.inserted_primary_key
+    assert primary_key is not None  # a single-row INSERT always has one
+    message_id = int(primary_key[0])
     chat_contacts.bump_contacts(values["sender_id"], values["recipient_id"], message_id, values["created_at"])
     return message_id
 
