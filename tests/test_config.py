@@ -22,7 +22,7 @@ def test_mysql_engine_has_autocommit_recycle_no_pre_ping_and_a_pool_sized_to_the
     assert options["pool_size"] == 10
 
 
-def test_defaults_are_the_embedded_mode(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_defaults_are_the_embedded_mode(monkeypatch, tmp_path) -> None:
     for name in ("DATABASE_URL", "REDIS_URL", "SMS_ECHO_CODE"):
         monkeypatch.delenv(name, raising=False)
     config = config_from_env(str(tmp_path))
@@ -32,7 +32,7 @@ def test_defaults_are_the_embedded_mode(monkeypatch, tmp_path) -> None:  # type:
     assert config["TOKEN_TTL_SECS"] == 7 * 24 * 3600
 
 
-def test_environment_overrides(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_environment_overrides(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("DATABASE_URL", "mysql://root@127.0.0.1/test")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/2")
     monkeypatch.setenv("SMS_ECHO_CODE", "1")
@@ -44,6 +44,6 @@ def test_environment_overrides(monkeypatch, tmp_path) -> None:  # type: ignore[n
     assert config["CORS_ORIGINS"] == ["https://a.example", "https://b.example"]
 
 
-def test_test_config_overrides_the_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_test_config_overrides_the_environment(tmp_path) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/t.db", "TOKEN_TTL_SECS": 60})
     assert app.config["TOKEN_TTL_SECS"] == 60

@@ -39,7 +39,7 @@ def test_both_sides_map_a_failure_alike(error: Exception, spec: errors.ErrorSpec
 
 
 @pytest.mark.parametrize(("error", "spec"), CASES)
-def test_flask_answers_the_mapped_envelope(app, error: Exception, spec: errors.ErrorSpec) -> None:  # type: ignore[no-untyped-def]
+def test_flask_answers_the_mapped_envelope(app, error: Exception, spec: errors.ErrorSpec) -> None:
     @app.route(f"/_test/failure/{id(error)}")
     def fail() -> str:
         raise error
