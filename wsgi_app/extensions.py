@@ -1,7 +1,9 @@
 """Extensions, created once here and bound to the app in ``create_app``.
 
-Models subclass ``Model`` (Flask-SQLAlchemy's ``db.Model``); for the type checker it is the
-declarative ``Base`` with Flask-SQLAlchemy's model mixin, which is what ``db.Model`` is at runtime.
+Models subclass ``Model``, which is Flask-SQLAlchemy's ``db.Model``. The ``TYPE_CHECKING`` branch
+only describes what exists at runtime (``db.Model`` is a declarative base built from ``Base``'s bases
+and Flask-SQLAlchemy's model mixin; ``db.select`` and friends are ``sqlalchemy``'s), so that mypy
+sees typed statements and rows (tests/test_extensions_typing.py checks the description).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Base(DeclarativeBase):
 
 
 if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
 
     class _SQLAlchemy(SQLAlchemy):
         """``db`` as the type checker sees it. At runtime ``SQLAlchemy.__getattr__`` forwards these
@@ -40,18 +43,15 @@ if TYPE_CHECKING:
             self.text = sqlalchemy.text
             self.func = sqlalchemy.func
 
+    class Model(_FlaskModel, DeclarativeBase):
+        __abstract__ = True
+        __table__: ClassVar[Table]  # every model maps one declared table
+
     db = _SQLAlchemy(model_class=Base)
 else:
     db = SQLAlchemy(model_class=Base)
-
-if TYPE_CHECKING:
-    from flask_sqlalchemy.model import Model as _FlaskModel
-
-    class Model(_FlaskModel, Base):
-        __abstract__ = True
-        __table__: ClassVar[Table]  # every model maps one declared table
-else:
     Model = db.Model
+
 migrate = Migrate()
 
 
