@@ -67,7 +67,7 @@ class SignedInPerson(HttpUser):
         )
         kw.setdefault("name", path)  # group stats by endpoint, not by signed query string
         user_catch = kw.pop("catch_response", False)
-        send = {"params": signed} if method == "GET" else {"data": signed}
+        send: dict[str, Any] = {"params": signed} if method == "GET" else {"data": signed}
         with self.client.request(method, path, catch_response=True, **send, **kw) as response:
             if response.status_code == 429:
                 response.failure("rate limited (429)")

@@ -141,7 +141,8 @@ class GuardedHTTPServer(HTTPServer):
         proxies = [str(network.network_address) for network in trusted]
         # Tornado's own limit answers a bare 400; ours (max_body_bytes) answers 413 below it.
         kwargs["max_body_size"] = max(kwargs.get("max_body_size") or 0, OVERSIZE_DRAIN_MAX_BYTES)
-        super().initialize(*args, xheaders=False, trusted_downstream=proxies, **kwargs)
+        kwargs.update(xheaders=False, trusted_downstream=proxies)
+        super().initialize(*args, **kwargs)
         self.trusted = trusted
         self.max_body_bytes = max_body_bytes
 

@@ -47,11 +47,13 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from http.client import responses
+from typing import Any, cast
 
 import tornado.web
 from flask import Flask
 from tornado import httputil
+from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.iostream import IOStream
@@ -135,7 +137,7 @@ class WholeCallWSGIContainer(WSGIContainer):
         except Exception as exc:
             log.exception("WSGI call failed outside Flask's error handling")
             spec = failure_spec(exc)
-            status = f"{spec.http_status} {httputil.responses.get(spec.http_status, 'Error')}"
+            status = f"{spec.http_status} {responses.get(spec.http_status, 'Error')}"
             headers = [("Content-Type", "application/json"), *SECURITY_HEADERS.items()]
             body = errors.dumps_envelope(errors.error_body(spec)).encode()
         code_text, reason = status.split(" ", 1)
@@ -209,7 +211,8 @@ def refuse_while_draining(request: httputil.HTTPServerRequest) -> None:
     passed through to the client, as the dependency outages' 503s must be.
     """
     assert request.connection is not None
-    request.connection.close()
+    # Tornado types it as the abstract HTTPConnection; the server's is an HTTP1Connection.
+    cast(HTTP1Connection, request.connection).close()
 
 
 class TornadoService:
@@ -274,8 +277,8 @@ class TornadoService:
         metrics.sample_process(
             self.context.waiters.count(),
             {
-                "wsgi": self.executor._work_queue.qsize(),  # type: ignore[attr-defined]
-                "native": self.native_executor._work_queue.qsize(),  # type: ignore[attr-defined]
+                "wsgi": self.executor._work_queue.qsize(),
+                "native": self.native_executor._work_queue.qsize(),
             },
         )
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -175,7 +176,9 @@ class NativeApiHandler(tornado.web.RequestHandler):
         self.set_status(spec.http_status)
         self.finish(errors.dumps_envelope(errors.error_body(spec)))
 
-    def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
+    def log_exception(
+        self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if isinstance(value, ApiError):
             return  # an answered client error, not a server fault
         super().log_exception(typ, value, tb)

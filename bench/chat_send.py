@@ -97,7 +97,9 @@ def prepare(db_url: str, redis_url: str, users: int) -> tuple[dict[str, str], li
     return {"appkey": creds.appkey, "secret": creds.secret, "sign_method": creds.sign_method}, people
 
 
-def start_server(db_url: str, redis_url: str, root: Path, workdir: Path) -> tuple[subprocess.Popen, int]:
+def start_server(
+    db_url: str, redis_url: str, root: Path, workdir: Path
+) -> tuple[subprocess.Popen[bytes], int]:
     import socket
 
     with socket.socket() as sock:
@@ -156,7 +158,7 @@ def signed_body(creds: dict[str, str], user: tuple[int, str], params: dict[str, 
 
 async def _request(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes
-) -> tuple[int, dict]:
+) -> tuple[int, dict[str, Any]]:
     writer.write(
         b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "

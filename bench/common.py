@@ -125,7 +125,7 @@ def format_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
 
-def plot_latencies(name: str, series: dict[str, Sequence[float]], title: str) -> str:
+def plot_latencies(name: str, series: Mapping[str, Sequence[float]], title: str) -> str:
     """A CDF plot of latency series (ms) as ``bench/plots/<name>.png``; returns the relative path."""
     import matplotlib
 

@@ -22,10 +22,13 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bench import common, fixture, profiling
 from bench.loadgen import WrkResult, merge_results, raw_request, run_wrk, signed_pool
 from bench.servers import SERVER_NAMES, Server, compare_checkouts
+
+T = TypeVar("T")
 
 POOL_RATE_PER_SEC = 3000  # signed requests per second of window: far above any CRUD rate here
 GENERATOR_CHECK = "time-t2"
@@ -80,19 +83,18 @@ ENDPOINTS = [
 PROFILED = ENDPOINTS[0]
 
 
-def rotate(items: list, by: int) -> list:
+def rotate(items: list[T], by: int) -> list[T]:
     by %= len(items) or 1
     return items[by:] + items[:by]
 
 
 def build_pool(pop: fixture.Population, endpoint: Endpoint, server: Server, seconds: int) -> list[bytes]:
     host = f"127.0.0.1:{server.port}"
-    if endpoint.params is None:
+    params = endpoint.params
+    if params is None:
         return [raw_request(endpoint.method, endpoint.path, {}, host)]
     count = math.ceil(seconds * POOL_RATE_PER_SEC)
-    return signed_pool(
-        pop.signer, endpoint.method, endpoint.path, lambda i: endpoint.params(pop, i), count, host
-    )
+    return signed_pool(pop.signer, endpoint.method, endpoint.path, lambda i: params(pop, i), count, host)
 
 
 def measure(
@@ -117,7 +119,9 @@ def endpoints_for(name: str) -> list[Endpoint]:
     return [e for e in ENDPOINTS if not e.native_only]
 
 
-def run_rounds(pop: fixture.Population, servers: dict[str, Server], cfg: Settings) -> tuple[dict, list[str]]:
+def run_rounds(
+    pop: fixture.Population, servers: dict[str, Server], cfg: Settings
+) -> tuple[dict[tuple[str, str], list[WrkResult]], list[str]]:
     results: dict[tuple[str, str], list[WrkResult]] = {}
     loads = []
     for round_no in range(cfg.rounds):

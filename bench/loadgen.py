@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from bench.common import BENCH_DIR, merge_histograms
@@ -127,16 +128,16 @@ class WrkResult:
         return self.server_cpu_s / self.duration_s if self.duration_s > 0 else 0.0
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, object], wrk_cpu_s: float = 0.0) -> WrkResult:
+    def from_json(cls, payload: Mapping[str, Any], wrk_cpu_s: float = 0.0) -> WrkResult:
         latency = payload.get("latency_us") or {}
         assert isinstance(latency, dict)
         errors = payload.get("errors") or {}
         assert isinstance(errors, dict)
         return cls(
-            duration_s=int(payload["duration_us"]) / 1e6,  # type: ignore[call-overload]
-            requests=int(payload["requests"]),  # type: ignore[call-overload]
+            duration_s=int(payload["duration_us"]) / 1e6,
+            requests=int(payload["requests"]),
             errors={str(k): int(v) for k, v in errors.items()},
-            exhausted_threads=int(payload.get("exhausted_threads", 0)),  # type: ignore[call-overload]
+            exhausted_threads=int(payload.get("exhausted_threads", 0)),
             histogram_us={int(k): int(v) for k, v in latency.items()},
             wrk_cpu_s=wrk_cpu_s,
         )

@@ -38,14 +38,15 @@ INSERT_BATCH = 20_000
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def wait_port(port: int, proc: subprocess.Popen[Any], deadline_s: float = 30) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"process exited early: {proc.args}")
+            raise RuntimeError(f"process exited early: {proc.args!r}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -200,7 +201,8 @@ def load(port: int, concurrency: int, paths: list[str]) -> dict[str, Any]:
         cwd=REPO_ROOT,
         check=True,
     )
-    return json.loads(out.stdout)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
 
 
 def fill_geo_index(app: Any, redis_url: str, key: str = "geo:user_locations") -> int:

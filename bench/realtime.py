@@ -52,7 +52,13 @@ SENDS_PER_SENDER = 40  # under the per-sender limit of 60 a minute
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stop(proc: subprocess.Popen[bytes], wait_secs: float) -> None:
+    proc.terminate()
+    proc.wait(wait_secs)
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], secs: float = 30) -> None:
@@ -77,7 +83,7 @@ def backends(stack: ExitStack, workdir: Path) -> tuple[str, str]:
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
         )
-        stack.callback(lambda: (proc.terminate(), proc.wait(10)))
+        stack.callback(_stop, proc, 10)
         wait_listening(port, proc)
         redis_url = f"redis://127.0.0.1:{port}/0"
     return db_url, redis_url
@@ -117,7 +123,7 @@ def start_servers(stack: ExitStack, env: dict[str, str], count: int) -> tuple[li
             cwd=root,
             env=env,
         )
-        stack.callback(lambda p=proc: (p.terminate(), p.wait(30)))
+        stack.callback(_stop, proc, 30)
         wait_listening(port, proc)
         ports.append(port)
         pids.append(proc.pid)
@@ -269,7 +275,7 @@ def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
         )
         if load.returncode != 0:
             raise RuntimeError(f"load generator failed:\n{load.stderr[-3000:]}")
-        result = json.loads(load.stdout)
+        result: dict[str, Any] = json.loads(load.stdout)
         result.update(
             procs=procs,
             load_average=load_average(),
@@ -336,7 +342,8 @@ def probes_from_env() -> list[Probe] | None:
     if not raw:
         return None
     return [
-        Probe(*(float(x) if i else int(x) for i, x in enumerate(item.split("/")))) for item in raw.split(",")
+        Probe(int(fields[0]), *(float(x) for x in fields[1:]))
+        for fields in (item.split("/") for item in raw.split(","))
     ]
 
 

@@ -290,7 +290,8 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     for i in range(SEND_CONNECTIONS):
         send_pool.put_nowait(Conn(plan["host"], plan["ports"][i % len(plan["ports"])]))
         crud_pool.put_nowait(Conn(plan["host"], plan["ports"][i % len(plan["ports"])]))
-    senders, poller_ids = plan["senders"], [u["user_id"] for u in plan["pollers"]]
+    senders = plan["senders"]
+    poller_ids: list[int] = [u["user_id"] for u in plan["pollers"]]
 
     def pick_peer() -> int:
         for _ in range(20):
@@ -322,7 +323,7 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
-    def gen_cpu(a: Any, b: Any) -> float:
+    def gen_cpu(a: resource.struct_rusage, b: resource.struct_rusage) -> float:
         return (b.ru_utime + b.ru_stime) - (a.ru_utime + a.ru_stime)
 
     delivery = [

@@ -40,7 +40,8 @@ SERVER_NAMES = ("tornado", "gunicorn-sync", "gunicorn-gthread", "granian")
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def compare_checkouts() -> dict[str, Path]:

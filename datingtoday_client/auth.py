@@ -29,22 +29,26 @@ def _as_bytes(body: Any) -> bytes | None:
     return body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
 
-try:  # requests is optional
-    import requests.auth as _requests_auth
+if TYPE_CHECKING:
+    from httpx import Auth as _HttpxBase
+    from requests.auth import AuthBase as _RequestsBase
+else:
+    try:  # requests is optional
+        import requests.auth as _requests_auth
 
-    _RequestsBase: type = _requests_auth.AuthBase
-except ImportError:  # pragma: no cover
-    _RequestsBase = object
+        _RequestsBase = _requests_auth.AuthBase
+    except ImportError:  # pragma: no cover
+        _RequestsBase = object
 
-try:  # httpx is optional
-    import httpx as _httpx
+    try:  # httpx is optional
+        import httpx as _httpx
 
-    _HttpxBase: type = _httpx.Auth
-except ImportError:  # pragma: no cover
-    _HttpxBase = object
+        _HttpxBase = _httpx.Auth
+    except ImportError:  # pragma: no cover
+        _HttpxBase = object
 
 
-class DatingTodayAuth(_RequestsBase):  # type: ignore[misc,valid-type]
+class DatingTodayAuth(_RequestsBase):
     """``requests`` auth: ``requests.post(url, data={...}, auth=DatingTodayAuth(key, secret))``."""
 
     def __init__(
@@ -70,7 +74,7 @@ class DatingTodayAuth(_RequestsBase):  # type: ignore[misc,valid-type]
         return request
 
 
-class DatingTodayHttpxAuth(_HttpxBase):  # type: ignore[misc,valid-type]
+class DatingTodayHttpxAuth(_HttpxBase):
     """``httpx`` auth: ``httpx.Client(auth=DatingTodayHttpxAuth(key, secret, user_id=1, token=t))``."""
 
     requires_request_body = True

@@ -26,12 +26,12 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    return int(raw) if raw else default
 
 
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
+    return float(raw) if raw else default
 
 
 def _default_nginx() -> str:

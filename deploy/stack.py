@@ -63,7 +63,8 @@ class RestartRecord:
 def health_ok(url: str, timeout_secs: float = HEALTH_TIMEOUT_SECS) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout_secs) as response:
-            return response.status == 200
+            status: int = response.status
+            return status == 200
     except (OSError, urllib.error.URLError):
         return False
 

@@ -40,7 +40,8 @@ os.environ[TEST_SUITE_ENV] = "1"
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +99,7 @@ def app(base_config: dict[str, Any], migrated_database: str) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def client(app: Flask):  # type: ignore[no-untyped-def]
+def client(app: Flask):
     return app.test_client()
 
 
@@ -118,12 +119,12 @@ def legacy_creds(app: Flask) -> AppCredentials:
 
 
 @pytest.fixture
-def api(client, creds: AppCredentials) -> ApiClient:  # type: ignore[no-untyped-def]
+def api(client, creds: AppCredentials) -> ApiClient:
     return ApiClient(FlaskTransport(client), creds)
 
 
 @pytest.fixture
-def legacy_api(client, legacy_creds: AppCredentials) -> ApiClient:  # type: ignore[no-untyped-def]
+def legacy_api(client, legacy_creds: AppCredentials) -> ApiClient:
     return ApiClient(FlaskTransport(client), legacy_creds)
 
 

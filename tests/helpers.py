@@ -107,6 +107,12 @@ class ApiClient:
         self.transport = transport
         self.creds = creds
 
+    @property
+    def flask_client(self) -> FlaskClient:
+        """The Flask test client behind an in-process client (for unsigned or raw requests)."""
+        assert isinstance(self.transport, FlaskTransport), "only an in-process ApiClient has one"
+        return self.transport.client
+
     def signed(self, method: str, path: str, params: dict[str, Any], **overrides: str) -> dict[str, str]:
         plain = {k: str(v) for k, v in params.items()}
         return sign_params(

@@ -15,7 +15,7 @@ from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Block, Label, Photo, Report, UserLabel, Visit
 from wsgi_app.models.user import AuthToken, User
-from wsgi_app.models.vip import Order
+from wsgi_app.models.vip import Order, Product
 from wsgi_app.services import upload_files
 from wsgi_app.services.location import nearby_cells
 from wsgi_app.services.location import positions as location
@@ -27,7 +27,7 @@ def count(model: Any, *conditions: Any) -> int:
     return len(db.session.execute(db.select(model).where(*conditions)).scalars().all())
 
 
-def build_social_life(app: Flask, api: ApiClient, alice: SignedInUser, bob: SignedInUser, carol) -> dict:  # type: ignore[no-untyped-def]
+def build_social_life(app: Flask, api: ApiClient, alice: SignedInUser, bob: SignedInUser, carol) -> dict:
     """Give alice one of everything, with bob around; returns what to look for afterwards."""
     upload = api.post("/api/photo/upload", files={"photo": upload_file(image_bytes())}, user=alice)
     assert upload.status == 200, upload.body
@@ -68,14 +68,12 @@ def build_social_life(app: Flask, api: ApiClient, alice: SignedInUser, bob: Sign
             handle.write(image_bytes())
         location.report_location(alice.user_id, 31.2304, 121.4737)
         location.report_location(bob.user_id, 31.2404, 121.4837)
-        monthly = db.session.execute(
-            db.select(vip.Product).where(vip.Product.code == "vip_monthly")
-        ).scalar_one()
+        monthly = db.session.execute(db.select(Product).where(Product.code == "vip_monthly")).scalar_one()
         product_id = monthly.id
     order_no = api.post("/api/vip/order", {"productId": product_id}, user=alice).data["order_no"]
     with app.app_context():
         params = payments.fake_provider().signed_callback(order_no, 3000, "CNY")
-    assert api.transport.client.post("/api/payment/callback", data=params).status_code == 200
+    assert api.flask_client.post("/api/payment/callback", data=params).status_code == 200
     assert api.post("/api/report/add", {"peerId": bob.user_id, "reason": "spam"}, user=alice).status == 200
     assert api.post("/api/report/add", {"peerId": alice.user_id, "reason": "other"}, user=bob).status == 200
     assert os.path.exists(photo_file)
@@ -83,11 +81,11 @@ def build_social_life(app: Flask, api: ApiClient, alice: SignedInUser, bob: Sign
 
 
 @pytest.fixture
-def people(auth) -> tuple[SignedInUser, SignedInUser, SignedInUser]:  # type: ignore[no-untyped-def]
+def people(auth) -> tuple[SignedInUser, SignedInUser, SignedInUser]:
     return auth.login(), auth.login(), auth.login()
 
 
-def test_delete_removes_everything_about_the_person(app: Flask, api: ApiClient, auth, people) -> None:  # type: ignore[no-untyped-def]
+def test_delete_removes_everything_about_the_person(app: Flask, api: ApiClient, auth, people) -> None:
     alice, bob, carol = people
     app.config["SMS_PHONE_LIMITS"] = [(10, 60)]  # alice signs in twice
     second_session = auth.login(alice.phone)
@@ -136,7 +134,7 @@ def test_delete_removes_everything_about_the_person(app: Flask, api: ApiClient, 
     assert api.get("/api/user/show", {"peerId": a}, user=bob).code == 501
 
 
-def test_phone_can_register_again_as_a_new_user(app: Flask, api: ApiClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_phone_can_register_again_as_a_new_user(app: Flask, api: ApiClient, auth) -> None:
     app.config["SMS_PHONE_LIMITS"] = [(10, 60)]  # the phone signs in twice
     alice = auth.login()
     assert api.post("/api/user/update", {"nickname": "Alice"}, user=alice).status == 200
@@ -150,7 +148,7 @@ def test_phone_can_register_again_as_a_new_user(app: Flask, api: ApiClient, auth
 
 def test_a_failure_half_way_leaves_everything_in_place(
     app: Flask, api: ApiClient, people, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     alice, bob, carol = people
     found = build_social_life(app, api, alice, bob, carol)
 
@@ -172,11 +170,11 @@ def test_a_failure_half_way_leaves_everything_in_place(
     assert api.get("/api/user/show", user=alice).status == 200  # the token still works
 
 
-def test_delete_needs_the_persons_own_token(app: Flask, api: ApiClient, people) -> None:  # type: ignore[no-untyped-def]
+def test_delete_needs_the_persons_own_token(app: Flask, api: ApiClient, people) -> None:
     alice, bob, _ = people
     forged = api.post("/api/account/delete", {"userId": alice.user_id, "token": bob.token})
     assert (forged.status, forged.code) == (401, 504)
-    unsigned = api.transport.client.post("/api/account/delete", data=alice.params())
+    unsigned = api.flask_client.post("/api/account/delete", data=alice.params())
     assert (unsigned.status_code, unsigned.get_json()["code"]) == (400, 300)
     with app.app_context():
         assert db.session.get(User, alice.user_id) is not None

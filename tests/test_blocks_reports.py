@@ -24,7 +24,7 @@ def reports_in(app: Flask) -> list[tuple[int | None, int | None, str, str | None
 # -- block / unblock ------------------------------------------------------------------
 
 
-def test_block_is_stored_and_idempotent(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_block_is_stored_and_idempotent(app: Flask, api: ApiClient, alice, bob) -> None:
     reply = api.post("/api/block/add", {"peerId": bob.user_id}, user=alice)
     assert reply.status == 200
     assert reply.data == {"peer_id": bob.user_id, "blocked": True}
@@ -33,7 +33,7 @@ def test_block_is_stored_and_idempotent(app: Flask, api: ApiClient, alice, bob) 
     assert blocks_of(app) == {(alice.user_id, bob.user_id)}
 
 
-def test_block_takes_effect_in_show_both_ways(api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_block_takes_effect_in_show_both_ways(api: ApiClient, alice, bob) -> None:
     assert api.get("/api/user/show", {"peerId": bob.user_id}, user=alice).status == 200
     assert api.post("/api/block/add", {"peerId": bob.user_id}, user=alice).status == 200
     seen_by_blocker = api.get("/api/user/show", {"peerId": bob.user_id}, user=alice)
@@ -44,7 +44,7 @@ def test_block_takes_effect_in_show_both_ways(api: ApiClient, alice, bob) -> Non
     assert api.get("/api/user/show", user=bob).status == 200
 
 
-def test_unblock_restores_visibility(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_unblock_restores_visibility(app: Flask, api: ApiClient, alice, bob) -> None:
     api.post("/api/block/add", {"peerId": bob.user_id}, user=alice)
     reply = api.post("/api/block/remove", {"peerId": bob.user_id}, user=alice)
     assert reply.status == 200
@@ -55,7 +55,7 @@ def test_unblock_restores_visibility(app: Flask, api: ApiClient, alice, bob) -> 
     assert api.post("/api/block/remove", {"peerId": bob.user_id}, user=alice).status == 200
 
 
-def test_unblock_cannot_lift_the_other_persons_block(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_unblock_cannot_lift_the_other_persons_block(app: Flask, api: ApiClient, alice, bob) -> None:
     api.post("/api/block/add", {"peerId": bob.user_id}, user=alice)
     reply = api.post("/api/block/remove", {"peerId": alice.user_id}, user=bob)
     assert reply.status == 200
@@ -65,7 +65,7 @@ def test_unblock_cannot_lift_the_other_persons_block(app: Flask, api: ApiClient,
 
 
 @pytest.mark.parametrize("path", ["/api/block/add", "/api/block/remove"])
-def test_block_refusals(app: Flask, api: ApiClient, alice, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_block_refusals(app: Flask, api: ApiClient, alice, path: str) -> None:
     yourself = api.post(path, {"peerId": alice.user_id}, user=alice)
     assert (yourself.status, yourself.code) == (400, 300)
     nobody = api.post(path, {"peerId": alice.user_id + 1000}, user=alice)
@@ -77,13 +77,13 @@ def test_block_refusals(app: Flask, api: ApiClient, alice, path: str) -> None:  
     assert blocks_of(app) == set()
 
 
-def test_block_needs_the_token_of_the_claimed_user(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_block_needs_the_token_of_the_claimed_user(app: Flask, api: ApiClient, alice, bob) -> None:
     forged = api.post("/api/block/add", {"peerId": bob.user_id, "userId": bob.user_id, "token": alice.token})
     assert (forged.status, forged.code) == (401, 504)
     assert blocks_of(app) == set()
 
 
-def test_block_list_is_own_paginated_and_latest_first(api: ApiClient, auth, alice) -> None:  # type: ignore[no-untyped-def]
+def test_block_list_is_own_paginated_and_latest_first(api: ApiClient, auth, alice) -> None:
     peers = [auth.login() for _ in range(3)]
     for peer in peers:
         assert api.post("/api/block/add", {"peerId": peer.user_id}, user=alice).status == 200
@@ -101,7 +101,7 @@ def test_block_list_is_own_paginated_and_latest_first(api: ApiClient, auth, alic
     assert [i["user_id"] for i in theirs.data["list"]] == [alice.user_id]
 
 
-def test_block_list_page_size_has_a_maximum(api: ApiClient, alice) -> None:  # type: ignore[no-untyped-def]
+def test_block_list_page_size_has_a_maximum(api: ApiClient, alice) -> None:
     assert api.get("/api/block/list", {"pageCount": 50}, user=alice).status == 200
     reply = api.get("/api/block/list", {"pageCount": 51}, user=alice)
     assert (reply.status, reply.code) == (400, 300)
@@ -110,7 +110,7 @@ def test_block_list_page_size_has_a_maximum(api: ApiClient, alice) -> None:  # t
 # -- reports --------------------------------------------------------------------------
 
 
-def test_report_is_stored_for_moderation(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_report_is_stored_for_moderation(app: Flask, api: ApiClient, alice, bob) -> None:
     reply = api.post(
         "/api/report/add", {"peerId": bob.user_id, "reason": "spam", "detail": " sells stuff "}, user=alice
     )
@@ -137,7 +137,7 @@ def test_report_is_stored_for_moderation(app: Flask, api: ApiClient, alice, bob)
 )
 def test_report_refusals(
     app: Flask, api: ApiClient, alice, bob, params: dict, status: int, code: int
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ids = {"{alice}": alice.user_id, "{bob}": bob.user_id, "{nobody}": bob.user_id + 1000}
     resolved = {k: ids.get(v, v) for k, v in params.items()}
     reply = api.post("/api/report/add", resolved, user=alice)
@@ -145,7 +145,7 @@ def test_report_refusals(
     assert reports_in(app) == []
 
 
-def test_report_needs_the_token_of_the_claimed_user(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_report_needs_the_token_of_the_claimed_user(app: Flask, api: ApiClient, alice, bob) -> None:
     forged = api.post(
         "/api/report/add",
         {"peerId": alice.user_id, "reason": "spam", "userId": bob.user_id, "token": alice.token},
@@ -156,14 +156,14 @@ def test_report_needs_the_token_of_the_claimed_user(app: Flask, api: ApiClient, 
     assert reports_in(app) == []
 
 
-def test_detail_of_exactly_500_characters_is_accepted(api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_detail_of_exactly_500_characters_is_accepted(api: ApiClient, alice, bob) -> None:
     reply = api.post(
         "/api/report/add", {"peerId": bob.user_id, "reason": "other", "detail": "é" * 500}, user=alice
     )
     assert reply.status == 200
 
 
-def test_reports_are_rate_limited_per_reporter(app: Flask, api: ApiClient, auth, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_reports_are_rate_limited_per_reporter(app: Flask, api: ApiClient, auth, alice, bob) -> None:
     app.config["REPORT_LIMITS"] = [(2, 3600)]
     for _ in range(2):
         assert (

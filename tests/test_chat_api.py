@@ -33,7 +33,7 @@ def message_count(app: Flask) -> int:
         return db.session.query(Message).count()
 
 
-def test_text_message_is_stored_and_shown_to_both(api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_text_message_is_stored_and_shown_to_both(api: ApiClient, alice, bob) -> None:
     reply = send_text(api, alice, bob, "hello bob 👋", "m-1")
     assert reply.status == 200, reply.body
     message = reply.data["message"]
@@ -45,7 +45,7 @@ def test_text_message_is_stored_and_shown_to_both(api: ApiClient, alice, bob) ->
     assert [m["msg_id"] for m in history(api, alice, bob)["list"]] == [message["msg_id"]]
 
 
-def test_retried_send_with_same_client_id_is_stored_once(api: ApiClient, app: Flask, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_retried_send_with_same_client_id_is_stored_once(api: ApiClient, app: Flask, alice, bob) -> None:
     first = send_text(api, alice, bob, "once", "retry-1")
     again = send_text(api, alice, bob, "once", "retry-1")
     assert again.status == 200 and again.data["duplicate"] is True
@@ -57,7 +57,7 @@ def test_retried_send_with_same_client_id_is_stored_once(api: ApiClient, app: Fl
     assert message_count(app) == 2
 
 
-def test_client_id_reused_for_another_recipient_is_a_conflict(api: ApiClient, alice, bob, carol) -> None:  # type: ignore[no-untyped-def]
+def test_client_id_reused_for_another_recipient_is_a_conflict(api: ApiClient, alice, bob, carol) -> None:
     send_text(api, alice, bob, "to bob", "same-id")
     reply = send_text(api, alice, carol, "to carol", "same-id")
     assert (reply.status, reply.code) == (409, 409)
@@ -66,7 +66,7 @@ def test_client_id_reused_for_another_recipient_is_a_conflict(api: ApiClient, al
 @pytest.mark.parametrize("blocker_is_sender", [True, False])
 def test_send_is_refused_when_either_side_blocked(
     api: ApiClient, app: Flask, alice, bob, blocker_is_sender
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     if blocker_is_sender:
         block(app, alice, bob)
     else:
@@ -79,7 +79,7 @@ def test_send_is_refused_when_either_side_blocked(
 
 def test_blocked_conversation_disappears_from_contacts_and_history(
     api: ApiClient, app: Flask, alice, bob, carol
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     send_text(api, bob, alice, "before the block")
     send_text(api, carol, alice, "hi")
     block(app, alice, bob)
@@ -104,7 +104,7 @@ def test_blocked_conversation_disappears_from_contacts_and_history(
         ({"kind": "voice"}, 300),
     ],
 )
-def test_bad_sends_are_refused_with_clear_codes(api: ApiClient, app: Flask, alice, bob, params, code) -> None:  # type: ignore[no-untyped-def]
+def test_bad_sends_are_refused_with_clear_codes(api: ApiClient, app: Flask, alice, bob, params, code) -> None:
     full = {"peerId": bob.user_id, "clientMsgId": "bad-1", "kind": "text", **params}
     reply = api.post("/api/chat/send", full, user=alice)
     assert reply.code == code, reply.body
@@ -112,12 +112,12 @@ def test_bad_sends_are_refused_with_clear_codes(api: ApiClient, app: Flask, alic
     assert message_count(app) == 0
 
 
-def test_messaging_yourself_is_refused(api: ApiClient, alice) -> None:  # type: ignore[no-untyped-def]
+def test_messaging_yourself_is_refused(api: ApiClient, alice) -> None:
     reply = send_text(api, alice, alice, "me")
     assert (reply.status, reply.code) == (400, 300)
 
 
-def test_another_users_token_is_refused(api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_another_users_token_is_refused(api: ApiClient, alice, bob) -> None:
     forged = SignedInUser(alice.user_id, bob.token, alice.phone)
     for method, path, params in (
         ("POST", "/api/chat/send", {"peerId": bob.user_id, "clientMsgId": "x1", "content": "hi"}),
@@ -129,7 +129,7 @@ def test_another_users_token_is_refused(api: ApiClient, alice, bob) -> None:  # 
         assert (reply.status, reply.code) == (401, 504), (path, reply.body)
 
 
-def test_history_pages_newest_first_by_cursor(api: ApiClient, alice, bob, carol) -> None:  # type: ignore[no-untyped-def]
+def test_history_pages_newest_first_by_cursor(api: ApiClient, alice, bob, carol) -> None:
     ids = [sent_id(send_text(api, *((alice, bob) if i % 2 else (bob, alice)), f"m{i}")) for i in range(7)]
     send_text(api, carol, alice, "another conversation")
     seen: list[int] = []
@@ -148,13 +148,13 @@ def test_history_pages_newest_first_by_cursor(api: ApiClient, alice, bob, carol)
     assert (too_big.status, too_big.code) == (400, 300)
 
 
-def test_history_only_ever_shows_your_own_conversation(api: ApiClient, alice, bob, carol) -> None:  # type: ignore[no-untyped-def]
+def test_history_only_ever_shows_your_own_conversation(api: ApiClient, alice, bob, carol) -> None:
     send_text(api, alice, bob, "private")
     assert history(api, carol, bob)["list"] == []
     assert history(api, carol, alice)["list"] == []
 
 
-def test_contacts_newest_first_with_last_message_and_unread(api: ApiClient, alice, bob, carol) -> None:  # type: ignore[no-untyped-def]
+def test_contacts_newest_first_with_last_message_and_unread(api: ApiClient, alice, bob, carol) -> None:
     send_text(api, bob, alice, "b1")
     send_text(api, bob, alice, "b2")
     send_text(api, carol, alice, "c1")
@@ -175,7 +175,7 @@ def test_contacts_newest_first_with_last_message_and_unread(api: ApiClient, alic
     assert (page["total"], len(page["list"]), page["has_next"]) == (2, 1, True)
 
 
-def test_mark_read_clears_unread_and_gives_the_sender_a_receipt(api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_mark_read_clears_unread_and_gives_the_sender_a_receipt(api: ApiClient, alice, bob) -> None:
     ids = [sent_id(send_text(api, bob, alice, f"b{i}")) for i in range(3)]
     partial = api.post("/api/chat/read", {"peerId": bob.user_id, "upToId": ids[1]}, user=alice)
     assert partial.status == 200, partial.body
@@ -192,7 +192,7 @@ def test_mark_read_clears_unread_and_gives_the_sender_a_receipt(api: ApiClient, 
     assert contacts(api, alice)["list"][0]["unread_count"] == 1
 
 
-def _send_file(api: ApiClient, sender, peer, kind: str, content: bytes, name: str, cid: str = "f1"):  # type: ignore[no-untyped-def]
+def _send_file(api: ApiClient, sender, peer, kind: str, content: bytes, name: str, cid: str = "f1"):
     params = {"peerId": peer.user_id, "clientMsgId": cid, "kind": kind}
     return api.post("/api/chat/send", params, user=sender, files={"file": (io.BytesIO(content), name)})
 
@@ -204,7 +204,7 @@ def _uploads(app: Flask) -> set[str]:
     )
 
 
-def test_image_and_voice_messages_store_checked_files(api: ApiClient, app: Flask, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_image_and_voice_messages_store_checked_files(api: ApiClient, app: Flask, alice, bob) -> None:
     before = _uploads(app)
     image = _send_file(api, alice, bob, "image", png_bytes(), "x.jpg", "img-1")
     assert image.status == 200, image.body
@@ -220,7 +220,7 @@ def test_image_and_voice_messages_store_checked_files(api: ApiClient, app: Flask
     assert again.data["duplicate"] is True and len(_uploads(app) - before) == 3
     path, _, name = image.data["message"]["media_url"].partition("?name=")
     signed = api.signed("GET", path, {**bob.params(), "name": name})
-    served = api.transport.client.get(path, query_string=signed)  # type: ignore[union-attr]
+    served = api.flask_client.get(path, query_string=signed)
     assert served.status_code == 200 and served.data == png_bytes()
 
 
@@ -236,26 +236,26 @@ def test_image_and_voice_messages_store_checked_files(api: ApiClient, app: Flask
 )
 def test_bad_media_is_refused_and_nothing_stored(
     api: ApiClient, app: Flask, alice, bob, kind, content, status, code
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     before = _uploads(app)
     reply = _send_file(api, alice, bob, kind, content, "f.bin")
     assert (reply.status, reply.code) == (status, code), reply.body
     assert message_count(app) == 0 and _uploads(app) == before
 
 
-def test_media_over_the_size_limit_is_413(api: ApiClient, app: Flask, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_media_over_the_size_limit_is_413(api: ApiClient, app: Flask, alice, bob) -> None:
     app.config["CHAT_MEDIA_MAX_BYTES"] = 20
     reply = _send_file(api, alice, bob, "voice", AMR_CLIP, "a.amr")
     assert (reply.status, reply.code) == (413, 413)
 
 
-def test_text_with_a_file_is_refused(api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_text_with_a_file_is_refused(api: ApiClient, alice, bob) -> None:
     params = {"peerId": bob.user_id, "clientMsgId": "t1", "kind": "text", "content": "hi"}
     reply = api.post("/api/chat/send", params, user=alice, files={"file": (io.BytesIO(AMR_CLIP), "a.amr")})
     assert (reply.status, reply.code) == (400, 300)
 
 
-def test_sending_is_rate_limited(api: ApiClient, app: Flask, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_sending_is_rate_limited(api: ApiClient, app: Flask, alice, bob) -> None:
     app.config["CHAT_SEND_LIMITS"] = [(3, 60)]
     assert all(send_text(api, alice, bob, f"m{i}").status == 200 for i in range(3))
     reply = send_text(api, alice, bob, "one too many")
@@ -263,7 +263,7 @@ def test_sending_is_rate_limited(api: ApiClient, app: Flask, alice, bob) -> None
     assert int(reply.headers["Retry-After"]) > 0
 
 
-def test_a_send_is_announced_after_it_is_stored(api: ApiClient, app: Flask, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_a_send_is_announced_after_it_is_stored(api: ApiClient, app: Flask, alice, bob) -> None:
     with app.app_context():
         client = redis_client()
         pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -281,7 +281,7 @@ def test_a_send_is_announced_after_it_is_stored(api: ApiClient, app: Flask, alic
     assert f'"msg_id":{msg_id}' in announced["data"]
 
 
-def test_contact_rows_track_last_message_per_side(api: ApiClient, app: Flask, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_contact_rows_track_last_message_per_side(api: ApiClient, app: Flask, alice, bob) -> None:
     first = sent_id(send_text(api, alice, bob, "1"))
     second = sent_id(send_text(api, bob, alice, "2"))
     with app.app_context():
@@ -295,7 +295,7 @@ def test_contact_rows_track_last_message_per_side(api: ApiClient, app: Flask, al
 
 def test_a_send_hit_by_a_deadlock_is_retried_and_stored_once(
     api, app, alice, bob, monkeypatch, caplog
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The send transaction aborted by InnoDB (1213) runs again with the same clientMsgId."""
     import logging
 
@@ -310,7 +310,7 @@ def test_a_send_hit_by_a_deadlock_is_retried_and_stored_once(
     bump = chat_contacts.bump_contacts
     calls = []
 
-    def deadlocked_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def deadlocked_once(*args, **kwargs):
         calls.append(args)
         if len(calls) == 1:
             raise OperationalError(

@@ -21,13 +21,13 @@ MESSAGES_PER_SENDER = 8
 
 def test_a_poller_racing_concurrent_senders_gets_every_message_once(
     live_api: ApiClient, app: Flask, auth, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["LONGPOLL_TIMEOUT_SECS"] = 1
     # Widen the window between a message's insert and its commit, where a later id
     # could otherwise commit first and be seen by the poller before an earlier one.
     bump_contacts = chat_contacts.bump_contacts
 
-    def slow_bump_contacts(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def slow_bump_contacts(*args, **kwargs):
         time.sleep(random.uniform(0, 0.02))
         return bump_contacts(*args, **kwargs)
 
@@ -48,7 +48,7 @@ def test_a_poller_racing_concurrent_senders_gets_every_message_once(
             if finished and not reply.data["has_more"]:
                 return
 
-    def send_all(sender) -> list[int]:  # type: ignore[no-untyped-def]
+    def send_all(sender) -> list[int]:
         return [sent_id(send_text(live_api, sender, alice, f"n{i}")) for i in range(MESSAGES_PER_SENDER)]
 
     with ThreadPoolExecutor(max_workers=SENDERS + 1) as pool:
@@ -60,7 +60,7 @@ def test_a_poller_racing_concurrent_senders_gets_every_message_once(
     assert received == all_ids  # in order, none skipped, none twice
 
 
-def test_a_raced_retry_is_stored_once(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_a_raced_retry_is_stored_once(live_api: ApiClient, app: Flask, auth) -> None:
     alice, bob = auth.login(), auth.login()
     barrier = threading.Barrier(4)
 

@@ -11,7 +11,7 @@ from wsgi_app.extensions import redis_client
 from wsgi_app.services.chat import events as chat_events
 
 
-def test_a_send_raises_the_recipients_key_and_wakes_them(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_a_send_raises_the_recipients_key_and_wakes_them(app: Flask, api: ApiClient, alice, bob) -> None:
     with app.app_context():
         client = redis_client()
         subscriber = client.pubsub()
@@ -20,7 +20,8 @@ def test_a_send_raises_the_recipients_key_and_wakes_them(app: Flask, api: ApiCli
     msg_id = sent_id(send_text(api, alice, bob, "hi"))
     with app.app_context():
         key = chat_events.latest_message_key(bob.user_id)
-        assert int(redis_client().get(key)) == msg_id
+        latest = redis_client().get(key)
+        assert latest is not None and int(latest) == msg_id
         assert 0 < redis_client().ttl(key) <= chat_events.LATEST_MESSAGE_TTL_SECS
         assert redis_client().get(chat_events.latest_message_key(alice.user_id)) is None
         wake = subscriber.get_message(timeout=2)
@@ -37,21 +38,21 @@ def test_the_key_only_rises(app: Flask) -> None:
         assert redis_client().get(chat_events.latest_message_key(7)) == "101"
 
 
-def test_the_key_is_written_before_the_wake_up_in_one_round_trip(app: Flask, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_key_is_written_before_the_wake_up_in_one_round_trip(app: Flask, monkeypatch) -> None:
     with app.app_context():
         client = redis_client()
         pipelines: list[list[str]] = []
         make_pipeline = client.pipeline
 
-        def recording_pipeline(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def recording_pipeline(*args, **kwargs):
             pipe = make_pipeline(*args, **kwargs)
             execute = pipe.execute
 
-            def recording_execute(*a, **k):  # type: ignore[no-untyped-def]
+            def recording_execute(*a, **k):
                 pipelines.append([str(command[0][0]).upper() for command in pipe.command_stack])
                 return execute(*a, **k)
 
-            pipe.execute = recording_execute
+            monkeypatch.setattr(pipe, "execute", recording_execute)
             return pipe
 
         chat_events.announce_new_message(8, 4)  # Redis has the script from here on
@@ -74,12 +75,12 @@ def test_without_the_script_the_key_is_raised_then_the_wake_up_repeated(app: Fla
         subscriber.close()
 
 
-def test_a_failed_announcement_leaves_no_stale_key(app: Flask, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_announcement_leaves_no_stale_key(app: Flask, monkeypatch) -> None:
     with app.app_context():
         client = redis_client()
         chat_events.announce_new_message(9, 50)
 
-        def broken_pipeline(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def broken_pipeline(*args, **kwargs):
             raise redis.ConnectionError("connection reset")
 
         monkeypatch.setattr(client, "pipeline", broken_pipeline)

@@ -54,7 +54,7 @@ def test_clips_that_are_not_wholly_audio_are_refused(content: bytes) -> None:
         check_audio(content)
 
 
-def _send_file(api: ApiClient, sender, peer, kind: str, content: bytes, cid: str):  # type: ignore[no-untyped-def]
+def _send_file(api: ApiClient, sender, peer, kind: str, content: bytes, cid: str):
     params = {"peerId": peer.user_id, "clientMsgId": cid, "kind": kind}
     return api.post("/api/chat/send", params, user=sender, files={"file": (io.BytesIO(content), "f.wav")})
 
@@ -66,14 +66,14 @@ def _stored(app: Flask) -> set[str]:
 
 def test_a_wav_header_followed_by_html_is_refused_and_nothing_stored(
     app: Flask, api: ApiClient, alice, bob
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     before = _stored(app)
     reply = _send_file(api, alice, bob, "voice", WAV_CLIP + HTML, "w1")
     assert (reply.status, reply.code) == (415, 415)
     assert _stored(app) == before
 
 
-def test_media_count_against_a_daily_quota_in_bytes(app: Flask, api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_media_count_against_a_daily_quota_in_bytes(app: Flask, api: ApiClient, alice, bob) -> None:
     clip = wav_bytes(4000)
     app.config["CHAT_MEDIA_DAILY_QUOTA_BYTES"] = 2 * len(clip) + 100
     before = _stored(app)
@@ -90,14 +90,14 @@ def test_media_count_against_a_daily_quota_in_bytes(app: Flask, api: ApiClient, 
 # -- who may read a file ---------------------------------------------------------------
 
 
-def _read(api: ApiClient, viewer, media_url: str):  # type: ignore[no-untyped-def]
+def _read(api: ApiClient, viewer, media_url: str):
     path, _, name = media_url.partition("?name=")
     signed = api.signed("GET", path, {**viewer.params(), "name": name})
-    return api.transport.client.get(path, query_string=signed)  # type: ignore[union-attr]
+    return api.flask_client.get(path, query_string=signed)
 
 
 @pytest.fixture
-def image_url(api: ApiClient, alice, bob) -> str:  # type: ignore[no-untyped-def]
+def image_url(api: ApiClient, alice, bob) -> str:
     reply = _send_file(api, alice, bob, "image", png_bytes(), "img")
     assert reply.status == 200, reply.body
     return reply.data["message"]["media_url"]
@@ -105,7 +105,7 @@ def image_url(api: ApiClient, alice, bob) -> str:  # type: ignore[no-untyped-def
 
 def test_only_the_two_people_read_a_chat_file(
     app: Flask, api: ApiClient, alice, bob, carol, image_url
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for viewer in (alice, bob):
         served = _read(api, viewer, image_url)
         assert served.status_code == 200 and served.data == png_bytes()
@@ -115,13 +115,13 @@ def test_only_the_two_people_read_a_chat_file(
     stranger = _read(api, carol, image_url)
     assert (stranger.status_code, stranger.get_json()["code"]) == (404, 511)
     name = image_url.partition("?name=")[2]
-    assert api.transport.client.get("/uploads/" + name).status_code == 404  # type: ignore[union-attr]
-    assert api.transport.client.get(image_url).get_json()["code"] == 300  # type: ignore[union-attr]
+    assert api.flask_client.get("/uploads/" + name).status_code == 404
+    assert api.flask_client.get(image_url).get_json()["code"] == 300
 
 
 def test_a_block_closes_the_files_of_the_conversation(
     app: Flask, api: ApiClient, alice, bob, image_url
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     block(app, bob, alice)
     for viewer in (alice, bob):
         refused = _read(api, viewer, image_url)
@@ -134,7 +134,7 @@ def test_made_up_names_are_not_found(api: ApiClient, alice, name: str) -> None:
     assert refused.get_json()["code"] in (300, 511)
 
 
-def test_behind_nginx_the_app_answers_x_accel_redirect(app: Flask, api: ApiClient, alice, image_url) -> None:  # type: ignore[no-untyped-def]
+def test_behind_nginx_the_app_answers_x_accel_redirect(app: Flask, api: ApiClient, alice, image_url) -> None:
     app.config["CHAT_MEDIA_ACCEL_PATH"] = "/_chat_media/"
     served = _read(api, alice, image_url)
     name = image_url.partition("?name=")[2]
@@ -145,7 +145,7 @@ def test_behind_nginx_the_app_answers_x_accel_redirect(app: Flask, api: ApiClien
 
 def test_a_file_stored_before_the_rule_moves_out_of_the_public_folder(
     app: Flask, api: ApiClient, alice, image_url
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     name = image_url.partition("?name=")[2]
     os.replace(
         os.path.join(app.config["CHAT_MEDIA_FOLDER"], name), os.path.join(app.config["UPLOAD_FOLDER"], name)

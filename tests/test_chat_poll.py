@@ -44,7 +44,7 @@ def waiting(server: LiveServer) -> int:
     return server.service.context.waiters.count()
 
 
-def test_poll_returns_the_backlog_at_once_in_order(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_poll_returns_the_backlog_at_once_in_order(live_api: ApiClient, app: Flask, auth) -> None:
     app.config["LONGPOLL_TIMEOUT_SECS"] = 30
     alice, bob, carol = auth.login(), auth.login(), auth.login()
     ids = [sent_id(send_text(live_api, s, alice, f"m{i}")) for i, s in enumerate([bob, carol, bob])]
@@ -63,7 +63,7 @@ def test_poll_returns_the_backlog_at_once_in_order(live_api: ApiClient, app: Fla
     assert [m["msg_id"] for m in rest.data["list"]] == ids[2:] and rest.data["has_more"] is False
 
 
-def test_poll_without_cursor_gives_the_current_cursor_at_once(live_api: ApiClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_poll_without_cursor_gives_the_current_cursor_at_once(live_api: ApiClient, auth) -> None:
     alice, bob = auth.login(), auth.login()
     assert poll(live_api, alice, None).data == {"list": [], "cursor": 0, "has_more": False}
     last = sent_id(send_text(live_api, bob, alice, "x"))
@@ -72,7 +72,7 @@ def test_poll_without_cursor_gives_the_current_cursor_at_once(live_api: ApiClien
 
 def test_poll_wakes_when_a_message_is_sent_through_flask(
     live_server: LiveServer, live_api: ApiClient, app: Flask, auth, pool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["LONGPOLL_TIMEOUT_SECS"] = 30
     alice, bob = auth.login(), auth.login()
     cursor = poll(live_api, alice, None).data["cursor"]
@@ -90,7 +90,7 @@ def test_poll_wakes_when_a_message_is_sent_through_flask(
 
 def test_a_message_to_someone_else_does_not_answer_my_poll(
     live_server: LiveServer, live_api: ApiClient, app: Flask, auth, pool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["LONGPOLL_TIMEOUT_SECS"] = 1.5
     alice, bob, carol = auth.login(), auth.login(), auth.login()
     waiting_poll = pool.submit(poll, live_api, alice, 0)
@@ -102,7 +102,7 @@ def test_a_message_to_someone_else_does_not_answer_my_poll(
 
 def test_poll_times_out_with_the_same_cursor(
     live_server: LiveServer, live_api: ApiClient, app: Flask, auth
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["LONGPOLL_TIMEOUT_SECS"] = 1
     alice, bob = auth.login(), auth.login()
     last = sent_id(send_text(live_api, bob, alice, "old"))
@@ -117,7 +117,7 @@ def test_poll_times_out_with_the_same_cursor(
 
 def test_disconnecting_poller_leaves_no_waiter(
     live_server: LiveServer, live_api: ApiClient, app: Flask, auth
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["LONGPOLL_TIMEOUT_SECS"] = 30
     alice = auth.login()
     for _ in range(3):
@@ -133,7 +133,7 @@ def test_disconnecting_poller_leaves_no_waiter(
 
 def test_many_waiters_of_one_user_all_wake(
     live_server: LiveServer, live_api: ApiClient, app: Flask, auth, pool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["LONGPOLL_TIMEOUT_SECS"] = 30
     alice, bob = auth.login(), auth.login()
     polls = [pool.submit(poll, live_api, alice, 0) for _ in range(3)]
@@ -143,7 +143,7 @@ def test_many_waiters_of_one_user_all_wake(
         assert [m["msg_id"] for m in waiting_poll.result(WAKE_TIMEOUT_SECS).data["list"]] == [msg_id]
 
 
-def test_poll_refuses_another_users_token_and_bad_cursor(live_api: ApiClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_poll_refuses_another_users_token_and_bad_cursor(live_api: ApiClient, auth) -> None:
     alice, bob = auth.login(), auth.login()
     forged = SignedInUser(alice.user_id, bob.token, alice.phone)
     reply = poll(live_api, forged, 0)
@@ -155,7 +155,7 @@ def test_poll_refuses_another_users_token_and_bad_cursor(live_api: ApiClient, au
         assert (reply.status, reply.code) == (400, 300)
 
 
-def test_poll_leaves_out_messages_from_blocked_users(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_poll_leaves_out_messages_from_blocked_users(live_api: ApiClient, app: Flask, auth) -> None:
     alice, bob, carol = auth.login(), auth.login(), auth.login()
     send_text(live_api, bob, alice, "before the block")
     ok = sent_id(send_text(live_api, carol, alice, "fine"))
@@ -164,7 +164,7 @@ def test_poll_leaves_out_messages_from_blocked_users(live_api: ApiClient, app: F
     assert [m["msg_id"] for m in reply.data["list"]] == [ok]
 
 
-def test_catch_up_after_a_missed_wake_is_exactly_once(live_api: ApiClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_catch_up_after_a_missed_wake_is_exactly_once(live_api: ApiClient, auth) -> None:
     """A client that was away gets everything it missed on its next poll, once."""
     alice, bob = auth.login(), auth.login()
     cursor = poll(live_api, alice, None).data["cursor"]
@@ -181,7 +181,7 @@ def test_catch_up_after_a_missed_wake_is_exactly_once(live_api: ApiClient, auth)
 
 def test_listener_reconnects_and_wakes_waiters_after_losing_redis(
     live_server: LiveServer, live_api: ApiClient, app: Flask, auth, pool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     import asyncio
 
     app.config["LONGPOLL_TIMEOUT_SECS"] = 30
@@ -191,6 +191,7 @@ def test_listener_reconnects_and_wakes_waiters_after_losing_redis(
     connects = listener.connect_count
     waiting_poll = pool.submit(poll, live_api, alice, 0)
     assert wait_until(lambda: waiting(live_server) == 1)
+    assert live_server._loop is not None
     asyncio.run_coroutine_threadsafe(listener.drop_connection_for_testing(), live_server._loop).result(5)
     assert wait_until(lambda: listener.connect_count > connects, 10), "listener did not resubscribe"
     msg_id = sent_id(send_text(live_api, bob, alice, "after the reconnect"))
@@ -199,7 +200,7 @@ def test_listener_reconnects_and_wakes_waiters_after_losing_redis(
 
 def test_loop_and_polls_stay_responsive_while_flask_is_busy(
     base_config: dict[str, Any], migrated_database: str, auth, app: Flask
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from wsgi_app import create_app
 
     busy_app = create_app(dict(base_config))
@@ -243,7 +244,7 @@ def test_loop_and_polls_stay_responsive_while_flask_is_busy(
 
 def test_a_parked_poll_sheds_its_request_but_answers_with_cors_and_keeps_alive(
     live_server: LiveServer, live_api: ApiClient, app: Flask, auth
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     import http.client
 
     app.config["LONGPOLL_TIMEOUT_SECS"] = 30

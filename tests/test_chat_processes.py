@@ -58,7 +58,7 @@ def poll(api: ApiClient, user: SignedInUser, cursor: int | None) -> Reply:
 
 def test_message_sent_through_one_process_reaches_a_poller_on_another(
     spawn_server, base_config: dict[str, Any], creds: AppCredentials, auth
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     require_real_redis(base_config)
     sender_side = ApiClient(HttpTransport(spawn_server(LONGPOLL_TIMEOUT_SECS="20").base_url), creds)
     poller_server = spawn_server(LONGPOLL_TIMEOUT_SECS="20")
@@ -76,7 +76,7 @@ def test_message_sent_through_one_process_reaches_a_poller_on_another(
     assert [m["msg_id"] for m in reply.data["list"]] == [msg_id]
 
 
-def test_poll_on_another_process_catches_up_exactly_once(spawn_server, creds: AppCredentials, auth) -> None:  # type: ignore[no-untyped-def]
+def test_poll_on_another_process_catches_up_exactly_once(spawn_server, creds: AppCredentials, auth) -> None:
     """A client whose process went away re-polls another with its cursor: nothing lost or repeated."""
     first = spawn_server(LONGPOLL_TIMEOUT_SECS="1")
     second = spawn_server(LONGPOLL_TIMEOUT_SECS="1")
@@ -94,7 +94,7 @@ def test_poll_on_another_process_catches_up_exactly_once(spawn_server, creds: Ap
     assert again == {"list": [], "cursor": late[-1], "has_more": False}
 
 
-def test_sigterm_answers_waiting_polls_at_once_and_exits(spawn_server, creds: AppCredentials, auth) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_answers_waiting_polls_at_once_and_exits(spawn_server, creds: AppCredentials, auth) -> None:
     server = spawn_server(LONGPOLL_TIMEOUT_SECS="60")
     api = ApiClient(HttpTransport(server.base_url), creds)
     alice, bob = auth.login(), auth.login()
@@ -121,12 +121,13 @@ def _pubsub_local_port(server: LiveServer) -> int:
         connection = listener._pubsub.connection
         return connection._writer.get_extra_info("sockname")[1]
 
+    assert server._loop is not None
     return asyncio.run_coroutine_threadsafe(local_port(), server._loop).result(5)
 
 
 def test_killed_pubsub_connection_reconnects_without_losing_messages(
     live_server: LiveServer, live_api: ApiClient, app: Flask, base_config: dict[str, Any], auth
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """On a real Redis: CLIENT KILL the listener's connection, as a Redis restart would."""
     require_real_redis(base_config)
     app.config["LONGPOLL_TIMEOUT_SECS"] = 20

@@ -131,7 +131,7 @@ def _cases(alice: SignedInUser, bob: SignedInUser, carol: SignedInUser, tmp_path
         "image",
     ],
 )
-def test_native_send_answers_like_flask(  # type: ignore[no-untyped-def]
+def test_native_send_answers_like_flask(
     name: str,
     app: Flask,
     api: ApiClient,
@@ -152,7 +152,7 @@ def test_native_send_answers_like_flask(  # type: ignore[no-untyped-def]
     assert bool(native_sends) is not uploads, native_sends  # uploads stay on Flask
 
 
-def test_native_send_is_rate_limited_like_flask(app: Flask, live_api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_native_send_is_rate_limited_like_flask(app: Flask, live_api: ApiClient, alice, bob) -> None:
     app.config["CHAT_SEND_LIMITS"] = [(2, 60)]
     params = {"peerId": bob.user_id, "content": "x"}
     ok = [live_api.post(SEND, {**params, "clientMsgId": f"r{i}"}, user=alice).status for i in range(2)]

@@ -18,7 +18,7 @@ from tests.helpers import ApiClient, FlaskTransport
 from wsgi_app.services.auth.applications import AppCredentials
 
 
-def run_cli(app: Flask, *args: str):  # type: ignore[no-untyped-def]
+def run_cli(app: Flask, *args: str):
     return app.test_cli_runner().invoke(args=list(args))
 
 
@@ -31,7 +31,7 @@ def test_apps_list_never_prints_secrets(app: Flask, creds: AppCredentials) -> No
     assert creds.secret not in result.output
 
 
-def test_disable_and_enable_take_effect(app: Flask, client, creds: AppCredentials) -> None:  # type: ignore[no-untyped-def]
+def test_disable_and_enable_take_effect(app: Flask, client, creds: AppCredentials) -> None:
     api = ApiClient(FlaskTransport(client), creds)
     assert api.get("/api/vip/products").status == 200
     assert run_cli(app, "apps", "disable", creds.appkey).exit_code == 0
@@ -43,7 +43,7 @@ def test_disable_and_enable_take_effect(app: Flask, client, creds: AppCredential
     assert api.get("/api/vip/products").status == 200
 
 
-def test_rotate_secret_retires_the_old_one(app: Flask, client, creds: AppCredentials) -> None:  # type: ignore[no-untyped-def]
+def test_rotate_secret_retires_the_old_one(app: Flask, client, creds: AppCredentials) -> None:
     result = run_cli(app, "apps", "rotate-secret", creds.appkey)
     assert result.exit_code == 0, result.output
     new_secret = json.loads(result.output)["appsecret"]
@@ -73,7 +73,7 @@ def flask_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_upgrade_against_an_unreachable_database_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_upgrade_against_an_unreachable_database_is_one_line(tmp_path) -> None:
     result = flask_cli(f"sqlite:///{tmp_path}/missing/dir/x.sqlite3", "db", "upgrade")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -85,7 +85,7 @@ def test_upgrade_against_an_unreachable_database_is_one_line(tmp_path) -> None: 
     assert "pw" not in refused.stderr
 
 
-def test_prepare_creates_migrates_and_seeds(tmp_path, base_config) -> None:  # type: ignore[no-untyped-def]
+def test_prepare_creates_migrates_and_seeds(tmp_path, base_config) -> None:
     """SQLite on the embedded default; on MariaDB a scratch database named after this run's
     (``<db>_prepare``), created by the command and dropped here."""
     configured = make_url(base_config["SQLALCHEMY_DATABASE_URI"])
@@ -113,7 +113,7 @@ def test_prepare_creates_migrates_and_seeds(tmp_path, base_config) -> None:  # t
         engine = create_engine(url)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM products")).scalar() == 3
-            assert conn.execute(text("SELECT COUNT(*) FROM labels")).scalar() > 0
+            assert conn.execute(text("SELECT COUNT(*) FROM labels")).scalar_one() > 0
         engine.dispose()
     finally:
         if server is not None:

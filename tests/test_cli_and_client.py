@@ -33,7 +33,7 @@ def test_apps_create_rejects_an_unknown_method(app: Flask) -> None:
 @pytest.mark.parametrize("method", ["md5-legacy", "hmac-sha256"])
 def test_signing_client_calls_a_live_server(
     app: Flask, live_server: LiveServer, monkeypatch, capsys, method: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["SMS_ECHO_CODE"] = True
     created = json.loads(
         app.test_cli_runner().invoke(args=["apps", "create", "--name", "cli", "--sign-method", method]).output

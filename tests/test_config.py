@@ -26,7 +26,7 @@ def test_mysql_engine_has_autocommit_recycle_no_pre_ping_and_a_pool_sized_to_the
     assert options["pool_size"] == 10
 
 
-def test_defaults_are_the_embedded_mode(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_defaults_are_the_embedded_mode(monkeypatch, tmp_path) -> None:
     for name in ("DATABASE_URL", "REDIS_URL", "SMS_ECHO_CODE"):
         monkeypatch.delenv(name, raising=False)
     config = config_from_env(str(tmp_path))
@@ -36,7 +36,7 @@ def test_defaults_are_the_embedded_mode(monkeypatch, tmp_path) -> None:  # type:
     assert config["TOKEN_TTL_SECS"] == 7 * 24 * 3600
 
 
-def test_environment_overrides(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_environment_overrides(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("DATABASE_URL", "mysql://root@127.0.0.1/test")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/2")
     monkeypatch.setenv("SMS_ECHO_CODE", "1")
@@ -48,12 +48,12 @@ def test_environment_overrides(monkeypatch, tmp_path) -> None:  # type: ignore[n
     assert config["CORS_ORIGINS"] == ["https://a.example", "https://b.example"]
 
 
-def test_test_config_overrides_the_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_test_config_overrides_the_environment(tmp_path) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/t.db", "TOKEN_TTL_SECS": 60})
     assert app.config["TOKEN_TTL_SECS"] == 60
 
 
-def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path) -> None:
     from wsgi_app.config import instance_path_from_env, server_settings_from_env
 
     for name in ("PORT", "BIND_ADDRESS", "LOG_LEVEL", "LOG_FORMAT", "SHUTDOWN_DRAIN_SECS"):
@@ -75,7 +75,7 @@ def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path
     assert instance_path_from_env() == str(tmp_path)
 
 
-def test_for_testing_helpers_refuse_outside_the_suite(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_for_testing_helpers_refuse_outside_the_suite(monkeypatch) -> None:
     from async_handlers.waiters import WakeListener
     from wsgi_app.config import TEST_SUITE_ENV, require_test_suite
 

@@ -41,7 +41,7 @@ def test_sync_client_survives_a_redis_restart(own_redis: RedisServer) -> None:
 
 
 def test_async_client_survives_a_redis_restart(own_redis: RedisServer) -> None:
-    async def scenario() -> str | None:
+    async def scenario() -> bytes | str | None:
         client = make_async_client(own_redis.url)
         try:
             await client.set("k", "1")
@@ -102,7 +102,7 @@ def test_no_pooled_connection_in_time_is_a_503_not_a_500(app: Flask) -> None:
     assert response.get_json()["code"] == errors.DATABASE_UNAVAILABLE.code
 
 
-def test_a_session_that_cannot_roll_back_at_teardown_keeps_the_answer(app: Flask, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_session_that_cannot_roll_back_at_teardown_keeps_the_answer(app: Flask, monkeypatch) -> None:
     from sqlalchemy.exc import OperationalError
     from sqlalchemy.orm import Session
 

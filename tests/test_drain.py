@@ -36,7 +36,7 @@ def _refuses_connections(port: int) -> bool:
         return True
 
 
-def test_sigterm_serves_flask_requests_on_open_connections_and_closes_native_ones(spawn_server) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_serves_flask_requests_on_open_connections_and_closes_native_ones(spawn_server) -> None:
     server = spawn_server()
     flask_conn = _keep_alive_connection(server.port, "/api/health")
     native_conn = _keep_alive_connection(server.port, "/api/time")

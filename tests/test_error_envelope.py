@@ -20,13 +20,13 @@ def _assert_error(reply: Any, status: int, code: int) -> None:
     assert "Traceback" not in reply.body["msg"]
 
 
-def test_unknown_route(client) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_route(client) -> None:
     response = client.get("/api/no/such/thing")
     assert response.content_type == "application/json"
     _assert_error(FlaskTransport(client).send("GET", "/api/no/such/thing", None, None, {}), 404, 404)
 
 
-def test_unknown_route_outside_api(client) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_route_outside_api(client) -> None:
     _assert_error(FlaskTransport(client).send("GET", "/index.html", None, None, {}), 404, 404)
 
 
@@ -96,7 +96,7 @@ def test_redis_down_is_503(
     assert "redis" in health.body["msg"]
 
 
-def test_health_ok(client) -> None:  # type: ignore[no-untyped-def]
+def test_health_ok(client) -> None:
     reply = FlaskTransport(client).send("GET", "/api/health", None, None, {})
     assert reply.status == 200
     assert reply.body == {"code": 0, "msg": "success", "data": {"database": "ok", "redis": "ok"}}

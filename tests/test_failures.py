@@ -48,7 +48,7 @@ def test_both_sides_map_a_failure_alike(error: Exception, spec: errors.ErrorSpec
 
 
 @pytest.mark.parametrize(("error", "spec"), CASES)
-def test_flask_answers_the_mapped_envelope(app, error: Exception, spec: errors.ErrorSpec) -> None:  # type: ignore[no-untyped-def]
+def test_flask_answers_the_mapped_envelope(app, error: Exception, spec: errors.ErrorSpec) -> None:
     @app.route(f"/_test/failure/{id(error)}")
     def fail() -> str:
         raise error
@@ -69,7 +69,7 @@ class _FailingHandler(NativeApiHandler):
         await self.context.run_blocking(job)
 
 
-async def _native_answer(app, error: Exception) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
+async def _native_answer(app, error: Exception) -> tuple[int, dict]:
     handler = type("Failing", (_FailingHandler,), {"error": error})
     with ThreadPoolExecutor(max_workers=1) as pool:
         context = NativeContext(app, pool, aioredis.Redis())  # Redis is never reached here
@@ -84,7 +84,7 @@ async def _native_answer(app, error: Exception) -> tuple[int, dict]:  # type: ig
 
 
 @pytest.mark.parametrize(("error", "spec"), CASES)
-def test_a_native_handler_answers_the_mapped_envelope(app, error: Exception, spec: errors.ErrorSpec) -> None:  # type: ignore[no-untyped-def]
+def test_a_native_handler_answers_the_mapped_envelope(app, error: Exception, spec: errors.ErrorSpec) -> None:
     """The native outage branches: a failure inside the worker-pool job reaches the client
     as the same envelope Flask answers, and no trace of it."""
     status, body = asyncio.run(_native_answer(app, error))

@@ -109,6 +109,7 @@ def test_generated_client_signs_in_and_calls_through_the_auth_class(
 
 
 def test_shared_components_keep_the_generated_models_few(generated: ModuleType) -> None:
+    assert generated.__file__ is not None
     models_dir = Path(generated.__file__).parent / "models"
     files = [p for p in models_dir.glob("*.py") if p.name != "__init__.py"]
     assert len(files) <= MAX_MODELS, len(files)

@@ -25,7 +25,7 @@ IDENTIFIER_COLUMNS = [
 ]
 
 
-def test_client_msg_ids_differing_by_case_are_two_messages(api: ApiClient, alice, bob) -> None:  # type: ignore[no-untyped-def]
+def test_client_msg_ids_differing_by_case_are_two_messages(api: ApiClient, alice, bob) -> None:
     first = send_text(api, alice, bob, "first", client_msg_id="Msg-1")
     second = send_text(api, alice, bob, "second", client_msg_id="msg-1")
     assert first.status == second.status == 200, second.body
@@ -45,7 +45,7 @@ def test_an_appkey_differing_by_case_is_unknown(api: ApiClient) -> None:
     assert (reply.status, reply.code) == (401, 507)
 
 
-def test_an_order_number_differing_by_case_is_not_found(app: Flask, api: ApiClient, user) -> None:  # type: ignore[no-untyped-def]
+def test_an_order_number_differing_by_case_is_not_found(app: Flask, api: ApiClient, user) -> None:
     with app.app_context():
         vip.seed_products()
         product_id = db.session.execute(db.select(Product.id)).scalars().first()
@@ -62,7 +62,7 @@ def test_identifier_columns_are_binary_on_mariadb(app: Flask) -> None:
         if db.engine.dialect.name not in ("mysql", "mariadb"):
             return  # SQLite's default collation is BINARY already
         for table, column in IDENTIFIER_COLUMNS:
-            collation = db.session.execute(
+            collation: str = db.session.execute(
                 text(
                     "SELECT COLLATION_NAME FROM information_schema.COLUMNS "
                     "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t AND COLUMN_NAME = :c"

@@ -56,7 +56,7 @@ def test_bands() -> None:
 def test_report_stores_only_the_snapped_point(app: Flask, user: SignedInUser) -> None:
     with app.app_context():
         point = location.report_location(user.user_id, 39.9042, 116.4074)
-        row = db.session.get(UserLocation, user.user_id)
+        row = db.session.get_one(UserLocation, user.user_id)
         assert (row.lat, row.lng) == (point.lat, point.lng) != (39.9042, 116.4074)
         cell = location.cell_of(39.9042, 116.4074)
         assert location.cell_centre(cell) == point
@@ -69,11 +69,11 @@ def test_impossible_jump_is_rejected(app: Flask, user: SignedInUser) -> None:
         with pytest.raises(ApiError) as info:
             location.report_location(user.user_id, 31.2304, 121.4737)  # Shanghai, a second later
         assert info.value.spec is LOCATION_REJECTED
-        row = db.session.get(UserLocation, user.user_id)
+        row = db.session.get_one(UserLocation, user.user_id)
         assert location.distance_km(GridPoint(row.lat, row.lng), GridPoint(39.9042, 116.4074)) < 1
 
 
-def test_forget_location_removes_row_and_cached_cell(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_forget_location_removes_row_and_cached_cell(app: Flask, auth) -> None:
     app.config["NEARBY_CELL_CACHE_SECS"] = 300
     alice, bob = auth.login(), auth.login()
     with app.app_context():
@@ -88,7 +88,7 @@ def test_forget_location_removes_row_and_cached_cell(app: Flask, auth) -> None: 
         assert nearby_cells.load_cells([cell])[cell] == [bob.user_id]
 
 
-def test_a_mover_leaves_the_cached_old_cell_at_once(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_a_mover_leaves_the_cached_old_cell_at_once(app: Flask, auth) -> None:
     app.config["NEARBY_CELL_CACHE_SECS"] = 300
     mover = auth.login()
     old, new = location.cell_of(39.9, 116.4), location.cell_of(39.92, 116.4)
@@ -102,25 +102,25 @@ def test_a_mover_leaves_the_cached_old_cell_at_once(app: Flask, auth) -> None:  
         assert nearby_cells.load_cells([old, new]) == {old: [], new: [mover.user_id]}
 
 
-def test_cells_hold_only_fresh_people_visible_to_everyone(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_cells_hold_only_fresh_people_visible_to_everyone(app: Flask, auth) -> None:
     shown, hidden, stale = auth.login(), auth.login(), auth.login()
     cell = location.cell_of(39.9, 116.4)
     with app.app_context():
         for user in (shown, hidden, stale):
             location.report_location(user.user_id, 39.9, 116.4)
-        db.session.get(User, hidden.user_id).authority = AUTHORITY_HIDDEN
-        db.session.get(UserLocation, stale.user_id).updated_at = utcnow() - timedelta(days=31)
+        db.session.get_one(User, hidden.user_id).authority = AUTHORITY_HIDDEN
+        db.session.get_one(UserLocation, stale.user_id).updated_at = utcnow() - timedelta(days=31)
         db.session.commit()
         assert nearby_cells.load_cells([cell]) == {cell: [shown.user_id]}
 
 
-def test_a_stale_person_reporting_the_same_cell_again_is_back_at_once(app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_a_stale_person_reporting_the_same_cell_again_is_back_at_once(app: Flask, auth) -> None:
     app.config["NEARBY_CELL_CACHE_SECS"] = 300
     sleeper = auth.login()
     cell = location.cell_of(39.9, 116.4)
     with app.app_context():
         location.report_location(sleeper.user_id, 39.9, 116.4)
-        db.session.get(UserLocation, sleeper.user_id).updated_at = utcnow() - timedelta(days=40)
+        db.session.get_one(UserLocation, sleeper.user_id).updated_at = utcnow() - timedelta(days=40)
         db.session.commit()
         assert nearby_cells.load_cells([cell]) == {cell: []}  # cached without them
         location.report_location(sleeper.user_id, 39.9001, 116.4001)  # the same cell, fresh again

@@ -12,7 +12,7 @@ from wsgi_app.services.auth.applications import AppCredentials
 LOCUST_RUN_SECS = 6
 
 
-def test_locustfile_runs_without_failures(spawn_server, creds: AppCredentials) -> None:  # type: ignore[no-untyped-def]
+def test_locustfile_runs_without_failures(spawn_server, creds: AppCredentials) -> None:
     server = spawn_server(SMS_IP_PER_HOUR="10000", SMS_IP_PER_DAY="10000", LONGPOLL_TIMEOUT_SECS="1")
     env = {
         **os.environ,

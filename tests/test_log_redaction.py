@@ -81,7 +81,7 @@ def _signed(
     )
 
 
-def test_process_logs_hold_no_credentials_and_name_each_error(app: Flask, spawn_server) -> None:  # type: ignore[no-untyped-def]
+def test_process_logs_hold_no_credentials_and_name_each_error(app: Flask, spawn_server) -> None:
     creds = make_application(app)
     server = spawn_server(LOG_FORMAT="json", SMS_GATEWAY="log", SMS_ECHO_CODE="1")
     base = server.base_url
@@ -133,7 +133,7 @@ def test_process_logs_hold_no_credentials_and_name_each_error(app: Flask, spawn_
 
 def test_tornado_uncaught_exception_line_is_redacted(
     app: Flask, live_server: LiveServer, monkeypatch, caplog: pytest.LogCaptureFixture
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     async def crash(self: ServerTimeHandler) -> None:
         raise RuntimeError("boom while handling token=SECRETTOKEN")
 

@@ -51,7 +51,7 @@ def wait_for(condition: Callable[[], bool], timeout_secs: float = 15.0) -> None:
         time.sleep(0.1)
 
 
-def test_metrics_only_for_configured_addresses(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_only_for_configured_addresses(app: Flask, client) -> None:
     assert client.get("/metrics").status_code == 200  # the test client is 127.0.0.1
     refused = client.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"})
     assert refused.status_code == 403 and refused.get_json()["code"] == 403
@@ -67,7 +67,7 @@ def test_address_allowed_parses_networks() -> None:
     assert not address_allowed(None, ["0.0.0.0/0"])
 
 
-def test_flask_side_counts_by_route_status_and_error(client) -> None:  # type: ignore[no-untyped-def]
+def test_flask_side_counts_by_route_status_and_error(client) -> None:
     client.get("/api/health")
     client.get("/api/user/show?appkey=x&timestamp=1&nonce=n&sign=s")
     text = client.get("/metrics").get_data(as_text=True)
@@ -76,7 +76,7 @@ def test_flask_side_counts_by_route_status_and_error(client) -> None:  # type: i
     assert "dt_request_duration_seconds_bucket" in text
 
 
-def test_processes_of_a_host_are_summed(spawn_server, tmp_path: Path, creds: AppCredentials, auth) -> None:  # type: ignore[no-untyped-def]
+def test_processes_of_a_host_are_summed(spawn_server, tmp_path: Path, creds: AppCredentials, auth) -> None:
     shared = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "LONGPOLL_TIMEOUT_SECS": "20"}
     first, second = spawn_server(**shared), spawn_server(**shared)
     for server, count in ((first, 3), (second, 2)):

@@ -49,13 +49,13 @@ def relaxed_limits(app: Flask) -> None:
     app.config["LOCATION_CHANGE_LIMITS"] = [(100_000, 60)]
 
 
-def test_unknown_position_gives_an_empty_unlocated_list(live_api: ApiClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_position_gives_an_empty_unlocated_list(live_api: ApiClient, auth) -> None:
     reply = nearby(live_api, auth.login())
     assert reply.status == 200, reply.body
     assert reply.data == {"total": 0, "list": [], "has_next": False, "located": False}
 
 
-def test_nearest_first_with_bands_within_the_radius(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_nearest_first_with_bands_within_the_radius(live_api: ApiClient, app: Flask, auth) -> None:
     me, same_cell, three_km, ten_km, thirty_km = (auth.login() for _ in range(5))
     place(app, same_cell, offset(0.05, 0.05))
     place(app, three_km, offset(3, 0))
@@ -92,7 +92,7 @@ def _keys_and_floats(value: Any) -> tuple[set[str], list[float]]:
     return keys, floats
 
 
-def test_no_coordinates_or_exact_distances_are_returned(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_no_coordinates_or_exact_distances_are_returned(live_api: ApiClient, app: Flask, auth) -> None:
     me, other = auth.login(), auth.login()
     place(app, other, offset(1.7, 0.3))
     reply = nearby(live_api, me, latlng=latlng(HOME))
@@ -102,7 +102,7 @@ def test_no_coordinates_or_exact_distances_are_returned(live_api: ApiClient, app
     assert listed(reply) == [other.user_id]
 
 
-def test_never_myself_hidden_or_blocked_people(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_never_myself_hidden_or_blocked_people(live_api: ApiClient, app: Flask, auth) -> None:
     me, visible, hidden, i_blocked, blocked_me = (auth.login() for _ in range(5))
     for index, user in enumerate((visible, hidden, i_blocked, blocked_me)):
         place(app, user, offset(index + 1, 0))
@@ -117,17 +117,17 @@ def test_never_myself_hidden_or_blocked_people(live_api: ApiClient, app: Flask, 
     assert me.user_id in listed(nearby(live_api, visible))
 
 
-def test_stale_positions_are_not_listed(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_stale_positions_are_not_listed(live_api: ApiClient, app: Flask, auth) -> None:
     me, fresh, stale = auth.login(), auth.login(), auth.login()
     place(app, fresh, offset(1, 0))
     place(app, stale, offset(2, 0))
     with app.app_context():
-        db.session.get(UserLocation, stale.user_id).updated_at = utcnow() - timedelta(days=45)
+        db.session.get_one(UserLocation, stale.user_id).updated_at = utcnow() - timedelta(days=45)
         db.session.commit()
     assert listed(nearby(live_api, me, latlng=latlng(HOME))) == [fresh.user_id]
 
 
-def test_pages_are_bounded_and_cover_everyone_once(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_pages_are_bounded_and_cover_everyone_once(live_api: ApiClient, app: Flask, auth) -> None:
     me = auth.login()
     others = [auth.login() for _ in range(5)]
     for index, user in enumerate(others):
@@ -145,12 +145,12 @@ def test_pages_are_bounded_and_cover_everyone_once(live_api: ApiClient, app: Fla
 
 
 @pytest.mark.parametrize("bad", ["abc", "91,0", "0,181", "1,2,3", "39.9;116.4", "x" * 70])
-def test_bad_latlng_is_502(live_api: ApiClient, auth, bad: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_latlng_is_502(live_api: ApiClient, auth, bad: str) -> None:
     reply = nearby(live_api, auth.login(), latlng=bad)
     assert (reply.status, reply.code) == (400, 502), reply.body
 
 
-def test_impossible_jump_is_516_and_keeps_the_old_position(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_impossible_jump_is_516_and_keeps_the_old_position(live_api: ApiClient, app: Flask, auth) -> None:
     me, near_home = auth.login(), auth.login()
     place(app, near_home, offset(2, 0))
     assert listed(nearby(live_api, me, latlng=latlng(HOME))) == [near_home.user_id]
@@ -162,7 +162,7 @@ def test_impossible_jump_is_516_and_keeps_the_old_position(live_api: ApiClient, 
     assert listed(nearby(live_api, me)) == [near_home.user_id]  # still at home
 
 
-def test_nearby_queries_are_rate_limited(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_nearby_queries_are_rate_limited(live_api: ApiClient, app: Flask, auth) -> None:
     app.config["NEARBY_QUERY_LIMITS"] = [(3, 60)]
     me = auth.login()
     assert [nearby(live_api, me, latlng=latlng(HOME)).status for _ in range(3)] == [200] * 3
@@ -173,7 +173,7 @@ def test_nearby_queries_are_rate_limited(live_api: ApiClient, app: Flask, auth) 
 
 def test_location_changes_are_rate_limited_but_same_cell_reports_are_free(
     live_api: ApiClient, app: Flask, auth
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["LOCATION_CHANGE_LIMITS"] = [(2, 3600)]
     me = auth.login()
     for _ in range(4):  # the same cell again and again costs nothing
@@ -185,7 +185,7 @@ def test_location_changes_are_rate_limited_but_same_cell_reports_are_free(
 
 def test_reported_location_is_used_and_another_users_token_refused(
     live_api: ApiClient, app: Flask, auth
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     me, other = auth.login(), auth.login()
     place(app, other, offset(0, 1.5))
     reply = live_api.post("/api/location/report", {"latlng": latlng(HOME)}, user=me)
@@ -197,7 +197,7 @@ def test_reported_location_is_used_and_another_users_token_refused(
     assert (bad.status, bad.code) == (401, 504)
 
 
-def test_nothing_is_lost_when_redis_loses_its_data(live_api: ApiClient, app: Flask, auth) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_is_lost_when_redis_loses_its_data(live_api: ApiClient, app: Flask, auth) -> None:
     app.config["NEARBY_CELL_CACHE_SECS"] = 300  # cache cells even on the in-process stand-in
     me, other = auth.login(), auth.login()
     place(app, other, offset(1, 1))
@@ -210,7 +210,7 @@ def test_nothing_is_lost_when_redis_loses_its_data(live_api: ApiClient, app: Fla
 
 def test_trilateration_attack_cannot_locate_a_victim_within_its_cell(
     live_api: ApiClient, app: Flask, auth, relaxed_limits
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The attacker walks its reported position over a fine grid around two victims
     who sit ~1.1 km apart inside one grid cell, recording every answer. Every answer
     is the same for both victims: no amount of probing tells their positions apart,

@@ -51,7 +51,7 @@ def test_rings_visit_every_cell_within_reach_once_in_band_order() -> None:
 
 def test_pages_cover_the_nearest_once_in_band_order_up_to_the_cap(
     live_api: ApiClient, app: Flask, auth, cell_cache: int, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setattr(nearby_service, "MAX_CANDIDATES", 9)
     me = auth.login()
     others = [auth.login() for _ in range(14)]
@@ -73,13 +73,16 @@ def test_pages_cover_the_nearest_once_in_band_order_up_to_the_cap(
     assert bands == sorted(bands)
     with app.app_context():
         me_at = location.current_position(me.user_id)
+        assert me_at is not None
         for user in others:
-            band = distance_band_km(distance_km(me_at, location.current_position(user.user_id)))
+            there = location.current_position(user.user_id)
+            assert there is not None
+            band = distance_band_km(distance_km(me_at, there))
             assert band >= max(bands) or user.user_id in ids  # nobody nearer was skipped
     assert nearby(live_api, me, page=6, pageCount=2).data["list"] == []
 
 
-def test_a_mover_leaves_the_old_band_at_once(live_api: ApiClient, app: Flask, auth, cell_cache: int) -> None:  # type: ignore[no-untyped-def]
+def test_a_mover_leaves_the_old_band_at_once(live_api: ApiClient, app: Flask, auth, cell_cache: int) -> None:
     me, mover, stayer = auth.login(), auth.login(), auth.login()
     place(app, mover, offset(3, 0))
     place(app, stayer, offset(3, 0.1))
@@ -95,7 +98,7 @@ def test_a_mover_leaves_the_old_band_at_once(live_api: ApiClient, app: Flask, au
 
 def test_a_cell_cached_before_a_change_never_shows_a_wrong_answer(
     live_api: ApiClient, app: Flask, auth, cell_cache: int
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Rows changed behind the cache's back (a write racing a read): the page check
     finds every listed person who is no longer there, hidden or moved, and re-reads."""
     me, moved, hidden, kept = auth.login(), auth.login(), auth.login(), auth.login()
@@ -106,7 +109,7 @@ def test_a_cell_cached_before_a_change_never_shows_a_wrong_answer(
     )
     far = location.snap_to_grid(*offset(9, 0))
     with app.app_context():  # no invalidation: straight to the rows
-        row = db.session.get(UserLocation, moved.user_id)
+        row = db.session.get_one(UserLocation, moved.user_id)
         row.lat, row.lng = far.lat, far.lng
         db.session.commit()
     hide_profile(app, hidden)
@@ -120,7 +123,7 @@ def test_a_cell_cached_before_a_change_never_shows_a_wrong_answer(
 
 def test_hiding_a_profile_drops_its_cached_cell(
     live_api: ApiClient, app: Flask, auth, cell_cache: int
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     me, shy = auth.login(), auth.login()
     place(app, shy, offset(1, 0))
     assert listed(nearby(live_api, me, latlng=latlng(HOME))) == [shy.user_id]
@@ -132,7 +135,7 @@ def test_hiding_a_profile_drops_its_cached_cell(
 
 def test_people_seeded_by_the_cli_appear_in_a_running_server(
     app: Flask, creds, server_env: dict[str, str], spawn_server: Callable[..., Any]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The CLI is another process: on the embedded default its in-process Redis is
     not the server's, so nothing it could put there would reach the server."""
     server = spawn_server()

@@ -18,7 +18,7 @@ DOCS_API = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 
 @pytest.fixture
-def document(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def document(client) -> dict[str, Any]:
     reply = client.get("/api/openapi.json")
     assert reply.status_code == 200
     return reply.get_json()

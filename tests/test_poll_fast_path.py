@@ -51,7 +51,7 @@ def counting(live_server: LiveServer) -> CountingExecutor:
 
 def test_a_poll_at_the_latest_cursor_parks_without_a_thread_and_wakes_on_send(
     live_server: LiveServer, live_api: ApiClient, app: Flask, auth, pool, counting: CountingExecutor
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["LONGPOLL_TIMEOUT_SECS"] = 30
     alice, bob = auth.login(), auth.login()
     first = sent_id(send_text(live_api, bob, alice, "one"))  # the send raises alice's key
@@ -87,7 +87,7 @@ def test_the_key_is_raise_only(app: Flask) -> None:
 
 def test_polls_beyond_the_per_user_cap_answer_the_oldest(
     live_server: LiveServer, live_api: ApiClient, app: Flask, auth, pool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["LONGPOLL_TIMEOUT_SECS"] = 30
     live_server.service.context.waiters.max_per_user = 2
     alice, bob = auth.login(), auth.login()

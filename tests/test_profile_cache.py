@@ -11,13 +11,14 @@ from tests.social_helpers import set_user_fields
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import User
 from wsgi_app.services.profile import cache as profile_cache
+from wsgi_app.services.profile import profiles
 
 
 @contextmanager
-def counted_statements(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+def counted_statements(app) -> Iterator[list[str]]:
     seen: list[str] = []
 
-    def count(conn, cursor, statement, *_args):  # type: ignore[no-untyped-def]
+    def count(conn, cursor, statement, *_args):
         seen.append(statement)
 
     with app.app_context():
@@ -29,7 +30,7 @@ def counted_statements(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-d
         event.remove(engine, "before_cursor_execute", count)
 
 
-def nickname(api, user) -> str:  # type: ignore[no-untyped-def]
+def nickname(api, user) -> str:
     reply = api.get("/api/user/show", user=user)
     assert reply.status == 200, reply
     return reply.data["nickname"]
@@ -52,7 +53,7 @@ def test_update_is_seen_at_once(api, user):
 def test_orm_change_is_seen_at_once(app, api, user):
     nickname(api, user)
     with app.app_context():
-        row = db.session.get(User, user.user_id)
+        row = db.session.get_one(User, user.user_id)
         row.nickname = "orm"
         db.session.commit()
     assert nickname(api, user) == "orm"
@@ -71,7 +72,7 @@ def test_core_and_raw_sql_changes_are_seen_at_once(app, api, user):
 def test_rolled_back_change_invalidates_nothing_and_is_not_seen(app, api, user):
     before = nickname(api, user)
     with app.app_context():
-        db.session.get(User, user.user_id).nickname = "never"
+        db.session.get_one(User, user.user_id).nickname = "never"
         db.session.flush()
         db.session.rollback()
     assert nickname(api, user) == before
@@ -80,9 +81,9 @@ def test_rolled_back_change_invalidates_nothing_and_is_not_seen(app, api, user):
 def test_a_fill_racing_a_change_is_refused(app, api, user, monkeypatch):
     """The database read saw the old row, the change committed and invalidated before the
     fill: the fill must not store the old row."""
-    real_load = profile_cache.load_profile_row
+    real_load = profiles.load_profile_row
 
-    def load_then_change(user_id: int):  # type: ignore[no-untyped-def]
+    def load_then_change(user_id: int):
         row = real_load(user_id)
         profile_cache.invalidate([user_id])  # what the concurrent writer's commit does
         return row

@@ -28,7 +28,7 @@ def side(request: pytest.FixtureRequest) -> tuple[ApiClient, str]:
     return request.getfixturevalue("live_api"), NATIVE_USER_PATH
 
 
-def test_a_token_answers_only_for_its_own_user(side, auth) -> None:  # type: ignore[no-untyped-def]
+def test_a_token_answers_only_for_its_own_user(side, auth) -> None:
     client, path = side
     alice, bob = auth.login(), auth.login()
     assert client.get(path, user=alice).status == 200
@@ -39,7 +39,7 @@ def test_a_token_answers_only_for_its_own_user(side, auth) -> None:  # type: ign
     assert client.get(path, {"userId": str(alice.user_id)}).code == TOKEN_INVALID.code
 
 
-def test_logout_beats_the_token_cache(side, api: ApiClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_logout_beats_the_token_cache(side, api: ApiClient, auth) -> None:
     client, path = side
     alice = auth.login()
     assert client.get(path, user=alice).status == 200  # the token is now cached
@@ -49,7 +49,7 @@ def test_logout_beats_the_token_cache(side, api: ApiClient, auth) -> None:  # ty
     assert after.status == 401 and after.code == TOKEN_INVALID.code
 
 
-def test_only_a_correctly_signed_request_spends_a_nonce(side, auth) -> None:  # type: ignore[no-untyped-def]
+def test_only_a_correctly_signed_request_spends_a_nonce(side, auth) -> None:
     client, path = side
     alice = auth.login()
     forged = client.signed("GET", path, alice.params(), nonce="once-only")
@@ -72,7 +72,7 @@ def test_a_huge_made_up_appkey_is_refused_before_any_lookup(api: ApiClient) -> N
 
 def test_unknown_appkeys_are_cached_within_a_bound_and_never_evict_real_ones(
     api: ApiClient, app, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setattr(applications._misses, "max_entries", 8)
     applications.clear_cache()
     assert api.post("/api/auth/sendsms", {"phone": "13900000001"}).status == 200
@@ -109,7 +109,7 @@ def test_an_overlong_timestamp_is_a_parameter_error(api: ApiClient) -> None:
     assert reply.status == 400 and reply.code == 300
 
 
-def test_a_proxy_retry_with_the_same_request_id_passes_on_both_sides(side, auth) -> None:  # type: ignore[no-untyped-def]
+def test_a_proxy_retry_with_the_same_request_id_passes_on_both_sides(side, auth) -> None:
     client, path = side
     alice = auth.login()
     signed = client.signed("GET", path, alice.params())

@@ -8,29 +8,29 @@ import pytest
 from flask import Flask
 
 
-def test_request_id_is_generated(client) -> None:  # type: ignore[no-untyped-def]
+def test_request_id_is_generated(client) -> None:
     response = client.get("/api/health")
     assert len(response.headers["X-Request-Id"]) == 32
 
 
-def test_incoming_request_id_is_kept(client) -> None:  # type: ignore[no-untyped-def]
+def test_incoming_request_id_is_kept(client) -> None:
     response = client.get("/api/health", headers={"X-Request-Id": "abc-123"})
     assert response.headers["X-Request-Id"] == "abc-123"
 
 
-def test_malformed_request_id_is_replaced(client) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_request_id_is_replaced(client) -> None:
     response = client.get("/api/health", headers={"X-Request-Id": "bad id\x7f" + "x" * 100})
     assert response.headers["X-Request-Id"] != "bad id"
     assert len(response.headers["X-Request-Id"]) == 32
 
 
-def test_request_id_on_errors_too(client) -> None:  # type: ignore[no-untyped-def]
+def test_request_id_on_errors_too(client) -> None:
     response = client.get("/api/nothing", headers={"X-Request-Id": "r1"})
     assert response.status_code == 404
     assert response.headers["X-Request-Id"] == "r1"
 
 
-def test_cors_for_allowed_origin_only(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+def test_cors_for_allowed_origin_only(app: Flask, client) -> None:
     app.config["CORS_ORIGINS"] = ["https://app.example"]
     ok = client.get("/api/health", headers={"Origin": "https://app.example"})
     assert ok.headers["Access-Control-Allow-Origin"] == "https://app.example"
@@ -39,7 +39,7 @@ def test_cors_for_allowed_origin_only(app: Flask, client) -> None:  # type: igno
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
-def test_cors_preflight(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+def test_cors_preflight(app: Flask, client) -> None:
     app.config["CORS_ORIGINS"] = ["https://app.example"]
     response = client.options(
         "/api/auth/login",
@@ -50,7 +50,7 @@ def test_cors_preflight(app: Flask, client) -> None:  # type: ignore[no-untyped-
     assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
 
 
-def test_one_access_log_line_per_request(client, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+def test_one_access_log_line_per_request(client, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="datingtoday.access"):
         client.get("/api/health", headers={"X-Request-Id": "log-me"})
     lines = [r.getMessage() for r in caplog.records if r.name == "datingtoday.access"]
@@ -59,15 +59,19 @@ def test_one_access_log_line_per_request(client, caplog: pytest.LogCaptureFixtur
     assert "ms err=- rid=log-me ip=127.0.0.1 uid=-" in lines[0]
 
 
-def test_sessions_are_closed_on_teardown(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+def test_sessions_are_closed_on_teardown(app: Flask, client) -> None:
+    from sqlalchemy.pool import QueuePool
+
     from wsgi_app.extensions import db
 
     client.get("/api/health")
     with app.app_context():
-        assert db.engine.pool.checkedout() == 0
+        pool = db.engine.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.checkedout() == 0
 
 
-def test_flask_alone_names_the_server_of_native_paths(client) -> None:  # type: ignore[no-untyped-def]
+def test_flask_alone_names_the_server_of_native_paths(client) -> None:
     from wsgi_app.native_endpoints import NATIVE_PATHS
 
     for path in NATIVE_PATHS:

@@ -37,7 +37,7 @@ def _prod_config(tmp_path: Any, **overrides: Any) -> dict[str, Any]:
         {**GOOD_SECRETS, "SMS_ECHO_CODE": True},
     ],
 )
-def test_production_refuses_development_secrets(monkeypatch, tmp_path, secrets: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+def test_production_refuses_development_secrets(monkeypatch, tmp_path, secrets: dict[str, Any]) -> None:
     for name in ("SECRET_KEY", "PAYMENT_PROVIDER_SECRET", "SMS_ECHO_CODE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("DEV_MODE")
@@ -45,7 +45,7 @@ def test_production_refuses_development_secrets(monkeypatch, tmp_path, secrets: 
         create_app(_prod_config(tmp_path, **secrets))
 
 
-def test_production_starts_with_real_secrets_and_development_mode_allows_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_production_starts_with_real_secrets_and_development_mode_allows_defaults(tmp_path) -> None:
     assert create_app(_prod_config(tmp_path, **GOOD_SECRETS)).config["SECRET_KEY"] == "k" * 32
     assert create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/d.db", "DEV_MODE": True})
 
@@ -160,11 +160,11 @@ def test_a_chunked_body_over_the_limit_is_a_413_envelope(app: Flask) -> None:
         raw = _raw_request(live.port, head + body)
     finally:
         live.stop()
-    status, body, _ = _status_and_body(raw)
-    assert (status, body["code"]) == (413, 413)
+    status, answer, _ = _status_and_body(raw)
+    assert (status, answer["code"]) == (413, 413)
 
 
-def test_flask_and_native_answers_and_uploads_are_nosniff(app: Flask, client, live_server) -> None:  # type: ignore[no-untyped-def]
+def test_flask_and_native_answers_and_uploads_are_nosniff(app: Flask, client, live_server) -> None:
     flask_reply = client.get("/api/health")
     assert flask_reply.headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/api/nope").headers["X-Content-Type-Options"] == "nosniff"
@@ -199,7 +199,7 @@ def test_token_and_code_answers_are_not_cached(app: Flask, api: ApiClient) -> No
     "params",
     [{"height": "１８０"}, {"height": "1٨0"}, {"salary": "５"}, {"birthday": "２０００-01-01"}],
 )
-def test_numbers_accept_ascii_digits_only(api: ApiClient, user, params: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_numbers_accept_ascii_digits_only(api: ApiClient, user, params: dict[str, str]) -> None:
     reply = api.post("/api/user/update", params, user=user)
     assert (reply.status, reply.code) == (400, 300), reply.body
     shown = api.get("/api/user/show", user=user)

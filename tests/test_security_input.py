@@ -21,7 +21,7 @@ def _png(size: tuple[int, int], mode: str = "1") -> bytes:
     return out.getvalue()
 
 
-def test_a_huge_png_is_refused_from_its_header_before_decoding(monkeypatch, api: ApiClient, user) -> None:  # type: ignore[no-untyped-def]
+def test_a_huge_png_is_refused_from_its_header_before_decoding(monkeypatch, api: ApiClient, user) -> None:
     content = _png((7000, 7000))
     assert len(content) < 200_000  # a small file that would decode to 49 million pixels
     decoded = []
@@ -32,7 +32,7 @@ def test_a_huge_png_is_refused_from_its_header_before_decoding(monkeypatch, api:
     assert "dimensions" in reply.body["msg"] and decoded == []
 
 
-def test_a_phone_sized_photo_is_accepted(api: ApiClient, user) -> None:  # type: ignore[no-untyped-def]
+def test_a_phone_sized_photo_is_accepted(api: ApiClient, user) -> None:
     assert photo_service.MAX_PIXELS >= 4000 * 3000  # a 12 MP phone photo
     reply = api.post("/api/photo/upload", user=user, files={"photo": upload_file(_png((4000, 3000), "L"))})
     assert reply.status == 200, reply.body
@@ -41,7 +41,7 @@ def test_a_phone_sized_photo_is_accepted(api: ApiClient, user) -> None:  # type:
 # -- form bodies -----------------------------------------------------------------------
 
 
-def _raw_post(api: ApiClient, body: bytes, content_type: str, **params: str):  # type: ignore[no-untyped-def]
+def _raw_post(api: ApiClient, body: bytes, content_type: str, **params: str):
     signed = api.signed("POST", "/api/auth/sendsms", {"phone": "13800138000", **params})
     return api.transport.send("POST", "/api/auth/sendsms", signed, None, {}, body, content_type)
 
@@ -60,7 +60,7 @@ def test_a_broken_multipart_body_is_a_300(api: ApiClient, sms_inbox, body: bytes
     assert sms_inbox("13800138000") is None
 
 
-def test_too_many_form_fields_is_a_300(app: Flask, api: ApiClient, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_too_many_form_fields_is_a_300(app: Flask, api: ApiClient, sms_inbox) -> None:
     parts = "".join(f'--B\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\n1\r\n' for i in range(1500))
     reply = _raw_post(api, (parts + "--B--\r\n").encode(), "multipart/form-data; boundary=B")
     assert (reply.status, reply.code) == (400, 300)

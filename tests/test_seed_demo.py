@@ -33,7 +33,9 @@ def test_seed_demo_fills_consistent_data_and_reruns(app, auth):
         assert len(demo) == 200
         assert all(u.phone.startswith(DEMO_PHONE_PREFIX) and len(u.phone) == 11 for u in demo)
         assert all(u.nickname and 1 <= len(u.nickname) <= 32 for u in demo)
-        assert {u.gender for u in demo} <= {1, 2} and all(100 <= u.height <= 250 for u in demo)
+        assert {u.gender for u in demo} <= {1, 2} and all(
+            u.height is not None and 100 <= u.height <= 250 for u in demo
+        )
         assert count(UserLocation) == 200
         assert count(Label) > 0 and count(UserLabel) > 0 and count(Photo) > 0
         assert count(Visit) > 0 and count(Message) > 0 and count(Contact) > 0
@@ -66,7 +68,7 @@ def test_seed_demo_fills_consistent_data_and_reruns(app, auth):
         phones = set(db.session.execute(db.select(User.phone).where(User.id != real.user_id)).scalars())
         assert len(phones) == 350 and phones_before < phones
         assert count(UserLocation) == 350
-        assert db.session.get(User, real.user_id).phone == real.phone
+        assert db.session.get_one(User, real.user_id).phone == real.phone
 
 
 def test_demo_phones_can_never_sign_in(api):
@@ -91,6 +93,7 @@ def test_seeded_users_show_up_in_the_api(app, api, auth):
             .group_by(Visit.visited_id)
             .order_by(func.count(Visit.id).desc())
         ).first()
+        assert most_visited is not None
         top_visitors = db.session.execute(
             db.select(func.count(Visit.id)).where(Visit.visited_id == top["user_id"])
         ).scalar_one()

@@ -14,11 +14,11 @@ from wsgi_app.services.auth.sign_in import _code_key
 PHONE = "13912345678"
 
 
-def _send(api: ApiClient, phone: str = PHONE, **kw):  # type: ignore[no-untyped-def]
+def _send(api: ApiClient, phone: str = PHONE, **kw):
     return api.post("/api/auth/sendsms", {"phone": phone}, **kw)
 
 
-def _login(api: ApiClient, code: str | None, phone: str = PHONE):  # type: ignore[no-untyped-def]
+def _login(api: ApiClient, code: str | None, phone: str = PHONE):
     params = {"phone": phone}
     if code is not None:
         params["code"] = code
@@ -40,7 +40,7 @@ def test_sign_in_registers_an_unknown_phone_then_signs_it_in_again(api, sms_inbo
         assert db.session.query(User).filter_by(phone=PHONE).count() == 1
 
 
-def test_expire_time_is_utc_in_contract_format(api, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_expire_time_is_utc_in_contract_format(api, sms_inbox) -> None:
     import datetime as dt
 
     _send(api)
@@ -60,7 +60,7 @@ def test_codes_are_six_digits_and_stored_only_as_a_digest(api, sms_inbox, app: F
     assert len(stored["digest"]) == 64
 
 
-def test_the_code_is_echoed_only_when_configured(api, app: Flask, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_the_code_is_echoed_only_when_configured(api, app: Flask, sms_inbox) -> None:
     assert "code" not in _send(api).data
     app.config["SMS_ECHO_CODE"] = True
     app.config["SMS_PHONE_LIMITS"] = [(10, 60)]
@@ -79,7 +79,7 @@ def test_answer_is_the_same_for_registered_and_unknown_phones(api, auth: AuthAct
     assert a.body["code"] == b.body["code"] and a.body["msg"] == b.body["msg"]
 
 
-def test_a_missing_code_never_signs_in(api, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_code_never_signs_in(api, sms_inbox) -> None:
     _send(api)
     reply = _login(api, None)
     assert (reply.status, reply.code) == (400, 300)
@@ -87,7 +87,7 @@ def test_a_missing_code_never_signs_in(api, sms_inbox) -> None:  # type: ignore[
     assert _login(api, "").code == 300
 
 
-def test_wrong_code_and_expired_code(api, sms_inbox, app: Flask) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_code_and_expired_code(api, sms_inbox, app: Flask) -> None:
     _send(api)
     good = sms_inbox(PHONE)
     wrong = f"{(int(good) + 1) % 10**6:06d}"
@@ -98,21 +98,21 @@ def test_wrong_code_and_expired_code(api, sms_inbox, app: Flask) -> None:  # typ
     assert _login(api, good).code == 503
 
 
-def test_a_code_is_single_use(api, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_a_code_is_single_use(api, sms_inbox) -> None:
     _send(api)
     code = sms_inbox(PHONE)
     assert _login(api, code).status == 200
     assert _login(api, code).code == 503
 
 
-def test_code_expires_after_its_ttl(api, sms_inbox, app: Flask) -> None:  # type: ignore[no-untyped-def]
+def test_code_expires_after_its_ttl(api, sms_inbox, app: Flask) -> None:
     _send(api)
     with app.app_context():
         ttl = redis_client().ttl(_code_key(PHONE))
     assert 290 <= ttl <= 300
 
 
-def test_brute_force_voids_the_code_after_five_wrong_tries(api, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_brute_force_voids_the_code_after_five_wrong_tries(api, sms_inbox) -> None:
     _send(api)
     good = sms_inbox(PHONE)
     wrong = [f"{(int(good) + i) % 10**6:06d}" for i in range(1, 6)]
@@ -122,7 +122,7 @@ def test_brute_force_voids_the_code_after_five_wrong_tries(api, sms_inbox) -> No
     assert (reply.status, reply.code) == (401, 503)
 
 
-def test_four_wrong_tries_still_allow_the_right_code(api, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_four_wrong_tries_still_allow_the_right_code(api, sms_inbox) -> None:
     _send(api)
     good = sms_inbox(PHONE)
     for i in range(1, 5):
@@ -130,7 +130,7 @@ def test_four_wrong_tries_still_allow_the_right_code(api, sms_inbox) -> None:  #
     assert _login(api, good).status == 200
 
 
-def test_send_limit_one_per_minute_per_phone(api) -> None:  # type: ignore[no-untyped-def]
+def test_send_limit_one_per_minute_per_phone(api) -> None:
     assert _send(api).status == 200
     reply = _send(api)
     assert (reply.status, reply.code) == (429, 429)
@@ -138,7 +138,7 @@ def test_send_limit_one_per_minute_per_phone(api) -> None:  # type: ignore[no-un
     assert _send(api, "13912345679").status == 200  # another phone is unaffected
 
 
-def test_send_limits_per_hour_and_day(api, app: Flask) -> None:  # type: ignore[no-untyped-def]
+def test_send_limits_per_hour_and_day(api, app: Flask) -> None:
     from wsgi_app.services import rate_limit
 
     limits = app.config["SMS_PHONE_LIMITS"]
@@ -159,7 +159,7 @@ def test_send_limits_per_hour_and_day(api, app: Flask) -> None:  # type: ignore[
         assert rate_limit.hit(client, "t:day", limits, now=now + 86400 + 1) == 0
 
 
-def test_send_limit_per_client_ip(api, app: Flask) -> None:  # type: ignore[no-untyped-def]
+def test_send_limit_per_client_ip(api, app: Flask) -> None:
     app.config["SMS_IP_LIMITS"] = [(3, 3600)]
     for i in range(3):
         assert _send(api, f"1360000000{i}").status == 200
@@ -180,12 +180,12 @@ def test_a_refused_send_does_not_use_up_the_allowance(app: Flask) -> None:
 
 
 @pytest.mark.parametrize("phone", ["123", "1391234567a", "23912345678", "+0123", ""])
-def test_malformed_phone(api, phone: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_phone(api, phone: str) -> None:
     reply = _send(api, phone)
     assert (reply.status, reply.code) == (400, 300)
 
 
-def test_codes_come_from_a_csprng(monkeypatch, api, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_codes_come_from_a_csprng(monkeypatch, api, sms_inbox) -> None:
     import secrets
 
     calls = []

@@ -97,7 +97,7 @@ def test_verify_sign_rejects_a_tampered_param() -> None:
 HEALTHLESS_PATH = "/api/auth/sendsms"
 
 
-def _post_sms(api: ApiClient, **overrides: str):  # type: ignore[no-untyped-def]
+def _post_sms(api: ApiClient, **overrides: str):
     return api.post(HEALTHLESS_PATH, {"phone": "13900000001"}, **overrides)
 
 
@@ -182,7 +182,7 @@ def test_form_value_wins_over_query_and_is_what_gets_signed(api: ApiClient) -> N
     assert reply.data["phone"] == "13900000001"
 
 
-def test_get_with_a_form_body_like_original_clients(api: ApiClient, user) -> None:  # type: ignore[no-untyped-def]
+def test_get_with_a_form_body_like_original_clients(api: ApiClient, user) -> None:
     reply = api.call("GET", "/api/user/show", user=user, in_query=False)
     assert reply.status == 200, reply.body
     assert reply.data["user_id"] == user.user_id

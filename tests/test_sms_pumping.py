@@ -14,21 +14,21 @@ NATIONAL = "13540760219"
 E164 = "+8613540760219"
 
 
-def _send(api: ApiClient, phone: str):  # type: ignore[no-untyped-def]
+def _send(api: ApiClient, phone: str):
     return api.post("/api/auth/sendsms", {"phone": phone})
 
 
-def _login(api: ApiClient, phone: str, code: str | None):  # type: ignore[no-untyped-def]
+def _login(api: ApiClient, phone: str, code: str | None):
     return api.post("/api/auth/login", {"phone": phone, "code": code or "000000"})
 
 
-def test_two_spellings_are_one_phone_with_one_allowance(api: ApiClient, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_two_spellings_are_one_phone_with_one_allowance(api: ApiClient, sms_inbox) -> None:
     assert _send(api, NATIONAL).status == 200
     again = _send(api, E164)
     assert (again.status, again.code) == (429, 429)  # the per-phone minute limit is shared
 
 
-def test_two_spellings_sign_in_to_one_account(app: Flask, api: ApiClient, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_two_spellings_sign_in_to_one_account(app: Flask, api: ApiClient, sms_inbox) -> None:
     app.config["SMS_PHONE_LIMITS"] = [(10, 60)]
     _send(api, NATIONAL)
     first = _login(api, E164, sms_inbox(NATIONAL))
@@ -43,7 +43,7 @@ def test_two_spellings_sign_in_to_one_account(app: Flask, api: ApiClient, sms_in
 @pytest.mark.parametrize("stored", [E164, NATIONAL])
 def test_an_existing_account_under_either_spelling_keeps_signing_in(
     app: Flask, api, sms_inbox, stored
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with app.app_context():
         user = User(phone=stored, nickname="old")
         db.session.add(user)
@@ -56,7 +56,7 @@ def test_an_existing_account_under_either_spelling_keeps_signing_in(
         assert reply.data["user_id"] == old_id
 
 
-def test_two_accounts_made_before_the_rule_resolve_to_the_oldest(app: Flask, api, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_two_accounts_made_before_the_rule_resolve_to_the_oldest(app: Flask, api, sms_inbox) -> None:
     with app.app_context():
         older, newer = User(phone=E164), User(phone=NATIONAL)
         db.session.add(older)
@@ -83,21 +83,21 @@ def test_two_accounts_made_before_the_rule_resolve_to_the_oldest(app: Flask, api
 )
 def test_numbers_that_cannot_take_a_personal_sms_are_refused(
     app: Flask, api, sms_inbox, phone, regions
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     app.config["SMS_ALLOWED_REGIONS"] = regions
     reply = _send(api, phone)
     assert (reply.status, reply.code) == (400, 300), reply.body
     assert sms_inbox(phone) is None
 
 
-def test_an_allowed_country_mobile_is_accepted(app: Flask, api, sms_inbox) -> None:  # type: ignore[no-untyped-def]
+def test_an_allowed_country_mobile_is_accepted(app: Flask, api, sms_inbox) -> None:
     app.config["SMS_ALLOWED_REGIONS"] = ["CN", "GB"]
     assert _send(api, "+447400123456").status == 200
     assert sms_inbox("+447400123456") is not None
 
 
 @pytest.mark.parametrize("budget", ["SMS_COUNTRY_LIMITS", "SMS_GLOBAL_LIMITS"])
-def test_country_and_global_budgets_cap_sends_to_many_phones(app: Flask, api, sms_inbox, budget) -> None:  # type: ignore[no-untyped-def]
+def test_country_and_global_budgets_cap_sends_to_many_phones(app: Flask, api, sms_inbox, budget) -> None:
     app.config[budget] = [(3, 3600)]
     statuses = [_send(api, f"1390000020{i}").status for i in range(5)]
     assert statuses == [200, 200, 200, 429, 429]

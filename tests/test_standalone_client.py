@@ -95,7 +95,7 @@ def test_wire_signing_leaves_unsigned_paths_alone() -> None:
     assert sign_wire_request(creds, "GET", "http://h/api/health", None, None) == ("http://h/api/health", None)
 
 
-def _sign_in_with(session_call, phone: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _sign_in_with(session_call, phone: str) -> dict[str, str]:
     sent = session_call("POST", "/api/auth/sendsms", data={"phone": phone})
     assert sent.status_code == 200, sent.text
     code = sent.json()["data"]["code"]
@@ -111,7 +111,7 @@ def test_requests_auth_signs_get_form_and_multipart(app: Flask, live_server: Liv
     auth = DatingTodayAuth(creds.appkey, creds.secret, method)
     base = live_server.base_url
 
-    def call(verb: str, path: str, **kw):  # type: ignore[no-untyped-def]
+    def call(verb: str, path: str, **kw):
         return requests.request(verb, base + path, auth=auth, timeout=30, **kw)
 
     login = _sign_in_with(call, "13800000071")
@@ -143,7 +143,7 @@ def test_httpx_auth_signs_get_form_and_multipart(app: Flask, live_server: LiveSe
     with httpx.Client(base_url=live_server.base_url, timeout=30) as client:
         auth = DatingTodayHttpxAuth(creds.appkey, creds.secret, method)
 
-        def call(verb: str, path: str, **kw):  # type: ignore[no-untyped-def]
+        def call(verb: str, path: str, **kw):
             return client.request(verb, path, auth=auth, **kw)
 
         login = _sign_in_with(call, "13800000072")

@@ -14,7 +14,7 @@ from wsgi_app.services.auth.tokens import hash_token
 from wsgi_app.timeutil import utcnow
 
 
-def _show(api: ApiClient, params: dict[str, str], **kw):  # type: ignore[no-untyped-def]
+def _show(api: ApiClient, params: dict[str, str], **kw):
     return api.get("/api/user/show", params, **kw)
 
 

@@ -121,7 +121,7 @@ def test_whole_wsgi_call_is_one_job_and_closes_the_body() -> None:
     closed: list[bool] = []
 
     class Body:
-        def __iter__(self):  # type: ignore[no-untyped-def]
+        def __iter__(self):
             yield b"a"
             yield b"b"
 
@@ -136,7 +136,7 @@ def test_whole_wsgi_call_is_one_job_and_closes_the_body() -> None:
     assert (status, headers, body, closed) == ("201 Created", [("X-T", "1")], b"ab", [True])
 
 
-def test_port_from_argument_then_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_port_from_argument_then_environment(monkeypatch) -> None:
     monkeypatch.delenv("PORT", raising=False)
     assert parse_args([]).port == 8000
     monkeypatch.setenv("PORT", "8123")
@@ -144,7 +144,7 @@ def test_port_from_argument_then_environment(monkeypatch) -> None:  # type: igno
     assert parse_args(["--port", "9001"]).port == 9001
 
 
-def test_server_process_serves_the_api_and_exits_on_sigterm(spawn_server, creds: AppCredentials) -> None:  # type: ignore[no-untyped-def]
+def test_server_process_serves_the_api_and_exits_on_sigterm(spawn_server, creds: AppCredentials) -> None:
     server = spawn_server()
     api = ApiClient(HttpTransport(server.base_url), creds)
     sent = api.post("/api/auth/sendsms", {"phone": "13800138111"})

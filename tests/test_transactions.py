@@ -49,7 +49,7 @@ def _make_users(app: Flask, count: int) -> list[int]:
 
 
 @mariadb_only
-def test_a_real_deadlock_is_retried_and_both_transactions_succeed(app: Flask, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_real_deadlock_is_retried_and_both_transactions_succeed(app: Flask, caplog) -> None:
     first, second = _make_users(app, 2)
     barrier = threading.Barrier(2)
     attempts: dict[str, int] = {"a": 0, "b": 0}
@@ -79,7 +79,7 @@ def test_a_real_deadlock_is_retried_and_both_transactions_succeed(app: Flask, ca
 
 
 @mariadb_only
-def test_a_lock_wait_timeout_is_retried(app: Flask, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_lock_wait_timeout_is_retried(app: Flask, caplog) -> None:
     (user_id,) = _make_users(app, 1)
     holder = _raw_connection(app)
     try:
@@ -108,7 +108,7 @@ def test_a_lock_wait_timeout_is_retried(app: Flask, caplog) -> None:  # type: ig
 
 
 @mariadb_only
-def test_concurrent_first_messages_of_unrelated_pairs_never_deadlock(app: Flask, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_first_messages_of_unrelated_pairs_never_deadlock(app: Flask, caplog) -> None:
     pairs = 40
     ids = _make_users(app, 2 * pairs)
     # Interleaved ids, so the pairs' contact rows share index gaps (what deadlocked before).
@@ -136,7 +136,7 @@ def test_concurrent_first_messages_of_unrelated_pairs_never_deadlock(app: Flask,
 @mariadb_only
 def test_a_killed_pooled_connection_is_replaced_and_the_request_succeeds(
     app: Flask, api: ApiClient, alice, caplog
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert api.get("/api/user/show", user=alice).status == 200
     with app.app_context():
         pooled = [conn.dbapi_connection for conn in list(db.engine.pool._pool.queue)]  # type: ignore[attr-defined]
@@ -162,9 +162,10 @@ def _database_round_trips(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[s
     if engine.dialect.name == "sqlite":
         event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
         return sent
-    original = pymysql.connections.Connection._execute_command
+    # A private method, absent from types-PyMySQL.
+    original = pymysql.connections.Connection._execute_command  # type: ignore[attr-defined]
 
-    def counting(self, command, sql):  # type: ignore[no-untyped-def]
+    def counting(self, command, sql):
         sent.append(sql if isinstance(sql, str) else sql.decode("utf-8", "replace"))
         return original(self, command, sql)
 
@@ -172,7 +173,7 @@ def _database_round_trips(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[s
     return sent
 
 
-def test_own_profile_read_is_one_database_round_trip(app: Flask, api: ApiClient, alice, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_own_profile_read_is_one_database_round_trip(app: Flask, api: ApiClient, alice, monkeypatch) -> None:
     """One SELECT when the profile is not cached (no ping, no ROLLBACK); none once it is."""
     assert api.get("/api/user/show", user=alice).status == 200  # warm the token and appkey caches
     assert api.post("/api/user/update", {"height": 175}, user=alice).status == 200  # uncaches it
@@ -206,7 +207,7 @@ def _without_sqlite_begin(app: Flask, sent: list[str]) -> list[str]:
 
 def test_another_profile_is_two_round_trips_and_records_the_visit(
     app: Flask, api: ApiClient, alice, bob, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert api.get("/api/user/show", {"peerId": bob.user_id}, user=alice).status == 200
     sent = _database_round_trips(app, monkeypatch)
     reply = api.get("/api/user/show", {"peerId": bob.user_id}, user=alice)
@@ -219,7 +220,7 @@ def test_another_profile_is_two_round_trips_and_records_the_visit(
         assert db.session.query(Visit.visit_count).filter_by(visitor_id=alice.user_id).scalar() == 2
 
 
-def test_profile_update_is_two_round_trips(app: Flask, api: ApiClient, alice, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_profile_update_is_two_round_trips(app: Flask, api: ApiClient, alice, monkeypatch) -> None:
     assert api.post("/api/user/update", {"height": 170}, user=alice).status == 200
     sent = _database_round_trips(app, monkeypatch)
     reply = api.post("/api/user/update", {"height": 181, "nickname": " Al "}, user=alice)
@@ -240,7 +241,7 @@ def test_profile_update_is_two_round_trips(app: Flask, api: ApiClient, alice, mo
 )
 def test_database_errors_answer_by_cause_and_log_the_mysql_number(
     app: Flask, caplog, driver_error: Exception, status: int, code: int
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from sqlalchemy.exc import DBAPIError
 
     from wsgi_app.api.error_handlers import handle_dependency_failure

@@ -42,7 +42,7 @@ def callback_params(app: Flask, order_no: str, **overrides: Any) -> dict[str, st
         return payments.fake_provider().signed_callback(order_no, **fields)
 
 
-def post_callback(client, params: dict[str, str]):  # type: ignore[no-untyped-def]
+def post_callback(client, params: dict[str, str]):
     return client.post("/api/payment/callback", data=params)
 
 
@@ -94,7 +94,7 @@ def test_products_list_shows_active_products_only(
     }
 
 
-def test_products_need_a_signature(client) -> None:  # type: ignore[no-untyped-def]
+def test_products_need_a_signature(client) -> None:
     reply = client.get("/api/vip/products")
     assert reply.status_code == 400 and reply.get_json()["code"] == 300
 
@@ -162,7 +162,7 @@ def test_orders_are_rate_limited(
     assert int(reply.headers["Retry-After"]) > 0
 
 
-def test_orders_list_is_own_only_and_paginated(auth, api: ApiClient, products: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+def test_orders_list_is_own_only_and_paginated(auth, api: ApiClient, products: dict[str, int]) -> None:
     alice, bob = auth.login(), auth.login()
     mine = [order(api, alice, products["vip_monthly"])["order_no"] for _ in range(3)]
     order(api, bob, products["vip_yearly"])
@@ -175,7 +175,7 @@ def test_orders_list_is_own_only_and_paginated(auth, api: ApiClient, products: d
     assert sorted(listed) == sorted(mine)
 
 
-def test_orders_and_status_refuse_another_users_token(auth, api: ApiClient, products: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+def test_orders_and_status_refuse_another_users_token(auth, api: ApiClient, products: dict[str, int]) -> None:
     alice, bob = auth.login(), auth.login()
     order(api, alice, products["vip_monthly"])
     as_alice_with_bobs_token = {"userId": alice.user_id, "token": bob.token}
@@ -195,7 +195,7 @@ def test_orders_page_size_has_a_maximum(api: ApiClient, user: SignedInUser) -> N
 
 def test_order_detail_of_another_users_order_is_not_found(
     auth, api: ApiClient, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     alice, bob = auth.login(), auth.login()
     order_no = order(api, alice, products["vip_monthly"])["order_no"]
     own = api.get("/api/vip/order/detail", {"orderNo": order_no}, user=alice)
@@ -217,7 +217,7 @@ def test_status_of_a_new_user(api: ApiClient, user: SignedInUser) -> None:
 
 def test_paid_callback_marks_order_paid_and_grants_vip(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     order_no = order(api, user, products["vip_monthly"])["order_no"]
     before = utcnow()
     reply = post_callback(client, callback_params(app, order_no))
@@ -235,7 +235,7 @@ def test_paid_callback_marks_order_paid_and_grants_vip(
 
 def test_repeated_callback_changes_nothing_and_succeeds_again(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     order_no = order(api, user, products["vip_monthly"])["order_no"]
     params = callback_params(app, order_no)
     assert post_callback(client, params).status_code == 200
@@ -250,7 +250,7 @@ def test_repeated_callback_changes_nothing_and_succeeds_again(
 
 def test_vip_extends_from_the_current_deadline_when_still_vip(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     current = (utcnow() + timedelta(days=10)).replace(microsecond=0)
     set_deadline(app, user.user_id, current)
     order_no = order(api, user, products["vip_quarterly"])["order_no"]
@@ -260,7 +260,7 @@ def test_vip_extends_from_the_current_deadline_when_still_vip(
 
 def test_vip_extends_from_now_when_expired(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     set_deadline(app, user.user_id, utcnow() - timedelta(days=100))
     order_no = order(api, user, products["vip_monthly"])["order_no"]
     before = utcnow()
@@ -286,7 +286,7 @@ def test_expired_vip_reports_not_vip(app: Flask, api: ApiClient, user: SignedInU
 )
 def test_callback_with_a_bad_signature_is_refused(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int], tamper
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     order_no = order(api, user, products["vip_monthly"])["order_no"]
     params = callback_params(app, order_no)
     tamper(params)
@@ -300,7 +300,7 @@ def test_callback_with_a_bad_signature_is_refused(
 
 def test_callback_signed_with_another_secret_is_refused(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     order_no = order(api, user, products["vip_monthly"])["order_no"]
     forged = payments.FakePaymentProvider("guessed-secret").signed_callback(order_no, 3000, "CNY")
     reply = post_callback(client, forged)
@@ -311,7 +311,7 @@ def test_callback_signed_with_another_secret_is_refused(
 @pytest.mark.parametrize("overrides", [{"amount_cents": 1}, {"currency": "USD"}])
 def test_callback_that_does_not_match_the_order_is_refused(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int], overrides
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     order_no = order(api, user, products["vip_monthly"])["order_no"]
     reply = post_callback(client, callback_params(app, order_no, **overrides))
     assert (reply.status_code, reply.get_json()["code"]) == (400, 530)
@@ -320,7 +320,7 @@ def test_callback_that_does_not_match_the_order_is_refused(
     assert detail["status"] == "pending"
 
 
-def test_callback_for_an_unknown_order_is_refused(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+def test_callback_for_an_unknown_order_is_refused(app: Flask, client) -> None:
     with app.app_context():
         params = payments.fake_provider().signed_callback("DTNOSUCHORDER", 3000, "CNY")
     reply = post_callback(client, params)
@@ -329,7 +329,7 @@ def test_callback_for_an_unknown_order_is_refused(app: Flask, client) -> None:  
 
 def test_failed_then_paid_callbacks(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     order_no = order(api, user, products["vip_monthly"])["order_no"]
     failed = post_callback(client, callback_params(app, order_no, status="failed"))
     assert failed.get_json()["data"]["status"] == "failed"
@@ -343,7 +343,7 @@ def test_failed_then_paid_callbacks(
 
 def test_one_transaction_id_cannot_pay_two_orders(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     first = order(api, user, products["vip_monthly"])["order_no"]
     second = order(api, user, products["vip_monthly"])["order_no"]
     assert post_callback(client, callback_params(app, first, txn_id="T1")).status_code == 200
@@ -412,7 +412,7 @@ def test_concurrent_payments_of_two_orders_both_count(
 
 def test_simulate_command_prints_a_callback_the_endpoint_accepts(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     order_no = order(api, user, products["vip_yearly"])["order_no"]
     result = app.test_cli_runner().invoke(args=["payments", "simulate", order_no])
     assert result.exit_code == 0, result.output
@@ -425,7 +425,7 @@ def test_simulate_command_prints_a_callback_the_endpoint_accepts(
 
 def test_simulate_command_sends_to_a_live_server(
     app: Flask, live_server, live_api: ApiClient, sms_inbox, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     buyer = live_api.sign_in("13900000001", sms_inbox)
     order_no = order(live_api, buyer, products["vip_monthly"])["order_no"]
     result = app.test_cli_runner().invoke(
@@ -441,7 +441,7 @@ def test_simulate_command_sends_to_a_live_server(
 
 def test_an_empty_provider_secret_refuses_every_callback(
     app: Flask, client, api: ApiClient, user: SignedInUser, products: dict[str, int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     order_no = order(api, user, products["vip_monthly"])["order_no"]
     params = callback_params(app, order_no)
     app.config["PAYMENT_PROVIDER_SECRET"] = ""

@@ -40,12 +40,12 @@ class InsecureConfigError(RuntimeError):
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+    return int(raw) if raw else default
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
-    if raw in (None, ""):
+    if not raw:
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 

@@ -26,9 +26,9 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Executable
+from sqlalchemy import CursorResult, Executable
 from sqlalchemy.exc import DBAPIError
 
 from wsgi_app.database import SINGLE_STATEMENT_OPTION
@@ -111,8 +111,9 @@ def write(work: Callable[[], T], *, what: str = "transaction") -> T:
 
 def write_statement(
     statement: Executable, params: dict[str, Any] | None = None, *, what: str = "statement"
-) -> Any:
+) -> CursorResult[Any]:
     """Execute one write statement, committed by itself, retried like :func:`write`;
     returns its result. Inside an open transaction it simply joins it."""
     single = statement.execution_options(**{SINGLE_STATEMENT_OPTION: True})
-    return write(lambda: db.session.execute(single, params), what=what)
+    # A write statement's result is a CursorResult (rowcount, inserted_primary_key).
+    return cast(CursorResult[Any], write(lambda: db.session.execute(single, params), what=what))

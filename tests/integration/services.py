@@ -40,7 +40,7 @@ READY_TIMEOUT_SECS = 60.0
 POLL_SECS = 0.05
 
 
-def _wait(condition, what: str, timeout_secs: float = READY_TIMEOUT_SECS) -> None:  # type: ignore[no-untyped-def]
+def _wait(condition, what: str, timeout_secs: float = READY_TIMEOUT_SECS) -> None:
     deadline = time.monotonic() + timeout_secs
     while not condition():
         if time.monotonic() > deadline:

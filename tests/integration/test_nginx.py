@@ -41,7 +41,7 @@ def http(request_line: bytes, *headers: bytes) -> bytes:
         (b"BROKEN\r\n\r\n", 400, errors.BAD_REQUEST),
     ],
 )
-def test_nginx_refusals_are_json_envelopes(stack: Stack, request_bytes: bytes, status: int, spec) -> None:  # type: ignore[no-untyped-def]
+def test_nginx_refusals_are_json_envelopes(stack: Stack, request_bytes: bytes, status: int, spec) -> None:
     got_status, headers, body = raw_request(stack, request_bytes)
     assert got_status == status
     assert headers.get("Content-Type") == "application/json"

@@ -9,6 +9,8 @@ uploads (``multipart/form-data``); every other send is answered by the native
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, request, send_file
 
 from wsgi_app import native_endpoints
@@ -39,7 +41,9 @@ PEER_ID = Param("peerId", "integer", required=True, minimum=1, description="the 
     data_schema=native_endpoints.CHAT_SEND.data_schema,
     description=native_endpoints.CHAT_SEND.description,
 )
-def send(caller: UserCaller, peer_id: int, client_msg_id: str, kind: str, content: str | None = None) -> dict:
+def send(
+    caller: UserCaller, peer_id: int, client_msg_id: str, kind: str, content: str | None = None
+) -> dict[str, Any]:
     upload = request.files.get("file")
     sent = chat.send_message(
         caller.user_id, peer_id, client_msg_id, kind, content, upload.stream if upload else None
@@ -84,7 +88,9 @@ def media(caller: UserCaller, name: str) -> Response:
     errors=[USER_NOT_FOUND, BLOCKED],
     data_schema=chat_schemas.HISTORY_SCHEMA,
 )
-def history(caller: UserCaller, peer_id: int, page_count: int, before_id: int | None = None) -> dict:
+def history(
+    caller: UserCaller, peer_id: int, page_count: int, before_id: int | None = None
+) -> dict[str, Any]:
     return chat.history(caller.user_id, peer_id, before_id, page_count)
 
 
@@ -103,7 +109,7 @@ def history(caller: UserCaller, peer_id: int, page_count: int, before_id: int | 
     },
     description="The sender sees read_at on those messages in its history.",
 )
-def mark_read(caller: UserCaller, peer_id: int, up_to_id: int | None = None) -> dict:
+def mark_read(caller: UserCaller, peer_id: int, up_to_id: int | None = None) -> dict[str, Any]:
     return chat_contacts.mark_read(caller.user_id, peer_id, up_to_id)
 
 
@@ -113,5 +119,5 @@ def mark_read(caller: UserCaller, peer_id: int, up_to_id: int | None = None) -> 
     params=list(PAGINATION),
     data_schema=chat_schemas.CONTACTS_SCHEMA,
 )
-def list_contacts(caller: UserCaller, page: int, page_count: int) -> dict:
+def list_contacts(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]:
     return chat.contacts_page(caller.user_id, page, page_count)

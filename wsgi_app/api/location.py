@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 
 from wsgi_app.api.endpoint import endpoint
@@ -26,7 +28,7 @@ LATLNG = Param(
     description="Snapped to a ~1 km grid before it is stored; coordinates are never returned. "
     "Moves faster than an airliner are rejected (516); changes are rate-limited (429).",
 )
-def report(caller: UserCaller, latlng: str) -> dict:
+def report(caller: UserCaller, latlng: str) -> dict[str, Any]:
     lat, lng = location.parse_latlng(latlng)
     location.report_location(caller.user_id, lat, lng)
     return {"stored": True}

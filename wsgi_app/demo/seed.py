@@ -167,7 +167,7 @@ class DemoSeeder:
         self.report.user_labels += len(rows)
 
     def _locations(self, ids: list[int]) -> None:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for user_id in ids:
             _, lat, lng = self.rng.choice(CITIES)
             lat, lng = self.snap(lat + self.rng.gauss(0, 0.08), lng + self.rng.gauss(0, 0.08))

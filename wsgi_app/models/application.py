@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wsgi_app.extensions import db
+from wsgi_app.extensions import Model
 from wsgi_app.models.types import Identifier
 from wsgi_app.timeutil import utcnow
 
@@ -16,7 +16,7 @@ SIGN_METHOD_HMAC_SHA256 = "hmac-sha256"
 SIGN_METHODS = (SIGN_METHOD_MD5_LEGACY, SIGN_METHOD_HMAC_SHA256)
 
 
-class Application(db.Model):
+class Application(Model):
     __tablename__ = "applications"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

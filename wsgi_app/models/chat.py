@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wsgi_app.extensions import db
+from wsgi_app.extensions import Model
 from wsgi_app.models.types import BigId, Identifier
 from wsgi_app.timeutil import utcnow
 
 
-class Message(db.Model):
+class Message(Model):
     """A chat message. Its id is the long-poll cursor: ids only grow."""
 
     __tablename__ = "messages"
@@ -34,7 +34,7 @@ class Message(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-class Contact(db.Model):
+class Contact(Model):
     """``user_id`` has talked with ``peer_id``: last message and unread count, per side."""
 
     __tablename__ = "contacts"

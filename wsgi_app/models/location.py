@@ -11,11 +11,11 @@ from datetime import datetime
 from sqlalchemy import DateTime, Double, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wsgi_app.extensions import db
+from wsgi_app.extensions import Model
 from wsgi_app.timeutil import utcnow
 
 
-class UserLocation(db.Model):
+class UserLocation(Model):
     __tablename__ = "user_locations"
     __table_args__ = (Index("ix_user_locations_cell", "lat", "lng"),)
 

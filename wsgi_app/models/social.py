@@ -16,12 +16,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wsgi_app.extensions import db
+from wsgi_app.extensions import Model
 from wsgi_app.models.types import Identifier
 from wsgi_app.timeutil import utcnow
 
 
-class Photo(db.Model):
+class Photo(Model):
     """One of a user's photos; several per user, ordered by ``position``."""
 
     __tablename__ = "photos"
@@ -38,7 +38,7 @@ class Photo(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
-class Label(db.Model):
+class Label(Model):
     """An entry of the label catalogue (e.g. hobbies, personality)."""
 
     __tablename__ = "labels"
@@ -48,14 +48,14 @@ class Label(db.Model):
     category: Mapped[str] = mapped_column(String(32), nullable=False, default="general")
 
 
-class UserLabel(db.Model):
+class UserLabel(Model):
     __tablename__ = "user_labels"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True)
 
 
-class Visit(db.Model):
+class Visit(Model):
     """Who viewed whom: one row per (visitor, visited), folded with the latest time."""
 
     __tablename__ = "visits"
@@ -73,7 +73,7 @@ class Visit(db.Model):
     is_read: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
-class Block(db.Model):
+class Block(Model):
     """``blocker_id`` blocked ``blocked_id``; a block hides each from the other."""
 
     __tablename__ = "blocks"
@@ -84,7 +84,7 @@ class Block(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
-class Report(db.Model):
+class Report(Model):
     """A report of a user, kept for moderation."""
 
     __tablename__ = "reports"

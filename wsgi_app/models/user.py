@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wsgi_app.extensions import db
+from wsgi_app.extensions import Model
 from wsgi_app.models.types import Identifier
 from wsgi_app.timeutil import utcnow
 
@@ -17,7 +17,7 @@ AUTHORITY_EVERYONE = 1
 AUTHORITY_CONTACTS = 2
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
     # Ids are never reused, not even on SQLite after the newest account is deleted.
     __table_args__ = {"sqlite_autoincrement": True}
@@ -40,7 +40,7 @@ class User(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
-class AuthToken(db.Model):
+class AuthToken(Model):
     """A sign-in token, stored only as the SHA-256 of the 256-bit secret handed out."""
 
     __tablename__ = "auth_tokens"

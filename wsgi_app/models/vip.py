@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wsgi_app.extensions import db
+from wsgi_app.extensions import Model
 from wsgi_app.models.types import Identifier
 from wsgi_app.timeutil import utcnow
 
 
-class Product(db.Model):
+class Product(Model):
     """A VIP product: monthly, quarterly or yearly VIP time."""
 
     __tablename__ = "products"
@@ -26,7 +26,7 @@ class Product(db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
 
 
-class Order(db.Model):
+class Order(Model):
     """An order for a product. ``user_id`` is NULL once the buyer deleted the account."""
 
     __tablename__ = "orders"

@@ -41,7 +41,8 @@ def upload_path(filename: str) -> str:
 
 
 def upload_url(filename: str) -> str:
-    return current_app.config["UPLOAD_URL_PATH"].rstrip("/") + "/" + filename
+    prefix: str = current_app.config["UPLOAD_URL_PATH"]
+    return prefix.rstrip("/") + "/" + filename
 
 
 def remove_after_commit(paths: Iterable[str]) -> None:

@@ -46,13 +46,15 @@ def _delete_rows(user_id: int) -> None:
     db.session.execute(db.delete(Block).where(or_(Block.blocker_id == user_id, Block.blocked_id == user_id)))
     db.session.execute(db.delete(Contact).where(or_(Contact.user_id == user_id, Contact.peer_id == user_id)))
     their_messages = or_(Message.sender_id == user_id, Message.recipient_id == user_id)
-    media = db.session.execute(
-        db.select(Message.media_filename).where(their_messages, Message.media_filename.is_not(None))
-    ).scalars()
+    media = [
+        name
+        for name in db.session.execute(
+            db.select(Message.media_filename).where(their_messages, Message.media_filename.is_not(None))
+        ).scalars()
+        if name is not None  # the query has no NULLs; this tells the type checker
+    ]
     # Chat files live in CHAT_MEDIA_FOLDER; older ones may still be in the uploads folder.
-    remove_after_commit(
-        path for name in list(media) for path in (chat_media.media_path(name), upload_path(name))
-    )
+    remove_after_commit(path for name in media for path in (chat_media.media_path(name), upload_path(name)))
     db.session.execute(db.delete(Message).where(their_messages))
     db.session.execute(db.update(Order).where(Order.user_id == user_id).values(user_id=None))
     db.session.execute(db.update(Report).where(Report.reporter_id == user_id).values(reporter_id=None))

@@ -185,6 +185,6 @@ def judge_user(plan: AuthPlan, user_id: int | None) -> Caller:
     if user_id is None:
         raise ApiError(TOKEN_INVALID, "token invalid or expired")
     claimed = plan.claimed_user_id
-    if claimed not in (None, "") and claimed.strip() != str(user_id):
+    if claimed and claimed.strip() != str(user_id):
         raise ApiError(TOKEN_INVALID, "token not allowed for this user")
     return Caller(plan.app_id, plan.appkey, user_id, plan.token_hash)

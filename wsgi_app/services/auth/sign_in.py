@@ -17,6 +17,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -82,7 +83,7 @@ def _consume_code(phone: str, code: str) -> None:
     client = redis_client()
     key = _code_key(phone)
     tries = client.hincrby(key, "tries", 1)
-    digest = client.hget(key, "digest")
+    digest = cast(str | None, client.hget(key, "digest"))  # the client decodes responses
     if digest is None:
         client.delete(key)  # hincrby created an empty hash for a phone with no code
         raise ApiError(SMS_CODE_INVALID)

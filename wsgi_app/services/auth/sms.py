@@ -62,4 +62,5 @@ def init_app(app: Flask) -> None:
 
 
 def gateway() -> SmsGateway:
-    return current_app.extensions["sms_gateway"]
+    chosen: SmsGateway = current_app.extensions["sms_gateway"]
+    return chosen

@@ -135,13 +135,14 @@ def _walk_mp4(content: bytes) -> None:
 
 
 def _mutagen_length(container: str, content: bytes) -> float:
-    readers: tuple[type, ...] = {
+    readers_by_container: dict[str, tuple[type, ...]] = {
         "aac": (AAC,),
         "mp3": (MP3,),
         "m4a": (MP4,),
         "wav": (WAVE,),
         "ogg": OGG_READERS,
-    }[container]
+    }
+    readers = readers_by_container[container]
     for reader in readers:
         try:
             return float(reader(io.BytesIO(content)).info.length or 0.0)

@@ -9,9 +9,9 @@ it cannot drift.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, bindparam, func, text, update
+from sqlalchemy import CursorResult, DateTime, bindparam, func, text, update
 
 from wsgi_app import transactions
 from wsgi_app.extensions import db
@@ -65,11 +65,14 @@ def mark_read(user_id: int, peer_id: int, up_to_id: int | None) -> dict[str, int
     condition = (Message.recipient_id == user_id) & (Message.sender_id == peer_id) & Message.read_at.is_(None)
 
     def work() -> tuple[int, int]:
-        marked = db.session.execute(
-            update(Message)
-            .where(condition if up_to_id is None else condition & (Message.id <= up_to_id))
-            .values(read_at=utcnow())
-            .execution_options(synchronize_session=False)
+        marked = cast(  # an UPDATE's result is a CursorResult
+            CursorResult[Any],
+            db.session.execute(
+                update(Message)
+                .where(condition if up_to_id is None else condition & (Message.id <= up_to_id))
+                .values(read_at=utcnow())
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
         unread = db.session.execute(
             db.select(func.count()).select_from(Message).where(condition)

@@ -90,7 +90,7 @@ def charge_quota(user_id: int, size_bytes: int) -> None:
 
 
 def media_folder() -> str:
-    folder = current_app.config["CHAT_MEDIA_FOLDER"]
+    folder: str = current_app.config["CHAT_MEDIA_FOLDER"]
     os.makedirs(folder, exist_ok=True)
     return folder
 

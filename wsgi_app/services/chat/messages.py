@@ -150,7 +150,9 @@ def _store_message(values: dict[str, Any]) -> int:
     committed send fails on the unique ``(sender_id, client_msg_id)``.
     """
     _lock_pair(values["sender_id"], values["recipient_id"])
-    message_id = int(db.session.connection().execute(_INSERT_MESSAGE, values).inserted_primary_key[0])
+    primary_key = db.session.connection().execute(_INSERT_MESSAGE, values).inserted_primary_key
+    assert primary_key is not None  # a single-row INSERT always has one
+    message_id = int(primary_key[0])
     chat_contacts.bump_contacts(values["sender_id"], values["recipient_id"], message_id, values["created_at"])
     return message_id
 

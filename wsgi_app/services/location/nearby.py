@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, or_
+from sqlalchemy import BindParameter, bindparam, or_
 
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
@@ -60,7 +60,7 @@ class PageResult:
 
 # Statements built once (their cache keys are memoised) and run on the session's connection
 # (Core, no ORM compile step): per page only parameters change.
-_VIEWER = bindparam("viewer")
+_VIEWER: BindParameter[int] = bindparam("viewer")
 _POSITION_AND_BLOCKS = (
     db.select(UserLocation.lat, UserLocation.lng, Block.blocker_id, Block.blocked_id)
     .select_from(UserLocation)

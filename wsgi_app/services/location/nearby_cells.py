@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import and_, or_
@@ -176,7 +176,7 @@ def people(cells: Sequence[Cell], ttl_secs: int) -> list[str | list[int]]:
         client = redis_client()
         for at in range(0, len(cells), MGET_CHUNK_KEYS):
             keys = [cell_key(cell) for cell in cells[at : at + MGET_CHUNK_KEYS]]
-            values[at : at + MGET_CHUNK_KEYS] = client.mget(keys)
+            values[at : at + MGET_CHUNK_KEYS] = cast(list[str | None], client.mget(keys))  # decoded
     missing = [cell for cell, value in zip(cells, values, strict=True) if value is None]
     loaded = load_cells(missing) if missing else {}
     return [loaded[cell] if value is None else value for cell, value in zip(cells, values, strict=True)]

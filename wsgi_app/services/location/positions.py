@@ -84,7 +84,8 @@ def _check_jump(previous: UserLocation, new_point: GridPoint, now: datetime) -> 
 
 
 def change_limits() -> Sequence[tuple[int, int]]:
-    return current_app.config["LOCATION_CHANGE_LIMITS"]
+    limits: Sequence[tuple[int, int]] = current_app.config["LOCATION_CHANGE_LIMITS"]
+    return limits
 
 
 def report_location(user_id: int, lat: float, lng: float) -> GridPoint:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists
+from sqlalchemy import ColumnElement, Exists, exists
 
 from wsgi_app.extensions import db
 from wsgi_app.models.chat import Message
@@ -17,7 +17,7 @@ from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_EVERYONE, User
 from wsgi_app.services.social.blocks import blocked_either_way_clause, is_blocked_between
 
 
-def wrote_to_clause(owner_id: Any, viewer_id: Any) -> Any:
+def wrote_to_clause(owner_id: Any, viewer_id: Any) -> Exists:
     """SQL: the owner (an id or a column) has sent at least one message to the viewer."""
     return exists().where(Message.sender_id == owner_id, Message.recipient_id == viewer_id)
 
@@ -47,7 +47,7 @@ def can_view_profile(viewer_id: int, owner: User) -> bool:
     return visible_by_authority(owner.authority, False, contact)
 
 
-def profile_visible_clause(viewer_id: int) -> Any:
+def profile_visible_clause(viewer_id: int) -> ColumnElement[bool]:
     """SQL on ``User`` rows: profiles ``viewer_id`` may see by their owners' ``authority``
     (blocks are a separate clause, since lists block on different columns)."""
     return (User.authority == AUTHORITY_EVERYONE) | (
@@ -55,7 +55,7 @@ def profile_visible_clause(viewer_id: int) -> Any:
     )
 
 
-def listable_clause(viewer_id: int) -> Any:
+def listable_clause(viewer_id: int | ColumnElement[Any]) -> Any:
     """SQL condition on ``User`` for lists (hot, nearby, ...): only people visible to everyone,
     never the viewer, never anyone blocked either way."""
     return (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, func, text, update
+from sqlalchemy import ColumnElement, DateTime, bindparam, func, text, update
 
 from wsgi_app import transactions
 from wsgi_app.extensions import db
@@ -55,7 +55,7 @@ def record_visit(visitor_id: int, visited_id: int, now: datetime | None = None) 
     transactions.write_statement(statement, params, what="visit")
 
 
-def _visible_visitor_clause(owner_id: int):  # type: ignore[no-untyped-def]
+def _visible_visitor_clause(owner_id: int) -> ColumnElement[bool]:
     """Visitors ``owner_id`` may see: not blocked either way, and whose own profile is visible."""
     return blocked_either_way_clause(owner_id, Visit.visitor_id) & profile_visible_clause(owner_id)
 

@@ -11,8 +11,9 @@ import contextlib
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, Exists, func, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import SQLCoreOperations
 
 from wsgi_app import transactions
 from wsgi_app.errors import PARAM_INVALID, USER_NOT_FOUND, ApiError
@@ -23,7 +24,7 @@ from wsgi_app.services import rate_limit
 from wsgi_app.timeutil import format_wire_datetime
 
 
-def is_blocked_between_clause(user_a: int, user_b: int):  # type: ignore[no-untyped-def]
+def is_blocked_between_clause(user_a: int | ColumnElement[Any], user_b: int | ColumnElement[Any]) -> Exists:
     """SQL ``EXISTS``: either user blocked the other (to merge into another query)."""
     return (
         db.select(Block.blocker_id)
@@ -42,7 +43,9 @@ def is_blocked_between(user_a: int, user_b: int) -> bool:
     return bool(db.session.execute(db.select(is_blocked_between_clause(user_a, user_b))).scalar())
 
 
-def blocked_either_way_clause(user_id: int, column):  # type: ignore[no-untyped-def]
+def blocked_either_way_clause(
+    user_id: int | ColumnElement[Any], column: SQLCoreOperations[int]
+) -> ColumnElement[bool]:
     """A SQL condition excluding rows whose ``column`` (a user id) is blocked either way."""
     blocked = db.select(Block.blocked_id).where(Block.blocker_id == user_id)
     blockers = db.select(Block.blocker_id).where(Block.blocked_id == user_id)

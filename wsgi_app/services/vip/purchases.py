@@ -14,10 +14,10 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import CursorResult, func
 from sqlalchemy.exc import IntegrityError
 
 from wsgi_app import transactions
@@ -209,17 +209,20 @@ def apply_payment(notice: PaymentNotice) -> dict[str, Any]:
     # A payment may land after a failed attempt; nothing ever leaves "paid".
     if notice.status == STATUS_PAID:
         values: dict[str, Any] = {"status": ORDER_PAID, "provider_txn_id": notice.txn_id, "paid_at": now}
-        changeable = (ORDER_PENDING, ORDER_FAILED)
+        changeable: tuple[str, ...] = (ORDER_PENDING, ORDER_FAILED)
     else:
         values = {"status": ORDER_FAILED}
         changeable = (ORDER_PENDING,)
 
     def work() -> int:
-        changed = db.session.execute(
-            db.update(Order)
-            .where(Order.id == order_id, Order.status.in_(changeable))
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        changed = cast(  # an UPDATE's result is a CursorResult
+            CursorResult[Any],
+            db.session.execute(
+                db.update(Order)
+                .where(Order.id == order_id, Order.status.in_(changeable))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
         if changed == 1 and notice.status == STATUS_PAID and user_id is not None:
             _extend_vip(user_id, days, now)
