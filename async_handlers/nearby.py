@@ -20,6 +20,7 @@ class NearbyListHandler(NativeApiHandler):
     endpoint_specs = {"GET": native_endpoints.NEARBY_LIST}
 
     async def get(self) -> None:
+        prefetched = nearby_query.prefetch_state(self.context, self.raw_params())
         caller = await self.authenticate_user()
         args = self.parse(list(native_endpoints.NEARBY_PARAMS))
         page = await nearby_query.find_page(
@@ -29,5 +30,6 @@ class NearbyListHandler(NativeApiHandler):
             args["radius"],
             args["page"],
             args["page_count"],
+            prefetched,
         )
         self.send_success(page)

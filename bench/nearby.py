@@ -102,9 +102,11 @@ def _profile(pid: int, seconds: int, out: Path) -> list[str]:
         "NearbyListHandler.get",
         "NativeApiHandler.authenticate",
         "find_page",
-        "prepare_query",
-        "rank",
-        "build_page",
+        "_rank",
+        "locate_viewer",
+        "page_rows",
+        "assemble_page",
+        "RedisBatcher._send",
         "NativeApiHandler.send_success",
         "AppContext.pop",
         "RequestHandler._execute",
@@ -186,10 +188,9 @@ def run(quick: bool) -> str:
         if baseline:
             setup.fill_geo_index(app, redis_url)
             servers.append(("baseline", *stack.enter_context(setup.api_server(env, Path(baseline)))))
-        for name, port, _ in servers:  # warm: cells cached, connections open
-            setup.load(
-                port, 16, setup.signed_paths(creds, callers, 32 if name == "baseline" else 1000, 20, 1)
-            )
+        for name, port, _ in servers:  # warm: cells, every caller's token and state cached, connections open
+            warm = 32 if name == "baseline" else len(callers)
+            setup.load(port, 16, setup.signed_paths(creds, callers, warm, 20, 1))
         rows = _measure(servers, creds, callers, stats, quick)
         profile: list[str] = []
         if not quick:

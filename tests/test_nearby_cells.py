@@ -162,3 +162,30 @@ def test_people_seeded_by_the_cli_appear_in_a_running_server(
             u.id for u in db.session.execute(db.select(User).where(User.phone.like("100%"))).scalars()
         }
     assert set(listed(after)) <= demo_ids
+
+
+def test_cell_ranking_pages_are_slices_of_the_full_ranking() -> None:
+    """Counting cells (cached text or ids) and decoding only what a page needs gives exactly
+    the slices of the plain ranking: every id once, in visiting order, excluded ids left out."""
+    import random
+
+    rng = random.Random(8)
+    for trial in range(200):
+        stage = [(band, Cell(band, col), float(band)) for band in range(3) for col in range(4)]
+        cells = [sorted(rng.sample(range(1, 400), rng.randrange(0, 30))) for _ in stage]
+        every = [user_id for members in cells for user_id in members]
+        excluded = frozenset(rng.sample(every, min(len(every), rng.choice([0, 1, 3, 20])))) | {0}
+        limit = rng.randrange(1, 120)
+        values = [nearby_cells.encode(m) if trial % 2 else m for m in cells]
+        ranking = nearby_cells.CellRanking(excluded, 5, limit)
+        ranking.add(stage, values)
+        plain = [
+            (band, user_id, cell)
+            for (band, cell, _), members in zip(stage, cells, strict=True)
+            for user_id in members
+            if user_id not in excluded
+        ][:limit]
+        assert ranking.total == len(plain)
+        for start in range(0, limit + 3, 3):
+            for count in (1, 2, 7):
+                assert ranking.page(start, count) == plain[start : start + count]

@@ -224,8 +224,17 @@ class CellRanking:
         padded = f",{members},"
         return count - sum(1 for user_id in self.excluded if f",{user_id}," in padded)
 
-    def _ids(self, members: str | Sequence[int]) -> list[int]:
-        ids = decode(members) if isinstance(members, str) else members
+    def _ids(self, members: str | Sequence[int], first: int | None = None) -> list[int]:
+        """The cell's people less the excluded; with ``first``, at least its first ``first``
+        of them (cached text is split only that far: a page needs 20 of a cell's hundreds)."""
+        if isinstance(members, str):
+            if first is None:
+                ids: Sequence[int] = decode(members)
+            else:
+                wanted = first + len(self.excluded)  # enough even if every excluded id is here
+                ids = [int(part) for part in members.split(",", wanted)[:wanted]]
+        else:
+            ids = members
         excluded = self.excluded
         return [user_id for user_id in ids if user_id not in excluded]
 
@@ -238,7 +247,7 @@ class CellRanking:
             if at >= end:
                 break
             if at + kept > start:
-                ids = self._ids(members)[:kept]
+                ids = self._ids(members, min(kept, end - at))[:kept]
                 chosen.extend((band, user_id, cell) for user_id in ids[max(0, start - at) : end - at])
             at += kept
         return chosen
