@@ -189,3 +189,28 @@ def test_cell_ranking_pages_are_slices_of_the_full_ranking() -> None:
         for start in range(0, limit + 3, 3):
             for count in (1, 2, 7):
                 assert ranking.page(start, count) == plain[start : start + count]
+
+
+def test_the_callers_own_move_and_blocks_count_at_their_next_query(
+    live_api: ApiClient, app: Flask, auth, cell_cache: int
+) -> None:  # type: ignore[no-untyped-def]
+    """The caller's cell and exclusions may be cached (``nearby_viewer``): a move or a
+    block, through the services, is seen by the very next query, total and all."""
+    me, near_home, near_away = auth.login(), auth.login(), auth.login()
+    away = offset(4, 0)  # a move the jump check allows at once
+    place(app, near_home, offset(-1, 0))
+    place(app, near_away, offset(5, 0))
+    reply = nearby(live_api, me, latlng=latlng(HOME), radius=2)
+    assert listed(reply) == [near_home.user_id] and reply.data["total"] == 1
+    assert listed(nearby(live_api, me, radius=2)) == [near_home.user_id]  # state now cached
+    place(app, me, away)  # through the service: the cached state stops counting
+    assert listed(nearby(live_api, me, radius=2)) == [near_away.user_id]
+    assert live_api.post("/api/block/add", {"peerId": near_away.user_id}, user=me).status == 200
+    reply = nearby(live_api, me, radius=2)
+    assert listed(reply) == [] and reply.data["total"] == 0
+    assert live_api.post("/api/block/remove", {"peerId": near_away.user_id}, user=me).status == 200
+    assert listed(nearby(live_api, me, radius=2)) == [near_away.user_id]
+    assert listed(nearby(live_api, near_away, radius=2)) == [me.user_id]
+    assert live_api.post("/api/block/add", {"peerId": me.user_id}, user=near_away).status == 200
+    reply = nearby(live_api, me, radius=2)  # blocked by them: neither sees the other
+    assert listed(reply) == [] and reply.data["total"] == 0
