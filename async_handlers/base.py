@@ -15,12 +15,14 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import tornado.web
 from flask import Flask
+from sqlalchemy.engine import Engine
 from tornado.ioloop import IOLoop
 
 from async_handlers.auth import authenticate_async
@@ -29,6 +31,7 @@ from async_handlers.waiters import WaiterRegistry, WakeListener
 from wsgi_app import errors, metrics, native_endpoints
 from wsgi_app.declarations import EndpointSpec
 from wsgi_app.errors import ApiError, ErrorSpec
+from wsgi_app.extensions import db
 from wsgi_app.failures import failure_spec, mysql_error_code
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
 from wsgi_app.params import Param, merge_request_params, parse_params
@@ -63,6 +66,12 @@ class NativeContext:
         self.redis_batch = RedisBatcher(self.redis)
         self.waiters.max_per_user = int(self.flask_app.config["LONGPOLL_MAX_PER_USER"])
 
+    @cached_property
+    def engine(self) -> Engine:
+        """The app's database engine, for blocking calls that need no app context."""
+        with self.flask_app.app_context():
+            return db.engine
+
     @property
     def sign_window_secs(self) -> int:
         return int(self.flask_app.config["SIGN_WINDOW_SECS"])
@@ -82,8 +91,12 @@ class NativeContext:
             with app.app_context():
                 return fn(*args)
 
+        return await self.run_in_pool(call, executor=executor)
+
+    async def run_in_pool(self, fn: Callable[..., T], *args: Any, executor: Executor | None = None) -> T:
+        """Run ``fn(*args)`` on a pool (default: the worker pool) as it is: no app context."""
         try:
-            pending = IOLoop.current().run_in_executor(executor, call)
+            pending = IOLoop.current().run_in_executor(executor or self.executor, fn, *args)
         except RuntimeError:  # the pool is shut down: this process is stopping
             raise ApiError(errors.SHUTTING_DOWN) from None
         return await pending

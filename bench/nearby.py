@@ -35,23 +35,25 @@ from bench.common import load_average, mean, percentiles
 
 DEEPEST_PAGE = 500 // setup.PAGE_COUNT
 PROFILE_NOTES = """\
-What the profiles showed, and what was done about it:
+What the profiles showed, and what was done about it (details: bench/nearby_profile.md):
 
 - Before (the issue's profile of the GEOSEARCH code): at 20 km Redis sorted
   ~440,000 members per query (~0.5 s, stalling every client); at 2 km 55% of the
   server's Python loaded 500 full `User` objects to show 20 and 24.5% parsed the
-  Redis reply. Now no query sorts: cells are visited band by band and a page
-  loads only its own 20 cards (listed columns).
-- First cell version (three pool jobs per page, async `MGET` between them):
-  py-spy showed most wall time in MariaDB round trips (a teardown `ROLLBACK`
-  per pool job, the position, the blocks, the cards) and, with `--gil`, 8% in
-  SQLAlchemy rebuilding and re-keying the same statements every page plus the
-  ORM compile step. Now: one pool job per page (one session, one teardown),
-  position and blocks in one query, the two per-page statements built once with
-  bind parameters and run on the session's connection (Core).
-- What remains (py-spy `--gil`, below): Tornado's request handling and JSON
-  encoding of the page on the event loop, pymysql packet parsing, and the
-  request authentication (not part of this change).
+  Redis reply. Grid cells fixed that: no query sorts, a page loads its own 20 cards.
+- The cell version ran the whole query as one pool job in an app context:
+  py-spy `--gil` at c16 put ~50% of the process there (SQLAlchemy + PyMySQL for
+  the position/blocks and the cards, sync Redis `EVAL` + `MGET`, decoding whole
+  cells, app-context teardown) and showed GIL hand-offs between the loop and four
+  pool threads. Now the page runs on the event loop: the caller's state (cell,
+  exclusions; versioned, dropped by every position or block write) is read in the
+  authentication's Redis pipeline, the rate limit goes with the first cell `MGET`,
+  cells are ranked by count and only the page's part is decoded, and one pool job
+  reads the cards (statement compiled once per size, `exec_driver_sql`), which still
+  re-checks every rule against the database.
+- What remains (py-spy `--gil`, below): Tornado's HTTP parsing and response
+  writing, the JSON envelope, redis.asyncio pipeline overhead and the request
+  authentication; all shared with every native endpoint.
 """
 
 
@@ -102,9 +104,11 @@ def _profile(pid: int, seconds: int, out: Path) -> list[str]:
         "NearbyListHandler.get",
         "NativeApiHandler.authenticate",
         "find_page",
-        "prepare_query",
-        "rank",
-        "build_page",
+        "_rank",
+        "locate_viewer",
+        "page_rows",
+        "assemble_page",
+        "RedisBatcher._send",
         "NativeApiHandler.send_success",
         "AppContext.pop",
         "RequestHandler._execute",
@@ -186,10 +190,9 @@ def run(quick: bool) -> str:
         if baseline:
             setup.fill_geo_index(app, redis_url)
             servers.append(("baseline", *stack.enter_context(setup.api_server(env, Path(baseline)))))
-        for name, port, _ in servers:  # warm: cells cached, connections open
-            setup.load(
-                port, 16, setup.signed_paths(creds, callers, 32 if name == "baseline" else 1000, 20, 1)
-            )
+        for name, port, _ in servers:  # warm: cells, every caller's token and state cached, connections open
+            warm = 32 if name == "baseline" else len(callers)
+            setup.load(port, 16, setup.signed_paths(creds, callers, warm, 20, 1))
         rows = _measure(servers, creds, callers, stats, quick)
         profile: list[str] = []
         if not quick:

@@ -165,3 +165,55 @@ def test_people_seeded_by_the_cli_appear_in_a_running_server(
             u.id for u in db.session.execute(db.select(User).where(User.phone.like("100%"))).scalars()
         }
     assert set(listed(after)) <= demo_ids
+
+
+def test_cell_ranking_pages_are_slices_of_the_full_ranking() -> None:
+    """Counting cells (cached text or ids) and decoding only what a page needs gives exactly
+    the slices of the plain ranking: every id once, in visiting order, excluded ids left out."""
+    import random
+
+    rng = random.Random(8)
+    for trial in range(200):
+        stage = [(band, Cell(band, col), float(band)) for band in range(3) for col in range(4)]
+        cells = [sorted(rng.sample(range(1, 400), rng.randrange(0, 30))) for _ in stage]
+        every = [user_id for members in cells for user_id in members]
+        excluded = frozenset(rng.sample(every, min(len(every), rng.choice([0, 1, 3, 20])))) | {0}
+        limit = rng.randrange(1, 120)
+        values = [nearby_cells.encode(m) if trial % 2 else m for m in cells]
+        ranking = nearby_cells.CellRanking(excluded, 5, limit)
+        ranking.add(stage, values)
+        plain = [
+            (band, user_id, cell)
+            for (band, cell, _), members in zip(stage, cells, strict=True)
+            for user_id in members
+            if user_id not in excluded
+        ][:limit]
+        assert ranking.total == len(plain)
+        for start in range(0, limit + 3, 3):
+            for count in (1, 2, 7):
+                assert ranking.page(start, count) == plain[start : start + count]
+
+
+def test_the_callers_own_move_and_blocks_count_at_their_next_query(
+    live_api: ApiClient, app: Flask, auth, cell_cache: int
+) -> None:
+    """The caller's cell and exclusions may be cached (``nearby_viewer``): a move or a
+    block, through the services, is seen by the very next query, total and all."""
+    me, near_home, near_away = auth.login(), auth.login(), auth.login()
+    away = offset(4, 0)  # a move the jump check allows at once
+    place(app, near_home, offset(-1, 0))
+    place(app, near_away, offset(5, 0))
+    reply = nearby(live_api, me, latlng=latlng(HOME), radius=2)
+    assert listed(reply) == [near_home.user_id] and reply.data["total"] == 1
+    assert listed(nearby(live_api, me, radius=2)) == [near_home.user_id]  # state now cached
+    place(app, me, away)  # through the service: the cached state stops counting
+    assert listed(nearby(live_api, me, radius=2)) == [near_away.user_id]
+    assert live_api.post("/api/block/add", {"peerId": near_away.user_id}, user=me).status == 200
+    reply = nearby(live_api, me, radius=2)
+    assert listed(reply) == [] and reply.data["total"] == 0
+    assert live_api.post("/api/block/remove", {"peerId": near_away.user_id}, user=me).status == 200
+    assert listed(nearby(live_api, me, radius=2)) == [near_away.user_id]
+    assert listed(nearby(live_api, near_away, radius=2)) == [me.user_id]
+    assert live_api.post("/api/block/add", {"peerId": me.user_id}, user=near_away).status == 200
+    reply = nearby(live_api, me, radius=2)  # blocked by them: neither sees the other
+    assert listed(reply) == [] and reply.data["total"] == 0

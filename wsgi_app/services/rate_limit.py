@@ -1,14 +1,18 @@
 """Sliding-window rate limits in Redis, several windows checked atomically.
 
 A hit is recorded only when every window still has room, so a refused call
-does not eat into the caller's allowance.
+does not eat into the caller's allowance. :func:`hit_command` and
+:func:`raise_if_limited` are the same check, sans-I/O, for the event loop's
+async Redis (``EVALSHA``; :func:`eval_fallback` when the script is not loaded).
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 
@@ -41,6 +45,32 @@ redis.call('ZADD', key, now, member)
 redis.call('EXPIRE', key, longest)
 return 0
 """
+_SLIDING_WINDOW_SHA1 = hashlib.sha1(_SLIDING_WINDOW_LUA.encode()).hexdigest()
+
+
+def _script_args(key: str, limits: Sequence[tuple[int, int]], now: float | None) -> list[Any]:
+    now = time.time() if now is None else now
+    args: list[Any] = [1, f"rl:{key}", now, f"{now:.6f}-{secrets.token_hex(4)}"]
+    for limit, window_secs in limits:
+        args.extend([limit, window_secs])
+    return args
+
+
+def hit_command(key: str, limits: Sequence[tuple[int, int]], now: float | None = None) -> tuple[Any, ...]:
+    """The Redis command of one :func:`hit` (its answer goes to :func:`raise_if_limited`)."""
+    return ("EVALSHA", _SLIDING_WINDOW_SHA1, *_script_args(key, limits, now))
+
+
+def eval_fallback(command: tuple[Any, ...]) -> tuple[Any, ...]:
+    """:func:`hit_command` sending the script itself (after a ``NOSCRIPT`` answer)."""
+    return ("EVAL", _SLIDING_WINDOW_LUA, *command[2:])
+
+
+def raise_if_limited(wait_secs: int | str, what: str) -> None:
+    """A 429 :class:`ApiError` with ``Retry-After`` when the hit was refused."""
+    wait = int(wait_secs)
+    if wait > 0:
+        raise ApiError(RATE_LIMITED, f"too many {what}, retry in {wait}s", headers={"Retry-After": str(wait)})
 
 
 _SLIDING_WINDOW = LuaScript(_SLIDING_WINDOW_LUA)
@@ -48,19 +78,10 @@ _SLIDING_WINDOW = LuaScript(_SLIDING_WINDOW_LUA)
 
 def hit(client: redis.Redis, key: str, limits: Sequence[tuple[int, int]], now: float | None = None) -> int:
     """Record one hit if allowed; returns 0, or the seconds until a hit would be allowed."""
-    now = time.time() if now is None else now
-    args: list[float | int | str] = [now, f"{now:.6f}-{secrets.token_hex(4)}"]
-    for limit, window_secs in limits:
-        args.extend([limit, window_secs])
-    return int(_SLIDING_WINDOW.run(client, [f"rl:{key}"], args))
+    _numkeys, rl_key, *args = _script_args(key, limits, now)
+    return int(_SLIDING_WINDOW.run(client, [rl_key], args))
 
 
 def enforce(client: redis.Redis, key: str, limits: Sequence[tuple[int, int]], what: str = "requests") -> None:
     """Like :func:`hit`, but raises a 429 :class:`ApiError` with ``Retry-After``."""
-    wait_secs = hit(client, key, limits)
-    if wait_secs > 0:
-        raise ApiError(
-            RATE_LIMITED,
-            f"too many {what}, retry in {wait_secs}s",
-            headers={"Retry-After": str(wait_secs)},
-        )
+    raise_if_limited(hit(client, key, limits), what)

@@ -1,17 +1,19 @@
-"""Nearby people: ``GET /api/user/nearby/list`` as one blocking call, :func:`find_page`.
+"""Nearby people: ``GET /api/user/nearby/list``, the blocking steps and the page itself.
 
-The native handler (:mod:`async_handlers.nearby`) runs it on the worker pool in
-one job (one database session, one teardown):
+The native handler's query (:mod:`async_handlers.nearby_query`) runs on the
+event loop and calls these:
 
-1. :func:`prepare_query` - rate limit, store a reported ``latlng``, return the
-   caller's grid cell and who never appears (the caller, blocks either way);
-2. :func:`nearby_cells.rank` - cells ringed outward from the caller, band by
-   band, until ``MAX_CANDIDATES`` people or the radius are reached; a page is a
-   slice of that ranking by (band, cell, id);
-3. :func:`build_page` - one query for the page's profiles (the listed columns
+1. rate limit, then the caller's cell and who never appears (the caller, blocks
+   either way): from the cached state (:mod:`wsgi_app.services.location.nearby_viewer`)
+   or, on a miss or with a reported ``latlng``, :func:`locate_viewer` (blocking);
+2. :class:`nearby_cells.CellRanking` - cells ringed outward from the caller,
+   band by band, until ``MAX_CANDIDATES`` people or the radius are reached; a
+   page is a slice of that ranking by (band, cell, id);
+3. :func:`page_rows` (blocking, on an engine connection: no app context, no
+   session, no ORM) - one query for the page's profiles (the listed columns
    only) that re-checks every rule (visible to everyone, not blocked, fresh,
-   still in that cell); anyone failing it makes their cell stale, and the
-   ranking is done once more without the stale cells.
+   still in that cell), then :func:`assemble_page`: anyone failing the check
+   makes their cell stale, and the ranking is done once more without it.
 
 Distances are between grid-cell centres and answered in whole-km bands; no
 coordinates ever leave the server (see :mod:`wsgi_app.services.location.positions`).
@@ -21,20 +23,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import BindParameter, bindparam, or_
+from sqlalchemy import BindParameter, Select, bindparam, or_
+from sqlalchemy.engine import Dialect, Engine
 
-from wsgi_app.extensions import db, redis_client
+from wsgi_app.extensions import db
 from wsgi_app.models.location import UserLocation
 from wsgi_app.models.social import Block
 from wsgi_app.models.user import User
-from wsgi_app.services import rate_limit
-from wsgi_app.services.location import nearby_cells
 from wsgi_app.services.location import positions as location
 from wsgi_app.services.location.grid import Cell, cell_of
 from wsgi_app.services.location.nearby_cells import LOCATION_MAX_AGE_DAYS
+from wsgi_app.services.location.nearby_viewer import Viewer
 from wsgi_app.services.profile.profiles import PROFILE_FIELDS
 from wsgi_app.services.profile.visibility import listable_clause
 from wsgi_app.timeutil import utcnow
@@ -46,20 +48,14 @@ MAX_CANDIDATES = 500  # people ranked per query: bounds the work and the depth o
 CARD_COLUMNS = [User.id if name == "user_id" else getattr(User, name) for name in PROFILE_FIELDS]
 
 
-@dataclass(frozen=True)
-class NearbyQuery:
-    cell: Cell
-    excluded: frozenset[int]  # never listed: the caller and everyone blocked either way
-
-
 @dataclass
 class PageResult:
     page: dict[str, Any]
     stale_cells: set[Cell] = field(default_factory=set)
 
 
-# Statements built once (their cache keys are memoised) and run on the session's connection
-# (Core, no ORM compile step): per page only parameters change.
+# Statements built once (their cache keys are memoised) and run with Core (no ORM compile
+# step): per page only parameters change.
 _VIEWER: BindParameter[int] = bindparam("viewer")
 _POSITION_AND_BLOCKS = (
     db.select(UserLocation.lat, UserLocation.lng, Block.blocker_id, Block.blocked_id)
@@ -67,15 +63,27 @@ _POSITION_AND_BLOCKS = (
     .outerjoin(Block, or_(Block.blocker_id == _VIEWER, Block.blocked_id == _VIEWER))
     .where(UserLocation.user_id == _VIEWER)
 )
-_PAGE_CARDS = (
-    db.select(*CARD_COLUMNS, UserLocation.lat, UserLocation.lng)
-    .join(UserLocation, UserLocation.user_id == User.id)
-    .where(
-        User.id.in_(bindparam("ids", expanding=True)),
-        UserLocation.updated_at >= bindparam("fresh_since"),
-        listable_clause(_VIEWER),
+
+
+@lru_cache(maxsize=128)
+def _page_cards(count: int) -> Select[Any]:
+    """The cards of ``count`` people (``id_0``...) who pass every rule, then their lat, lng."""
+    return (
+        db.select(*CARD_COLUMNS, UserLocation.lat, UserLocation.lng)
+        .join(UserLocation, UserLocation.user_id == User.id)
+        .where(
+            User.id.in_([bindparam(f"id_{index}") for index in range(count)]),
+            UserLocation.updated_at >= bindparam("fresh_since"),
+            listable_clause(_VIEWER),
+        )
     )
-)
+
+
+@lru_cache(maxsize=128)
+def _driver_sql(dialect: Dialect, count: int) -> tuple[str, dict[str, Any]]:
+    """:func:`_page_cards` compiled once per size: its SQL and its constant parameters."""
+    compiled = _page_cards(count).compile(dialect=dialect)
+    return str(compiled), {name: value for name, value in compiled.params.items() if value is not None}
 
 
 def _position_and_excluded(user_id: int) -> tuple[tuple[float, float] | None, frozenset[int]]:
@@ -89,31 +97,31 @@ def _position_and_excluded(user_id: int) -> tuple[tuple[float, float] | None, fr
     return (rows[0][0], rows[0][1]), frozenset(excluded)
 
 
-def prepare_query(user_id: int, latlng: str | None) -> NearbyQuery | None:
-    """Rate-limit the query, store ``latlng`` if given; None while the caller's position is unknown."""
-    limits = current_app.config["NEARBY_QUERY_LIMITS"]
-    rate_limit.enforce(redis_client(), f"nearby:query:{user_id}", limits, "nearby queries")
+def locate_viewer(user_id: int, latlng: str | None) -> Viewer | None:
+    """Store ``latlng`` if given, then the caller's cell and exclusions from the database
+    (None while their position is unknown). Runs inside an app context."""
     if latlng is not None:
         lat, lng = location.parse_latlng(latlng)
         location.report_location(user_id, lat, lng)
     position, excluded = _position_and_excluded(user_id)
-    return None if position is None else NearbyQuery(cell_of(*position), excluded)
+    return None if position is None else Viewer(user_id, cell_of(*position), excluded)
 
 
-def find_page(
-    viewer_id: int, latlng: str | None, radius_km: int, page: int, page_count: int
-) -> dict[str, Any]:
-    """The whole query: one page of the people around the viewer, nearest first."""
-    query = prepare_query(viewer_id, latlng)
-    if query is None:
-        return not_located()
-    for attempt in range(2):
-        ranked = nearby_cells.rank(query.cell, query.excluded, radius_km, MAX_CANDIDATES)
-        result = build_page(viewer_id, ranked, page, page_count)
-        if not result.stale_cells or attempt == 1 or not nearby_cells.cache_secs():
-            break
-        nearby_cells.invalidate(result.stale_cells)
-    return result.page
+def page_rows(engine: Engine, viewer_id: int, ids: list[int]) -> list[Any]:
+    """The listed columns (then lat, lng) of those of ``ids`` who pass every rule now.
+
+    On MariaDB/PyMySQL (no type processing needed) the statement compiled once per size
+    goes straight to the driver (``exec_driver_sql``: no per-call compile step, most of
+    SQLAlchemy's cost here); elsewhere (SQLite) it runs as Core."""
+    params: dict[str, Any] = {f"id_{index}": user_id for index, user_id in enumerate(ids)}
+    params["fresh_since"] = utcnow() - timedelta(days=LOCATION_MAX_AGE_DAYS)
+    params["viewer"] = viewer_id
+    dialect = engine.dialect
+    with engine.connect() as connection:
+        if dialect.name in ("mysql", "mariadb") and dialect.driver == "pymysql":
+            sql, constants = _driver_sql(dialect, len(ids))
+            return list(connection.exec_driver_sql(sql, {**constants, **params}).all())
+        return list(connection.execute(_page_cards(len(ids)), params).all())
 
 
 def _card(row: Any) -> dict[str, Any]:
@@ -123,19 +131,13 @@ def _card(row: Any) -> dict[str, Any]:
     return item
 
 
-def build_page(viewer_id: int, ranked: list[tuple[int, int, Cell]], page: int, page_count: int) -> PageResult:
-    """One page of the ranking ``(band, user id, cell)``, nearest first, with profile cards.
-
-    Everyone on the page is re-checked in the same query; those failing (hidden,
-    blocked, stale, deleted, moved since their cell was cached) are left out and
-    their cells (and a mover's new cell) returned as stale.
-    """
-    start = (page - 1) * page_count
-    chosen = ranked[start : start + page_count]
-    fresh_since = utcnow() - timedelta(days=LOCATION_MAX_AGE_DAYS)
-    ids = [user_id for _, user_id, _ in chosen]
-    params = {"ids": ids, "fresh_since": fresh_since, "viewer": viewer_id}
-    rows = db.session.connection().execute(_PAGE_CARDS, params).all() if chosen else []
+def assemble_page(
+    total: int, chosen: list[tuple[int, int, Cell]], rows: list[Any], start: int, page_count: int
+) -> PageResult:
+    """The page of the ranked ``chosen`` ``(band, user id, cell)``, nearest first, with the
+    cards of :func:`page_rows`. Those without a row or found in another cell (hidden,
+    blocked, stale, deleted, moved since their cell was cached) are left out and their
+    cells (and a mover's new cell) returned as stale."""
     found = {row[0]: row for row in rows}
     result = PageResult(page={})
     items = []
@@ -150,12 +152,7 @@ def build_page(viewer_id: int, ranked: list[tuple[int, int, Cell]], page: int, p
         item["distance_km"] = band_km
         item["distance"] = location.distance_label(band_km)
         items.append(item)
-    result.page = {
-        "total": len(ranked),
-        "list": items,
-        "has_next": start + page_count < len(ranked),
-        "located": True,
-    }
+    result.page = {"total": total, "list": items, "has_next": start + page_count < total, "located": True}
     return result
 
 

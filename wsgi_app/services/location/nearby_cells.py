@@ -16,7 +16,7 @@ Invariants:
 - With a real Redis, cells are cached as ``nearby:cell:{row}:{col}`` (ids as
   decimal text, ``NEARBY_CELL_CACHE_SECS``). Every position write drops the
   cached old and new cell after its commit, so a mover leaves the old cell at
-  once; the page check (``services.nearby.build_page``) drops any cell whose
+  once; the page check (``services.location.nearby.assemble_page``) drops any cell whose
   listed person is no longer there, hidden or stale. The embedded default's
   Redis stand-in lives in one process, so there nothing is cached at all.
 """
@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, or_
@@ -169,31 +169,6 @@ def load_cells(cells: Sequence[Cell]) -> dict[Cell, list[int]]:
     return people
 
 
-def people(cells: Sequence[Cell], ttl_secs: int) -> list[str | list[int]]:
-    """Each cell's people: cached copies by ``MGET`` (left as text until ranked), the rest loaded."""
-    values: list[str | None] = [None] * len(cells)
-    if ttl_secs:
-        client = redis_client()
-        for at in range(0, len(cells), MGET_CHUNK_KEYS):
-            keys = [cell_key(cell) for cell in cells[at : at + MGET_CHUNK_KEYS]]
-            values[at : at + MGET_CHUNK_KEYS] = cast(list[str | None], client.mget(keys))  # decoded
-    missing = [cell for cell, value in zip(cells, values, strict=True) if value is None]
-    loaded = load_cells(missing) if missing else {}
-    return [loaded[cell] if value is None else value for cell, value in zip(cells, values, strict=True)]
-
-
-def rank(centre: Cell, excluded: frozenset[int], radius_km: int, limit: int) -> list[tuple[int, int, Cell]]:
-    """The first ``limit`` people around ``centre`` as ``(band, user id, cell)``, stage by stage."""
-    ranking = Ranking(excluded, radius_km, limit)
-    ttl_secs = cache_secs()
-    for band_lo, band_hi in stages(radius_km):
-        stage = ranking.within(ring(centre, band_lo, band_hi))
-        ranking.add(stage, people([cell for _, cell, _ in stage], ttl_secs))
-        if ranking.full:
-            break
-    return ranking.candidates
-
-
 def invalidate(cells: Iterable[Cell]) -> None:
     """Drop the cached copies of ``cells`` (after the write that changed them has committed)."""
     keys = {cell_key(cell) for cell in cells}
@@ -201,31 +176,78 @@ def invalidate(cells: Iterable[Cell]) -> None:
         redis_client().delete(*keys)
 
 
-class Ranking:
-    """Candidates in visiting order, ``(band, user id, cell)``, at most ``limit`` of them."""
+class CellRanking:
+    """The first ``limit`` people around a caller, cell by cell, without listing them all.
+
+    A cell's people stay as their cached text (``"3,8,21"``) or loaded ids; only
+    their count is taken (and whether an excluded id is among them), so ranking
+    a stage costs O(cells) in C string operations, not O(people) in Python. Only
+    the cells a page overlaps are decoded (:meth:`page`). The order is the one
+    of the invariants: ``(band, row, col)``, then id ascending inside a cell.
+    """
+
+    # With more excluded ids than this, a cell is decoded instead of searched per id.
+    MAX_SEARCHED_EXCLUSIONS = 16
 
     def __init__(self, excluded: frozenset[int], radius_km: int, limit: int) -> None:
         self.excluded = excluded
         self.radius_km = radius_km
         self.limit = limit
-        self.candidates: list[tuple[int, int, Cell]] = []
+        self.total = 0
+        self._cells: list[tuple[int, Cell, str | Sequence[int], int]] = []  # band, cell, people, kept
 
     @property
     def full(self) -> bool:
-        return len(self.candidates) >= self.limit
+        return self.total >= self.limit
 
     def within(self, stage: Sequence[RingCell]) -> list[RingCell]:
         return [item for item in stage if item[2] <= self.radius_km]
 
     def add(self, stage: Sequence[RingCell], people: Sequence[str | Sequence[int]]) -> None:
-        """Append the people of the stage's cells (``people[i]`` for ``stage[i]``, ids or
+        """Count in the people of the stage's cells (``people[i]`` for ``stage[i]``, ids or
         their cached text) until full."""
-        excluded = self.excluded
         for (band, cell, _), members in zip(stage, people, strict=True):
-            if isinstance(members, str):
-                members = decode(members)
-            for user_id in members:
-                if user_id not in excluded:
-                    self.candidates.append((band, user_id, cell))
-                    if len(self.candidates) >= self.limit:
-                        return
+            if self.full:
+                return
+            count = self._count(members)
+            if count:
+                kept = min(count, self.limit - self.total)
+                self._cells.append((band, cell, members, kept))
+                self.total += kept
+
+    def _count(self, members: str | Sequence[int]) -> int:
+        if not members:
+            return 0
+        if not isinstance(members, str) or len(self.excluded) > self.MAX_SEARCHED_EXCLUSIONS:
+            return len(self._ids(members))
+        count = members.count(",") + 1
+        padded = f",{members},"
+        return count - sum(1 for user_id in self.excluded if f",{user_id}," in padded)
+
+    def _ids(self, members: str | Sequence[int], first: int | None = None) -> list[int]:
+        """The cell's people less the excluded; with ``first``, at least its first ``first``
+        of them (cached text is split only that far: a page needs 20 of a cell's hundreds)."""
+        if isinstance(members, str):
+            if first is None:
+                ids: Sequence[int] = decode(members)
+            else:
+                wanted = first + len(self.excluded)  # enough even if every excluded id is here
+                ids = [int(part) for part in members.split(",", wanted)[:wanted]]
+        else:
+            ids = members
+        excluded = self.excluded
+        return [user_id for user_id in ids if user_id not in excluded]
+
+    def page(self, start: int, count: int) -> list[tuple[int, int, Cell]]:
+        """Ranked people ``start`` to ``start + count - 1`` as ``(band, user id, cell)``."""
+        chosen: list[tuple[int, int, Cell]] = []
+        end = min(start + count, self.total)
+        at = 0
+        for band, cell, members, kept in self._cells:
+            if at >= end:
+                break
+            if at + kept > start:
+                ids = self._ids(members, min(kept, end - at))[:kept]
+                chosen.extend((band, user_id, cell) for user_id in ids[max(0, start - at) : end - at])
+            at += kept
+        return chosen

@@ -13,7 +13,8 @@ best, never a point inside it.
 The ``UserLocation`` row is the only copy. Nearby search reads it by grid
 cell (:mod:`wsgi_app.services.location.nearby_cells`); every write here, after its
 commit, drops the cached copies of the cells it touched, so a user who moves
-leaves the old cell at once. Nothing is ever rebuilt as a whole.
+leaves the old cell at once, and of the mover's own nearby state
+(:mod:`wsgi_app.services.location.nearby_viewer`). Nothing is ever rebuilt as a whole.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED, Api
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
 from wsgi_app.services import rate_limit
-from wsgi_app.services.location import nearby_cells
+from wsgi_app.services.location import nearby_cells, nearby_viewer
 from wsgi_app.services.location.grid import (  # noqa: F401  (re-exported: the location vocabulary)
     GRID_KM,
     Cell,
@@ -121,6 +122,7 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
 
     transactions.write(store, what="location")
     nearby_cells.invalidate(touched)
+    nearby_viewer.forget([user_id])
     return point
 
 
@@ -149,3 +151,4 @@ def forget_location(user_id: int) -> None:
     db.session.delete(row)
     db.session.flush()
     nearby_cells.invalidate([cell_of(row.lat, row.lng)])
+    nearby_viewer.forget([user_id])

@@ -21,6 +21,7 @@ from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.social import Block
 from wsgi_app.models.user import User
 from wsgi_app.services import rate_limit
+from wsgi_app.services.location import nearby_viewer
 from wsgi_app.timeutil import format_wire_datetime
 
 
@@ -81,6 +82,7 @@ def block(blocker_id: int, peer_id: int) -> None:
         transactions.write(
             lambda: db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id)), what="block"
         )
+    nearby_viewer.forget([blocker_id, peer_id])  # their cached nearby exclusions
 
 
 def unblock(blocker_id: int, peer_id: int) -> None:
@@ -90,6 +92,7 @@ def unblock(blocker_id: int, peer_id: int) -> None:
     transactions.write_statement(
         db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == peer_id), what="unblock"
     )
+    nearby_viewer.forget([blocker_id, peer_id])  # their cached nearby exclusions
 
 
 def blocks_page(blocker_id: int, page: int, page_count: int) -> dict[str, Any]:

@@ -1,0 +1,163 @@
+"""The nearby query on the event loop: ``redis.asyncio`` for everything cached, a thread
+only for the database.
+
+Per page, with the caches warm, two Redis round trips, both in the loop's shared
+pipelines (:mod:`async_handlers.redis_batch`): the caller's cached state is read
+in the pipeline of the request's own authentication (:func:`prefetch_state`),
+then the rate limit and the cells of the first stage of bands go together
+(``EVALSHA`` + ``MGET``: no sort, O(cells) work in Redis); then ONE pool job reads
+the page's cards on an engine connection (no app context, no session, no ORM),
+re-checking every listed person against the database.
+
+Invariants (the rules themselves live in :mod:`wsgi_app.services.location`):
+
+- nothing is answered or written before the request is authenticated and
+  counted by the rate limit: the prefetched state is only used for a caller
+  who authenticated as its user, a reported ``latlng`` is stored only after the
+  limit, and a refused request gets its 429 before any page is read;
+- the database stays the truth: a missing or stale cache entry (caller state,
+  cell) is read from it on the pool, and a page whose check finds someone
+  gone, hidden, blocked or moved drops those cells and the caller's state and
+  ranks once more from fresh reads;
+- the caller's cached state is used only at the version read with it
+  (:mod:`wsgi_app.services.location.nearby_viewer`), so a move or a block is
+  seen by the caller's next query;
+- nothing here blocks the loop: the database and the cell loader run on the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+
+from async_handlers.base import NativeContext
+from wsgi_app.services import rate_limit
+from wsgi_app.services.location import nearby, nearby_cells, nearby_viewer
+from wsgi_app.services.location.grid import Cell
+from wsgi_app.services.location.nearby_viewer import Viewer
+
+Command = tuple[Any, ...]
+StateRead = asyncio.Future[list[Any]]
+
+
+def prefetch_state(context: NativeContext, params: Mapping[str, str]) -> tuple[int, StateRead] | None:
+    """Start reading the claimed caller's cached state, to share the authentication's pipeline.
+
+    Nothing is decided from it until the caller is authenticated as that user (see
+    :func:`find_page`). None when nothing is cached or the request reports a position."""
+    claimed = params.get("userId", "")
+    if "latlng" in params or not claimed.isdigit() or not nearby_cells.cache_secs(context.flask_app.config):
+        return None
+    user_id = int(claimed)
+    read = asyncio.ensure_future(context.redis_batch.run(nearby_viewer.read_commands(user_id)))
+    read.add_done_callback(_consume)  # a failed read of a request that fails its auth logs nothing
+    return user_id, read
+
+
+def _consume(read: StateRead) -> None:
+    if not read.cancelled():
+        read.exception()
+
+
+async def find_page(
+    context: NativeContext,
+    viewer_id: int,
+    latlng: str | None,
+    radius_km: int,
+    page: int,
+    page_count: int,
+    prefetched: tuple[int, StateRead] | None = None,
+) -> dict[str, Any]:
+    """One page of the people around the authenticated ``viewer_id``, nearest first."""
+    config = context.flask_app.config
+    ttl_secs = nearby_cells.cache_secs(config)
+    limits: Sequence[tuple[int, int]] = config["NEARBY_QUERY_LIMITS"]
+    limit_command: Command | None = rate_limit.hit_command(f"nearby:query:{viewer_id}", limits)
+    viewer, version = None, None
+    cached = bool(ttl_secs) and latlng is None
+    if cached:
+        if prefetched is not None and prefetched[0] == viewer_id:
+            state, version = (await prefetched[1])[0]
+        else:
+            state, version = (await context.redis_batch.run(nearby_viewer.read_commands(viewer_id)))[0]
+        viewer = nearby_viewer.decode(viewer_id, state, version)
+    if viewer is None:  # the slow path: counted first, then the database
+        await _run(context, [limit_command])
+        limit_command = None
+        viewer = await context.run_blocking(nearby.locate_viewer, viewer_id, latlng)
+        if viewer is not None and cached:
+            await context.redis_batch.run([nearby_viewer.store_command(viewer, version, ttl_secs)])
+    if viewer is None:
+        return nearby.not_located()
+    start = (page - 1) * page_count
+    for attempt in range(2):
+        ranking = await _rank(context, viewer, radius_km, ttl_secs, limit_command)
+        limit_command = None
+        chosen = ranking.page(start, page_count)
+        ids = [user_id for _, user_id, _ in chosen]
+        rows = await context.run_in_pool(nearby.page_rows, context.engine, viewer_id, ids) if ids else []
+        result = nearby.assemble_page(ranking.total, chosen, rows, start, page_count)
+        if not result.stale_cells or attempt == 1 or not ttl_secs:
+            break
+        keys = [nearby_cells.cell_key(cell) for cell in result.stale_cells]
+        await context.redis_batch.run([("DEL", *keys, nearby_viewer.state_key(viewer_id))])
+        fresh = await context.run_blocking(nearby.locate_viewer, viewer_id, None)
+        if fresh is None:
+            return nearby.not_located()
+        viewer = fresh
+    return result.page
+
+
+async def _run(context: NativeContext, commands: list[Command | None]) -> list[Any]:
+    """``commands``, the first of which may be the rate limit's ``EVALSHA`` (``None``: none);
+    a refused hit raises its 429 here."""
+    limit = commands[0]
+    rest = [command for command in commands[1:] if command is not None]
+    try:
+        answers = await context.redis_batch.run([limit, *rest] if limit else rest)
+    except redis.exceptions.NoScriptError:  # first use since Redis started: send the script
+        assert limit is not None
+        answers = await context.redis_batch.run([rate_limit.eval_fallback(limit), *rest])
+    if limit is None:
+        return answers
+    rate_limit.raise_if_limited(answers[0], "nearby queries")
+    return answers[1:]
+
+
+async def _rank(
+    context: NativeContext, viewer: Viewer, radius_km: int, ttl_secs: int, limit_command: Command | None
+) -> nearby_cells.CellRanking:
+    """Stage by stage of bands: the cells' people from Redis (one ``MGET`` per stage, the first
+    with ``limit_command``), the cells not cached from the database (pool), until
+    ``MAX_CANDIDATES`` people or the radius."""
+    ranking = nearby_cells.CellRanking(viewer.excluded, radius_km, nearby.MAX_CANDIDATES)
+    for band_lo, band_hi in nearby_cells.stages(radius_km):
+        stage = ranking.within(nearby_cells.ring(viewer.cell, band_lo, band_hi))
+        cells = [cell for _, cell, _ in stage]
+        values = await _cached_cells(context, cells, ttl_secs, limit_command)
+        limit_command = None
+        missing = [cell for cell, value in zip(cells, values, strict=True) if value is None]
+        if missing:
+            loaded = await context.run_blocking(nearby_cells.load_cells, missing)
+            values = [loaded.get(cell, value) for cell, value in zip(cells, values, strict=True)]
+        ranking.add(stage, values)
+        if ranking.full:
+            break
+    if limit_command is not None:  # no stage at all (a radius below every cell centre)
+        await _run(context, [limit_command])
+    return ranking
+
+
+async def _cached_cells(
+    context: NativeContext, cells: list[Cell], ttl_secs: int, limit_command: Command | None
+) -> list[Any]:
+    """Each cell's cached people (text) or None; the rate limit goes with the first ``MGET``."""
+    chunk = nearby_cells.MGET_CHUNK_KEYS
+    keys = [nearby_cells.cell_key(cell) for cell in cells] if ttl_secs else []
+    commands = [("MGET", *keys[at : at + chunk]) for at in range(0, len(keys), chunk)]
+    answers = await _run(context, [limit_command, *commands]) if limit_command or commands else []
+    values: list[Any] = [value for answer in answers for value in answer]
+    return values or [None] * len(cells)
