@@ -60,6 +60,10 @@ class ProfileSummary:
 def is_idle(frames: list[str]) -> bool:
     """A pool worker waiting for a job, or the event loop waiting in epoll with nothing running."""
     leaf = frames[-1]
+    # Python 3.11's pool worker waits for a job in SimpleQueue.get, a C call: no Python frame
+    # below ``_worker``, so the leaf is the worker itself (it is idle, not handing off a job).
+    if leaf.startswith("_worker (") and "concurrent/futures/thread.py" in leaf:
+        return True
     if not any(leaf.endswith(idle) for idle in IDLE_LEAVES):
         return False
     if "SelectorEventLoop.select" in leaf or "EpollSelector.select" in leaf:
