@@ -45,7 +45,13 @@ class Probe:
 
 
 QUICK = [Probe(pollers=20, rate=10, send_secs=2, crud_rate=5)]
-FULL = [Probe(10_000, 200, 30, 50), Probe(1_000, 200, 30, 50)]
+# The probes: 10,000 and 1,000 pollers at 200 msg/s, and both at 50 msg/s (its lower-rate targets).
+FULL = [
+    Probe(10_000, 200, 30, 50),
+    Probe(1_000, 200, 30, 50),
+    Probe(10_000, 50, 30, 50),
+    Probe(1_000, 50, 30, 50),
+]
 SENDS_PER_SENDER = 40  # under the per-sender limit of 60 a minute
 
 
