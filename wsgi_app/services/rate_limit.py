@@ -8,7 +8,6 @@ async Redis (``EVALSHA``; :func:`eval_fallback` when the script is not loaded).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ redis.call('ZADD', key, now, member)
 redis.call('EXPIRE', key, longest)
 return 0
 """
-_SLIDING_WINDOW_SHA1 = hashlib.sha1(_SLIDING_WINDOW_LUA.encode()).hexdigest()
+_SLIDING_WINDOW = LuaScript(_SLIDING_WINDOW_LUA)
 
 
 def _script_args(key: str, limits: Sequence[tuple[int, int]], now: float | None) -> list[Any]:
@@ -58,12 +57,12 @@ def _script_args(key: str, limits: Sequence[tuple[int, int]], now: float | None)
 
 def hit_command(key: str, limits: Sequence[tuple[int, int]], now: float | None = None) -> tuple[Any, ...]:
     """The Redis command of one :func:`hit` (its answer goes to :func:`raise_if_limited`)."""
-    return ("EVALSHA", _SLIDING_WINDOW_SHA1, *_script_args(key, limits, now))
+    return ("EVALSHA", _SLIDING_WINDOW.sha, *_script_args(key, limits, now))
 
 
 def eval_fallback(command: tuple[Any, ...]) -> tuple[Any, ...]:
     """:func:`hit_command` sending the script itself (after a ``NOSCRIPT`` answer)."""
-    return ("EVAL", _SLIDING_WINDOW_LUA, *command[2:])
+    return ("EVAL", _SLIDING_WINDOW.source, *command[2:])
 
 
 def raise_if_limited(wait_secs: int | str, what: str) -> None:
@@ -71,9 +70,6 @@ def raise_if_limited(wait_secs: int | str, what: str) -> None:
     wait = int(wait_secs)
     if wait > 0:
         raise ApiError(RATE_LIMITED, f"too many {what}, retry in {wait}s", headers={"Retry-After": str(wait)})
-
-
-_SLIDING_WINDOW = LuaScript(_SLIDING_WINDOW_LUA)
 
 
 def hit(client: redis.Redis, key: str, limits: Sequence[tuple[int, int]], now: float | None = None) -> int:

@@ -12,7 +12,7 @@ Invariants (why the cache never serves a row older than a committed change):
 
 * every change of a ``users`` row made through the session invalidates after
   its commit: :func:`invalidate` increments the user's generation
-  (``profile:gen:<id>``) and deletes the row in one ``MULTI``. Session
+  (``profile:gen:<id>``) and deletes the row in one script. Session
   listeners find the changes: ORM flushes of a ``User`` (insert, update,
   delete: avatar changes, sign-up, account deletion, purchases) and Core
   ``UPDATE``/``DELETE``/``INSERT`` on ``users`` (``access.update_profile``).
@@ -42,7 +42,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import operators
@@ -51,6 +50,7 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, TextClause
 from wsgi_app.extensions import redis_client
 from wsgi_app.models.user import User
 from wsgi_app.services.profile.profiles import PROFILE_COLUMNS, load_profile_row
+from wsgi_app.services.redis_scripts import LuaScript
 
 PROFILE_CACHE_TTL_SECS = 300
 GENERATION_TTL_SECS = 24 * 3600
@@ -90,13 +90,8 @@ return 1
 """
 
 
-def _script(source: str) -> Any:
-    """``source`` registered on the current app's client (EVALSHA; loaded on first use)."""
-    scripts = current_app.extensions.setdefault("profile_cache_scripts", {})
-    script = scripts.get(source)
-    if script is None:
-        script = scripts[source] = redis_client().register_script(source)
-    return script
+_FILL = LuaScript(_FILL_SCRIPT)
+_INVALIDATE = LuaScript(_INVALIDATE_SCRIPT)
 
 
 def row_key(user_id: int) -> str:
@@ -166,7 +161,7 @@ def profile_row(user_id: int, prefetched: Mapping[str, Any] | None = None) -> An
         if cached_epoch == epoch:
             return CachedRow(json.loads(encoded))
     row = load_profile_row(user_id)
-    _script(_FILL_SCRIPT)(keys=keys, args=[epoch, generation, encode_row(row), PROFILE_CACHE_TTL_SECS])
+    _FILL.run(redis_client(), keys, [epoch, generation, encode_row(row), PROFILE_CACHE_TTL_SECS])
     return row
 
 
@@ -177,7 +172,7 @@ def invalidate(user_ids: Iterable[int]) -> None:
     keys = [key for user_id in ids - {ALL_USERS} for key in (generation_key(user_id), row_key(user_id))]
     if ALL_USERS in ids:
         keys.append(EPOCH_KEY)
-    _script(_INVALIDATE_SCRIPT)(keys=keys, args=[GENERATION_TTL_SECS, int(ALL_USERS in ids)])
+    _INVALIDATE.run(redis_client(), keys, [GENERATION_TTL_SECS, int(ALL_USERS in ids)])
 
 
 def _remember(session: Session, user_ids: Iterable[int]) -> None:
