@@ -132,12 +132,16 @@ class WholeCallWSGIContainer(WSGIContainer):
 
     async def handle_request(self, request: httputil.HTTPServerRequest) -> None:
         environ = self.environ(request)
-        if self.precheck is not None:  # the request check's Redis round trip, on the loop
-            await self.precheck(environ, request.body)
+        # The request check's Redis round trip, on the loop; a view that will then make
+        # no I/O call (a cache hit, an error) runs here too, without the thread hop.
+        no_io = self.precheck is not None and await self.precheck(environ, request.body)
         try:
-            status, headers, body = await IOLoop.current().run_in_executor(
-                self.executor, run_wsgi_app, self.wsgi_application, environ
-            )
+            if no_io:
+                status, headers, body = run_wsgi_app(self.wsgi_application, environ)
+            else:
+                status, headers, body = await IOLoop.current().run_in_executor(
+                    self.executor, run_wsgi_app, self.wsgi_application, environ
+                )
         except RuntimeError as exc:
             if "after shutdown" not in str(exc):
                 raise

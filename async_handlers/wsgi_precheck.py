@@ -24,7 +24,12 @@ Invariants:
   the check only if its own parameters are equal;
 - an appkey not in the per-process cache is left to the view (it reads the
   database on its thread; the loop never does);
-- the path and method signed are the environ's, which are Flask's.
+- the path and method signed are the environ's, which are Flask's;
+- a request is said to need no I/O (the container then runs it on the loop,
+  not on a worker thread) only when the check failed (the view raises at
+  once), or when the token was in the cache and the view declares
+  (``answered_from_prefetch``) that it answers these parameters from these
+  prefetched values alone: a cached own-profile read.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 64 * 1024
 FORM_MIMETYPE = "application/x-www-form-urlencoded"
 Prefetch = Callable[[Mapping[str, str]], Sequence[str]]
+AnsweredFromPrefetch = Callable[[Mapping[str, str], Mapping[str, Any]], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,7 @@ class SignedRoute:
 
     need_user: bool
     prefetch: Prefetch | None
+    answered_from_prefetch: AnsweredFromPrefetch | None = None
 
 
 def signed_routes(flask_app: Flask) -> dict[tuple[str, str], SignedRoute]:
@@ -64,7 +71,11 @@ def signed_routes(flask_app: Flask) -> dict[tuple[str, str], SignedRoute]:
         spec = getattr(view, "endpoint_spec", None)
         if rule.arguments or spec is None or spec.auth == "none":
             continue
-        route = SignedRoute(spec.auth == "user", getattr(view, "endpoint_prefetch", None))
+        route = SignedRoute(
+            spec.auth == "user",
+            getattr(view, "endpoint_prefetch", None),
+            getattr(view, "endpoint_answered_from_prefetch", None),
+        )
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             routes[(method, rule.rule)] = route
     return routes
@@ -96,14 +107,16 @@ class WsgiPrecheck:
     def for_app(cls, context: NativeContext) -> WsgiPrecheck:
         return cls(context, signed_routes(context.flask_app))
 
-    async def __call__(self, environ: dict[str, Any], body: bytes) -> None:
+    async def __call__(self, environ: dict[str, Any], body: bytes) -> bool:
+        """Check the request if it can; True when its view will then make no I/O call
+        (an answer from the prefetched values, or an error), so it may run on the loop."""
         method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
         route = self.routes.get((method, path))
         if route is None:
-            return
+            return False
         params = _params(environ, body)
         if params is None:
-            return
+            return False
         try:
             plan = await plan_on_loop(
                 self.context,
@@ -116,11 +129,18 @@ class WsgiPrecheck:
                 look_up_credentials=False,
             )
             if plan is None:
-                return
+                return False
             prefetch = tuple(route.prefetch(params)) if route.need_user and route.prefetch else ()
-            commands = [*auth_core.redis_commands(plan), *(("GET", key) for key in prefetch)]
+            auth_commands = auth_core.redis_commands(plan)
+            commands = [*auth_commands, *(("GET", key) for key in prefetch)]
             answers = await self.context.redis_batch.run(commands)
-            checked = PrecheckedRequest(params, prefetch, plan, answers)
         except Exception as err:  # the view raises it (see the module docstring)
-            checked = PrecheckedRequest(params, error=err)
-        environ[PRECHECK_ENVIRON_KEY] = checked
+            environ[PRECHECK_ENVIRON_KEY] = PrecheckedRequest(params, error=err)
+            return True
+        environ[PRECHECK_ENVIRON_KEY] = PrecheckedRequest(params, prefetch, plan, answers)
+        answered = route.answered_from_prefetch
+        return (
+            answered is not None
+            and auth_core.token_cached(plan, answers[: len(auth_commands)])
+            and answered(params, dict(zip(prefetch, answers[len(auth_commands) :], strict=True)))
+        )

@@ -7,6 +7,7 @@ in its order, a Redis failure); what it cannot read exactly is left to the view.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -19,7 +20,7 @@ from async_handlers.wsgi_precheck import signed_routes
 from tests.conftest import LiveServer
 from tests.helpers import ApiClient, SignedInUser
 from wsgi_app.api.endpoint import request_params
-from wsgi_app.extensions import redis_client
+from wsgi_app.extensions import db, redis_client
 from wsgi_app.params import params_from_raw
 from wsgi_app.services.auth import request_auth
 from wsgi_app.services.auth.applications import AppCredentials
@@ -139,3 +140,67 @@ def test_a_redis_failure_on_the_loop_is_answered_by_the_view(
     reply = live_api.get("/api/user/show", user=user)
     assert (reply.status, reply.code) == (503, 521)
     assert "Traceback" not in str(reply.body)
+
+
+@pytest.fixture
+def view_threads(monkeypatch: pytest.MonkeyPatch) -> list[threading.Thread]:
+    """The thread each signed Flask view of the test was checked on (the view's thread)."""
+    from wsgi_app.api import endpoint
+
+    threads: list[threading.Thread] = []
+    for name in ("judge_prechecked", "authenticate_and_prefetch"):
+        real = getattr(endpoint, name)
+
+        def recording(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            threads.append(threading.current_thread())
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(endpoint, name, recording)
+    return threads
+
+
+def test_a_cached_own_profile_read_runs_on_the_loop_and_others_on_workers(
+    app: Flask, live_server: LiveServer, live_api: ApiClient, user: SignedInUser, view_threads: list[Any]
+) -> None:
+    loop_thread = live_server._thread
+    first = live_api.get("/api/user/show", user=user)  # fills the cache: a database read
+    cached = live_api.get("/api/user/show", user=user)
+    updated = live_api.post("/api/user/update", {"nickname": "Renamed"}, user=user)  # a write
+    refilled = live_api.get("/api/user/show", user=user)  # the entry was dropped: a database read
+    again = live_api.get("/api/user/show", user=user)
+    replay = live_api.get("/api/user/show", user=user, nonce="seen")
+    replayed = live_api.get("/api/user/show", user=user, nonce="seen")  # an error: no I/O either
+    assert [r.status for r in (first, cached, updated, refilled, again, replay)] == [200] * 6
+    assert (replayed.status, replayed.code) == (409, 509)
+    assert cached.data == first.data and again.data == refilled.data == updated.data
+    assert again.data["nickname"] == "Renamed"
+    on_loop = [thread is loop_thread for thread in view_threads]
+    assert on_loop == [False, True, False, False, True, True, True]
+    with app.app_context():
+        redis_client().delete(cache_key(hash_token(user.token)))
+    assert live_api.get("/api/user/show", user=user).status == 200  # the token from the database
+    assert view_threads[-1] is not loop_thread
+
+
+def test_answered_from_prefetch_means_no_redis_or_database_call(
+    app: Flask, api: ApiClient, user: SignedInUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wsgi_app.services.profile import access, cache
+
+    assert api.get("/api/user/show", user=user).status == 200  # cached now
+    params = {"userId": str(user.user_id)}
+    keys = access.own_profile_prefetch(params)
+    with app.app_context():
+        prefetched = dict(zip(keys, redis_client().mget(keys), strict=True))
+        assert access.own_profile_from_prefetch(params, prefetched)
+        assert not access.own_profile_from_prefetch({**params, "peerId": "99"}, prefetched)
+        assert not access.own_profile_from_prefetch(params, {**prefetched, keys[-1]: None})
+
+        def no_io(*_: Any, **__: Any) -> Any:
+            raise AssertionError("I/O on a view said to answer from its prefetched values")
+
+        monkeypatch.setattr(cache, "redis_client", no_io)
+        monkeypatch.setattr(cache, "load_profile_row", no_io)
+        monkeypatch.setattr(db.session, "execute", no_io)
+        shown = access.show_profile(user.user_id, None, prefetched)
+    assert shown["user_id"] == user.user_id

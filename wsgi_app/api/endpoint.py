@@ -10,10 +10,13 @@ The view receives the caller and its declared parameters as keyword arguments
 when ``auth="none"``, and returns the ``data`` object of the envelope. A view declared
 with ``prefetch`` (a function of the raw parameters giving Redis keys) also
 receives ``prefetched``: those keys' values, read in the request check's one
-Redis round trip (``{}`` when the endpoint needs no signed-in user). The
-declaration is kept on the view (``endpoint_spec``, and ``endpoint_prefetch``) for
-the OpenAPI document and for the server that may do the request check's Redis
-round trip before the call (:class:`PrecheckedRequest` in the WSGI environ).
+Redis round trip (``{}`` when the endpoint needs no signed-in user).
+``answered_from_prefetch(params, prefetched)`` says when the view then makes no
+database or Redis call at all (a cache hit). The declaration is kept on the
+view (``endpoint_spec``, ``endpoint_prefetch``, ``endpoint_answered_from_prefetch``)
+for the OpenAPI document and for the server, which may do the request check's
+Redis round trip before the call (:class:`PrecheckedRequest` in the WSGI environ)
+and run a view that will make no I/O call on its event loop.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def endpoint(
     errors: Sequence[ErrorSpec] = (),
     description: str = "",
     prefetch: Callable[[Mapping[str, str]], Sequence[str]] | None = None,
+    answered_from_prefetch: Callable[[Mapping[str, str], Mapping[str, Any]], bool] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     spec = EndpointSpec(summary, tuple(params), auth, data_schema, tuple(errors), description)
 
@@ -90,6 +94,7 @@ def endpoint(
 
         wrapper.endpoint_spec = spec  # type: ignore[attr-defined]
         wrapper.endpoint_prefetch = prefetch  # type: ignore[attr-defined]
+        wrapper.endpoint_answered_from_prefetch = answered_from_prefetch  # type: ignore[attr-defined]
         return wrapper
 
     return decorator

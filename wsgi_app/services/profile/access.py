@@ -89,6 +89,12 @@ def own_profile_prefetch(params: Mapping[str, str]) -> list[str]:
     return profile_cache.prefetch_keys(claimed)
 
 
+def own_profile_from_prefetch(params: Mapping[str, str], prefetched: Mapping[str, Any]) -> bool:
+    """Whether :func:`show_profile` answers these parameters from ``prefetched`` alone,
+    with no database or Redis call (your own profile, its cache entry current)."""
+    return bool(own_profile_prefetch(params)) and profile_cache.cached_in(prefetched, params.get("userId"))
+
+
 def show_profile(
     viewer_id: int, peer_id: int | None, prefetched: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:

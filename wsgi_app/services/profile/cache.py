@@ -155,14 +155,30 @@ def profile_row(user_id: int, prefetched: Mapping[str, Any] | None = None) -> An
         for key in keys:
             pipe.get(key)
         epoch, generation, cached = pipe.execute()
-    epoch, generation = epoch or "", generation or ""
-    if cached is not None:
-        cached_epoch, _, encoded = cached.partition("|")
-        if cached_epoch == epoch:
-            return CachedRow(json.loads(encoded))
+    encoded = _fresh_row(epoch, cached)
+    if encoded is not None:
+        return CachedRow(json.loads(encoded))
     row = load_profile_row(user_id)
-    _FILL.run(redis_client(), keys, [epoch, generation, encode_row(row), PROFILE_CACHE_TTL_SECS])
+    _FILL.run(redis_client(), keys, [epoch or "", generation or "", encode_row(row), PROFILE_CACHE_TTL_SECS])
     return row
+
+
+def _fresh_row(epoch: str | None, cached: str | None) -> str | None:
+    """The encoded row of a cache entry read under the current epoch, else None."""
+    if cached is None:
+        return None
+    cached_epoch, _, encoded = cached.partition("|")
+    return encoded if cached_epoch == (epoch or "") else None
+
+
+def cached_in(prefetched: Mapping[str, Any], claimed_user_id: str | None) -> bool:
+    """Whether :func:`profile_row` of the claimed user will answer from ``prefetched`` alone
+    (no Redis or database call): its entry is there and of the current epoch."""
+    keys = prefetch_keys(claimed_user_id)
+    if not keys or not all(key in prefetched for key in keys):
+        return False
+    epoch, _, cached = (prefetched[key] for key in keys)
+    return _fresh_row(epoch, cached) is not None
 
 
 def invalidate(user_ids: Iterable[int]) -> None:
