@@ -335,6 +335,7 @@ class TornadoService:
             await asyncio.wait_for(asyncio.shield(drained), max(deadline - time.monotonic(), 1.0))
         except TimeoutError:
             log.warning("worker pools still busy after %.0fs; exiting", drain_secs)
+        self.context.redis_batch.close()
         await self.context.redis.aclose()
         metrics.process_stopping()
         log.info("drained")
