@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 import redis
+import uvloop
 
 from async_handlers.redis_batch import RedisBatcher
 from async_handlers.redis_wire import RedisWire, wire_for_url
@@ -19,6 +20,7 @@ from wsgi_app.redis_client import make_async_client
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server not installed")
 PASSWORD = "wire-test-secret"
+T = TypeVar("T")
 
 
 class PasswordRedisServer(RedisServer):
@@ -30,6 +32,14 @@ class PasswordRedisServer(RedisServer):
             return bool(redis.Redis(port=self.port, password=PASSWORD, socket_timeout=0.5).ping())
         except redis.RedisError:
             return False
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, T]], T]:
+    """Runs a scenario on each event loop the server may use (``EVENT_LOOP``)."""
+    return cast(
+        Callable[[Coroutine[Any, Any, T]], T], asyncio.run if request.param == "asyncio" else uvloop.run
+    )
 
 
 @pytest.fixture
@@ -61,7 +71,7 @@ def test_only_plain_redis_urls_get_a_wire() -> None:
 
 
 def test_batches_get_their_own_answers_in_order_and_errors_as_redis_py_gives_them(
-    own_redis: RedisServer,
+    own_redis: RedisServer, run: Any
 ) -> None:
     async def scenario() -> None:
         wire = _wire(own_redis.url.replace("/0", "/3"))
@@ -86,11 +96,11 @@ def test_batches_get_their_own_answers_in_order_and_errors_as_redis_py_gives_the
         assert wire.connections_opened == 1
         wire.close()
 
-    asyncio.run(scenario())
+    run(scenario())
     assert redis.Redis(port=own_redis.port, db=3, decode_responses=True).get("k5") == "5"  # SELECT 3 was sent
 
 
-def test_the_batcher_coalesces_on_the_wire(own_redis: RedisServer) -> None:
+def test_the_batcher_coalesces_on_the_wire(own_redis: RedisServer, run: Any) -> None:
     async def scenario() -> None:
         batcher = RedisBatcher(make_async_client(own_redis.url), _wire(own_redis.url))
         results = await asyncio.gather(
@@ -104,10 +114,10 @@ def test_the_batcher_coalesces_on_the_wire(own_redis: RedisServer) -> None:
         batcher.close()
         await batcher.client.aclose()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
-def test_a_password_is_sent_first_and_a_wrong_one_refused(tmp_path: Path) -> None:
+def test_a_password_is_sent_first_and_a_wrong_one_refused(tmp_path: Path, run: Any) -> None:
     server = PasswordRedisServer(tmp_path)
     server.start()
     try:
@@ -122,13 +132,13 @@ def test_a_password_is_sent_first_and_a_wrong_one_refused(tmp_path: Path) -> Non
             good.close()
             return answer
 
-        assert asyncio.run(scenario()) == ["OK", "1"]
+        assert run(scenario()) == ["OK", "1"]
     finally:
         server.stop()
 
 
 def test_the_next_batch_after_a_restart_succeeds_and_a_stopped_server_fails_fast(
-    own_redis: RedisServer,
+    own_redis: RedisServer, run: Any
 ) -> None:
     async def scenario() -> None:
         wire = _wire(own_redis.url)
@@ -146,4 +156,4 @@ def test_the_next_batch_after_a_restart_succeeds_and_a_stopped_server_fails_fast
         assert await wire.execute([("GET", "r")]) == [None]
         wire.close()
 
-    asyncio.run(scenario())
+    run(scenario())
