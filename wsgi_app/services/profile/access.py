@@ -6,6 +6,7 @@ update; phone, VIP time and ids are not among them, whatever a client sends.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -130,6 +131,17 @@ def check_birthday(birthday: date) -> date:
     return birthday
 
 
+@functools.lru_cache(maxsize=4096)  # at most one per subset of EDITABLE_FIELDS (2,048)
+def _update_statement(columns: tuple[str, ...]) -> Any:
+    """``UPDATE users SET <columns> WHERE id = :user_id``, built once per set of columns (building
+    it per request, with its cache key, was a tenth of an update's CPU)."""
+    users = User.__table__
+    statement = (
+        update(users).where(users.c.id == bindparam("user_id")).values({c: bindparam(c) for c in columns})
+    )
+    return transactions.single_statement(statement)
+
+
 def update_profile(user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply the sent fields (only :data:`EDITABLE_FIELDS`) in one autocommitted UPDATE, then
     read the profile back (it shows concurrent changes too)."""
@@ -145,10 +157,8 @@ def update_profile(user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     if "avatar" in values and not photos.is_own_photo_url(user_id, values["avatar"]):
         raise ApiError(PARAM_INVALID, "avatar: must be the URL of one of your photos")
     if values:
-        users = User.__table__
-        transactions.write_statement(
-            update(users).where(users.c.id == user_id).values(values), what="profile update"
-        )
+        statement = _update_statement(tuple(sorted(values)))
+        transactions.write_statement(statement, {**values, "user_id": user_id}, what="profile update")
         if "authority" in values:
             hot_list.invalidate()
             position = location.current_position(user_id)

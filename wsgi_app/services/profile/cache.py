@@ -204,16 +204,20 @@ def _is_users_id(column: Any) -> bool:
     return getattr(column, "key", None) == "id" and _is_users_table(getattr(column, "table", None))
 
 
-def _ids_in_where(statement: Any) -> set[int] | None:
-    """The user ids a WHERE on ``users.id`` names (``==`` or ``IN``); None when it names none."""
+def _ids_in_where(statement: Any, parameters: Mapping[str, Any]) -> set[int] | None:
+    """The user ids a WHERE on ``users.id`` names (``==`` or ``IN``, a value bound in the
+    statement or given with its execution); None when it names none."""
     clause = getattr(statement, "whereclause", None)
     if not isinstance(clause, BinaryExpression) or not _is_users_id(clause.left):
         return None
     right = clause.right
-    if clause.operator is operators.eq and isinstance(right, BindParameter) and right.value is not None:
-        return {int(right.value)}
-    if clause.operator is operators.in_op and isinstance(right, BindParameter) and right.value:
-        return {int(value) for value in right.value}
+    if not isinstance(right, BindParameter):
+        return None
+    value = right.value if right.value is not None else parameters.get(right.key)
+    if clause.operator is operators.eq and value is not None:
+        return {int(value)}
+    if clause.operator is operators.in_op and value:
+        return {int(item) for item in value}
     return None
 
 
@@ -230,7 +234,8 @@ def _remember_statement(state: ORMExecuteState) -> None:
         return
     if state.is_insert:
         return  # new rows: no cached row can exist for an id not yet used
-    _remember(state.session, _ids_in_where(statement) or [ALL_USERS])
+    parameters = state.parameters if isinstance(state.parameters, Mapping) else {}
+    _remember(state.session, _ids_in_where(statement, parameters) or [ALL_USERS])
 
 
 @event.listens_for(Session, "after_flush")
