@@ -103,7 +103,9 @@ def show_profile(
     another's when you may see it (one query, then the visit: one autocommitted upsert)."""
     if peer_id is None or peer_id == viewer_id:
         return self_profile_data(profile_cache.profile_row(viewer_id, prefetched))
-    peer = db.session.execute(_SELECT_PEER_PROFILE, {"viewer": viewer_id, "owner": peer_id}).first()
+    # A Core SELECT: on the session's connection, without the ORM execution layer.
+    params = {"viewer": viewer_id, "owner": peer_id}
+    peer = db.session.connection().execute(_SELECT_PEER_PROFILE, params).first()
     if peer is None or not visible_by_authority(peer.authority, peer.blocked, peer.owner_wrote_to_viewer):
         raise ApiError(USER_NOT_FOUND)  # indistinguishable from a missing user
     record_visit(viewer_id, peer_id)
