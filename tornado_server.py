@@ -51,6 +51,7 @@ from http.client import responses
 from typing import Any, cast
 
 import tornado.web
+import uvloop
 from flask import Flask
 from tornado import httputil
 from tornado.http1connection import HTTP1Connection
@@ -63,6 +64,7 @@ from tornado.wsgi import WSGIContainer
 
 from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
+from async_handlers.wsgi_precheck import WsgiPrecheck
 from tornado_dispatch import PathDispatch
 from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform
 from wsgi_app import create_app, errors, metrics, native_endpoints
@@ -115,14 +117,31 @@ class WholeCallWSGIContainer(WSGIContainer):
     Tornado's container submits the app call and every body chunk as separate
     jobs on the executor's FIFO queue, so under load responses finish late and
     in bulk (tornadoweb/tornado#3299). Access logging is the Flask app's job.
+    Before the job, ``precheck`` (:mod:`async_handlers.wsgi_precheck`) makes the
+    request check's Redis round trip on the loop and leaves it in the environ.
     """
+
+    def __init__(
+        self,
+        wsgi_application: Callable[..., Any],
+        executor: ThreadPoolExecutor,
+        precheck: WsgiPrecheck | None = None,
+    ) -> None:
+        super().__init__(wsgi_application, executor)
+        self.precheck = precheck
 
     async def handle_request(self, request: httputil.HTTPServerRequest) -> None:
         environ = self.environ(request)
+        # The request check's Redis round trip, on the loop; a view that will then make
+        # no I/O call (a cache hit, an error) runs here too, without the thread hop.
+        no_io = self.precheck is not None and await self.precheck(environ, request.body)
         try:
-            status, headers, body = await IOLoop.current().run_in_executor(
-                self.executor, run_wsgi_app, self.wsgi_application, environ
-            )
+            if no_io:
+                status, headers, body = run_wsgi_app(self.wsgi_application, environ)
+            else:
+                status, headers, body = await IOLoop.current().run_in_executor(
+                    self.executor, run_wsgi_app, self.wsgi_application, environ
+                )
         except RuntimeError as exc:
             if "after shutdown" not in str(exc):
                 raise
@@ -245,7 +264,7 @@ class TornadoService:
             routes, transforms=[SecurityHeadersTransform], log_function=lambda handler: None
         )
         native_paths = "|".join(f"(?:{pattern})" for pattern, *_ in routes)
-        container = WholeCallWSGIContainer(self.flask_app, self.executor)
+        container = WholeCallWSGIContainer(self.flask_app, self.executor, WsgiPrecheck.for_app(self.context))
         native_re = re.compile(f"(?:{native_paths})$")
         native_router = RuleRouter(
             [
@@ -316,6 +335,7 @@ class TornadoService:
             await asyncio.wait_for(asyncio.shield(drained), max(deadline - time.monotonic(), 1.0))
         except TimeoutError:
             log.warning("worker pools still busy after %.0fs; exiting", drain_secs)
+        self.context.redis_batch.close()
         await self.context.redis.aclose()
         metrics.process_stopping()
         log.info("drained")
@@ -351,7 +371,11 @@ async def serve(args: argparse.Namespace, settings: ServerSettings) -> None:
 def main(argv: list[str] | None = None) -> None:
     settings = server_settings_from_env()
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(serve(parse_args(sys.argv[1:] if argv is None else argv, settings), settings))
+    args = parse_args(sys.argv[1:] if argv is None else argv, settings)
+    if settings.event_loop == "uvloop":
+        uvloop.run(serve(args, settings))
+    else:
+        asyncio.run(serve(args, settings))
 
 
 if __name__ == "__main__":

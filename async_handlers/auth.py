@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from wsgi_app.errors import APPKEY_UNKNOWN, ApiError
 from wsgi_app.services.auth import applications, tokens
 from wsgi_app.services.auth import core as auth_core
-from wsgi_app.services.auth.core import Caller
+from wsgi_app.services.auth.core import AuthPlan, Caller
 
 if TYPE_CHECKING:
     from async_handlers.base import NativeContext
@@ -33,13 +33,43 @@ async def authenticate_async(
     retry_id: str | None = None,
 ) -> Caller:
     """Verify the signature and, if ``need_user``, the token; returns the caller."""
+    plan = await plan_on_loop(
+        context, http_method, path, params, authorization, need_user=need_user, retry_id=retry_id
+    )
+    assert plan is not None  # looked up when not cached
+    # One round trip, in a pipeline shared with the other requests of this loop iteration.
+    caller = auth_core.judge(plan, await context.redis_batch.run(auth_core.redis_commands(plan)))
+    if caller is None:
+        assert plan.token_hash is not None
+        user_id = await context.run_blocking(tokens.lookup_in_database, plan.token_hash)
+        caller = auth_core.judge_user(plan, user_id)
+    return caller
+
+
+async def plan_on_loop(
+    context: NativeContext,
+    http_method: str,
+    path: str,
+    params: Mapping[str, str],
+    authorization: str | None,
+    *,
+    need_user: bool,
+    retry_id: str | None = None,
+    look_up_credentials: bool = True,
+) -> AuthPlan | None:
+    """The request's plan (:func:`wsgi_app.services.auth.core.plan_request`); raises its errors.
+
+    Credentials come from the per-process cache; on a miss they are read on the
+    worker pool, or, with ``look_up_credentials=False``, the answer is None."""
     appkey = auth_core.required_appkey(params)
     known, creds = applications.cached_credentials(appkey)
     if not known:
+        if not look_up_credentials:
+            return None
         creds = await context.run_blocking(applications.find_credentials, appkey)
     if creds is None:
         raise ApiError(APPKEY_UNKNOWN)
-    plan = auth_core.plan_request(
+    return auth_core.plan_request(
         creds,
         http_method,
         path,
@@ -49,10 +79,3 @@ async def authenticate_async(
         window_secs=context.sign_window_secs,
         retry_id=retry_id,
     )
-    # One round trip, in a pipeline shared with the other requests of this loop iteration.
-    caller = auth_core.judge(plan, await context.redis_batch.run(auth_core.redis_commands(plan)))
-    if caller is None:
-        assert plan.token_hash is not None
-        user_id = await context.run_blocking(tokens.lookup_in_database, plan.token_hash)
-        caller = auth_core.judge_user(plan, user_id)
-    return caller

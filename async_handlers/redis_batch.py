@@ -13,6 +13,9 @@ next one. Invariants:
   each, so one slow round trip never holds back more than one batch;
 - no ordering between different callers is promised (none is needed: each
   request's commands are independent of every other request's).
+
+The pipelines go out on a :class:`~async_handlers.redis_wire.RedisWire` (one lean
+connection, hiredis) when the Redis URL allows one, else through ``redis.asyncio``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from async_handlers.redis_wire import RedisWire
+
 MAX_BATCH = 256
 MAX_IN_FLIGHT = 4
 Command = tuple[Any, ...]
@@ -32,8 +37,9 @@ Command = tuple[Any, ...]
 class RedisBatcher:
     """Runs lists of commands for many callers in shared pipelines (event-loop only)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, wire: RedisWire | None = None) -> None:
         self.client = client
+        self.wire = wire
         self._pending: deque[tuple[list[Command], asyncio.Future[list[Any]]]] = deque()
         self._scheduled = False
         self._in_flight = 0
@@ -65,11 +71,14 @@ class RedisBatcher:
 
     async def _send(self, batch: list[tuple[list[Command], asyncio.Future[list[Any]]]]) -> None:
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for commands, _ in batch:
-                for command in commands:
-                    pipe.execute_command(*command)
-            answers = await pipe.execute(raise_on_error=False)
+            if self.wire is not None:
+                answers = await self.wire.execute([command for commands, _ in batch for command in commands])
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for commands, _ in batch:
+                    for command in commands:
+                        pipe.execute_command(*command)
+                answers = await pipe.execute(raise_on_error=False)
             self.pipelines_sent += 1
             start = 0
             for commands, future in batch:
@@ -87,3 +96,8 @@ class RedisBatcher:
         finally:
             self._in_flight -= 1
             self._schedule()
+
+    def close(self) -> None:
+        """Close the lean connection (at shutdown; a later batch would open a new one)."""
+        if self.wire is not None:
+            self.wire.close()

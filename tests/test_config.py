@@ -56,7 +56,7 @@ def test_test_config_overrides_the_environment(tmp_path) -> None:
 def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path) -> None:
     from wsgi_app.config import instance_path_from_env, server_settings_from_env
 
-    for name in ("PORT", "BIND_ADDRESS", "LOG_LEVEL", "LOG_FORMAT", "SHUTDOWN_DRAIN_SECS"):
+    for name in ("PORT", "BIND_ADDRESS", "LOG_LEVEL", "LOG_FORMAT", "SHUTDOWN_DRAIN_SECS", "EVENT_LOOP"):
         monkeypatch.delenv(name, raising=False)
     defaults = server_settings_from_env()
     assert (defaults.port, defaults.bind_address, defaults.log_level, defaults.log_format) == (
@@ -66,6 +66,7 @@ def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path
         "text",
     )
     assert defaults.shutdown_drain_secs == 10.0
+    assert defaults.event_loop == "uvloop"
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")
     monkeypatch.setenv("SHUTDOWN_DRAIN_SECS", "2.5")
@@ -73,6 +74,11 @@ def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path
     settings = server_settings_from_env()
     assert (settings.port, settings.bind_address, settings.shutdown_drain_secs) == (8123, "0.0.0.0", 2.5)
     assert instance_path_from_env() == str(tmp_path)
+    monkeypatch.setenv("EVENT_LOOP", "asyncio")
+    assert server_settings_from_env().event_loop == "asyncio"
+    monkeypatch.setenv("EVENT_LOOP", "gevent")
+    with pytest.raises(ValueError, match="EVENT_LOOP must be one of uvloop, asyncio"):
+        server_settings_from_env()
 
 
 def test_for_testing_helpers_refuse_outside_the_suite(monkeypatch) -> None:

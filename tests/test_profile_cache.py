@@ -50,6 +50,23 @@ def test_update_is_seen_at_once(api, user):
     assert nickname(api, user) == "fresh"
 
 
+def test_an_update_drops_only_its_users_entry(app, api, alice, bob):
+    nickname(api, alice)
+    nickname(api, bob)
+    with app.app_context():
+        epoch_before = redis_client().get(profile_cache.EPOCH_KEY)
+    assert api.post("/api/user/update", {"nickname": "alice2", "height": 170}, user=alice).status == 200
+    with app.app_context():
+        cache = redis_client()
+        assert cache.get(profile_cache.EPOCH_KEY) == epoch_before  # not every entry voided
+        assert cache.get(profile_cache.row_key(alice.user_id)) is None
+        assert cache.get(profile_cache.row_key(bob.user_id)) is not None
+    with counted_statements(app) as seen:
+        nickname(api, bob)
+    assert [s for s in seen if "users" in s] == []
+    assert nickname(api, alice) == "alice2"
+
+
 def test_orm_change_is_seen_at_once(app, api, user):
     nickname(api, user)
     with app.app_context():

@@ -100,13 +100,20 @@ def log_access(
     )
 
 
+_SECURITY_NAMES = frozenset(name.lower() for name in SECURITY_HEADERS)
+_SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
+
+
 def with_security_headers(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
     """WSGI middleware: :data:`SECURITY_HEADERS` on every answer (a header already set wins)."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         def add_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            present = {name.lower() for name, _ in headers}
-            headers.extend((n, v) for n, v in SECURITY_HEADERS.items() if n.lower() not in present)
+            if any(name.lower() in _SECURITY_NAMES for name, _ in headers):
+                present = {name.lower() for name, _ in headers}
+                headers.extend((n, v) for n, v in SECURITY_HEADERS.items() if n.lower() not in present)
+            else:
+                headers.extend(_SECURITY_ITEMS)
             return start_response(status, headers, exc_info)
 
         return wsgi_app(environ, add_headers)

@@ -16,6 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import parse_qsl
+
+import werkzeug.urls  # noqa: F401  (registers the "werkzeug.url_quote" codec error handler used below)
 
 from wsgi_app.errors import PARAM_INVALID, ApiError, ErrorSpec
 
@@ -141,3 +144,14 @@ def merge_request_params(query: Iterable[tuple[str, str]], form: Iterable[tuple[
         form_first.setdefault(name, value)
     merged.update(form_first)
     return merged
+
+
+def params_from_raw(query_string: bytes, urlencoded_body: bytes = b"") -> dict[str, str]:
+    """The parameters of a request from its raw query string and ``x-www-form-urlencoded`` body,
+    read exactly as Flask (werkzeug) reads ``request.args`` and ``request.form`` and merged by
+    :func:`merge_request_params`. Raises ``UnicodeDecodeError`` where werkzeug would."""
+
+    def items(raw: bytes) -> list[tuple[str, str]]:
+        return parse_qsl(raw.decode(), keep_blank_values=True, errors="werkzeug.url_quote")
+
+    return merge_request_params(items(query_string), items(urlencoded_body) if urlencoded_body else ())

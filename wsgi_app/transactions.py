@@ -109,11 +109,18 @@ def write(work: Callable[[], T], *, what: str = "transaction") -> T:
             session.info.pop(_ACTIVE_KEY, None)
 
 
+def single_statement(statement: Executable) -> Executable:
+    """``statement`` marked to commit by itself (a statement built once can be marked once)."""
+    if statement.get_execution_options().get(SINGLE_STATEMENT_OPTION):
+        return statement
+    return statement.execution_options(**{SINGLE_STATEMENT_OPTION: True})
+
+
 def write_statement(
     statement: Executable, params: dict[str, Any] | None = None, *, what: str = "statement"
 ) -> CursorResult[Any]:
     """Execute one write statement, committed by itself, retried like :func:`write`;
     returns its result. Inside an open transaction it simply joins it."""
-    single = statement.execution_options(**{SINGLE_STATEMENT_OPTION: True})
+    single = single_statement(statement)
     # A write statement's result is a CursorResult (rowcount, inserted_primary_key).
     return cast(CursorResult[Any], write(lambda: db.session.execute(single, params), what=what))

@@ -8,6 +8,7 @@ per-address limits (SMS sends) cannot be dodged by rotating a header.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -25,6 +26,7 @@ def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+@functools.lru_cache(maxsize=4096)  # asked per request; peers are few (the nginx hosts)
 def is_trusted(peer_ip: str | None, networks: tuple[Network, ...]) -> bool:
     if not peer_ip or not networks:
         return False

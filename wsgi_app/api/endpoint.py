@@ -10,8 +10,13 @@ The view receives the caller and its declared parameters as keyword arguments
 when ``auth="none"``, and returns the ``data`` object of the envelope. A view declared
 with ``prefetch`` (a function of the raw parameters giving Redis keys) also
 receives ``prefetched``: those keys' values, read in the request check's one
-Redis round trip (``{}`` when the endpoint needs no signed-in user). The
-declaration is kept on the view (``endpoint_spec``) for the OpenAPI document.
+Redis round trip (``{}`` when the endpoint needs no signed-in user).
+``answered_from_prefetch(params, prefetched)`` says when the view then makes no
+database or Redis call at all (a cache hit). The declaration is kept on the
+view (``endpoint_spec``, ``endpoint_prefetch``, ``endpoint_answered_from_prefetch``)
+for the OpenAPI document and for the server, which may do the request check's
+Redis round trip before the call (:class:`PrecheckedRequest` in the WSGI environ)
+and run a view that will make no I/O call on its event loop.
 """
 
 from __future__ import annotations
@@ -25,7 +30,14 @@ from flask import Response, g, jsonify, request
 from wsgi_app.declarations import AuthLevel, EndpointSpec
 from wsgi_app.errors import ErrorSpec, success_body
 from wsgi_app.params import Param, merge_request_params, parse_params
-from wsgi_app.services.auth.request_auth import Caller, UserCaller, authenticate_and_prefetch
+from wsgi_app.services.auth.request_auth import (
+    PRECHECK_ENVIRON_KEY,
+    Caller,
+    PrecheckedRequest,
+    UserCaller,
+    authenticate_and_prefetch,
+    judge_prechecked,
+)
 
 
 def request_params() -> dict[str, str]:
@@ -42,6 +54,7 @@ def endpoint(
     errors: Sequence[ErrorSpec] = (),
     description: str = "",
     prefetch: Callable[[Mapping[str, str]], Sequence[str]] | None = None,
+    answered_from_prefetch: Callable[[Mapping[str, str], Mapping[str, Any]], bool] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     spec = EndpointSpec(summary, tuple(params), auth, data_schema, tuple(errors), description)
 
@@ -52,16 +65,22 @@ def endpoint(
             caller: Caller | UserCaller | None = None
             prefetched: dict[str, Any] = {}
             if spec.auth != "none":
-                headers = request.headers
-                caller, prefetched = authenticate_and_prefetch(
-                    request.method,
-                    request.path,
-                    raw,
-                    headers.get("Authorization"),
-                    need_user=spec.auth == "user",
-                    retry_id=headers.get("X-Request-Id"),
-                    prefetch=prefetch(raw) if prefetch is not None and spec.auth == "user" else (),
-                )
+                checked: PrecheckedRequest | None = request.environ.get(PRECHECK_ENVIRON_KEY)
+                if checked is not None:
+                    if checked.params != raw:  # the server reads them as Flask does: cannot happen
+                        raise RuntimeError("the server's request check read other parameters")
+                    caller, prefetched = judge_prechecked(checked)
+                else:
+                    headers = request.headers
+                    caller, prefetched = authenticate_and_prefetch(
+                        request.method,
+                        request.path,
+                        raw,
+                        headers.get("Authorization"),
+                        need_user=spec.auth == "user",
+                        retry_id=headers.get("X-Request-Id"),
+                        prefetch=prefetch(raw) if prefetch is not None and spec.auth == "user" else (),
+                    )
                 g.caller = caller
                 if spec.auth == "user":
                     caller = caller.signed_in()
@@ -74,6 +93,8 @@ def endpoint(
             return jsonify(success_body(result))
 
         wrapper.endpoint_spec = spec  # type: ignore[attr-defined]
+        wrapper.endpoint_prefetch = prefetch  # type: ignore[attr-defined]
+        wrapper.endpoint_answered_from_prefetch = answered_from_prefetch  # type: ignore[attr-defined]
         return wrapper
 
     return decorator

@@ -51,6 +51,7 @@ UPDATE_PARAMS = [
     description="Another's profile is shown only when its owner lets you see it (else 501, like a "
     "missing user) and records a visit. phone only when showing yourself.",
     prefetch=profile_access.own_profile_prefetch,
+    answered_from_prefetch=profile_access.own_profile_from_prefetch,
 )
 def show(caller: UserCaller, prefetched: dict[str, Any], peer_id: int | None = None) -> dict[str, Any]:
     return profile_access.show_profile(caller.user_id, peer_id, prefetched)

@@ -163,6 +163,11 @@ def redis_commands(plan: AuthPlan) -> list[Command]:
     return commands
 
 
+def token_cached(plan: AuthPlan, answers: list[Any]) -> bool:
+    """Whether :func:`judge` can decide from ``answers`` alone (no database read of the token)."""
+    return plan.token_hash is None or answers[len(redis_commands(plan)) - 1] is not None
+
+
 def judge(plan: AuthPlan, answers: list[Any]) -> Caller | None:
     """The caller from the answers to :func:`redis_commands`; None when the token is not
     cached (read the database, then :func:`judge_user`)."""

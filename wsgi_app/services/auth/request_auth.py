@@ -8,11 +8,20 @@ any keys the endpoint asks to prefetch, e.g. the caller's cached profile), and
 the database only when the token is not cached. The native side runs the same core with
 ``redis.asyncio`` (:mod:`async_handlers.auth`). Needs an app context, no
 request context: everything comes in as arguments.
+
+Under ``tornado_server.py`` the server does the Redis round trip of most Flask
+requests on its event loop before the WSGI call (:mod:`async_handlers.wsgi_precheck`)
+and hands the plan and the answers over in the WSGI environ
+(:data:`PRECHECK_ENVIRON_KEY`, a :class:`PrecheckedRequest`); the view then only
+judges them (:func:`judge_prechecked`, the same judging as here). Under any other
+WSGI server the key is absent and the view does the whole check itself. A client
+cannot set the key: WSGI puts request headers under ``HTTP_...`` names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -25,13 +34,35 @@ from wsgi_app.services.auth import core as auth_core
 from wsgi_app.services.auth.core import AuthPlan, Caller, UserCaller, bearer_token
 
 __all__ = [
+    "PRECHECK_ENVIRON_KEY",
     "Caller",
+    "PrecheckedRequest",
     "UserCaller",
     "ask_redis",
     "authenticate_and_prefetch",
     "authenticate_request",
     "bearer_token",
+    "judge_prechecked",
 ]
+
+PRECHECK_ENVIRON_KEY = "datingtoday.request_check"
+
+
+@dataclass(frozen=True, slots=True)
+class PrecheckedRequest:
+    """The request check's I/O, done by the server before the WSGI call.
+
+    ``params`` are the request's parameters as the server read them (the view
+    uses the check only if its own are equal); then either ``error`` (what the
+    check raised: an :class:`ApiError` or a Redis failure, raised again by the
+    view where it would have raised it itself) or the ``plan`` and the
+    ``answers`` to its commands followed by the values of ``prefetch``."""
+
+    params: dict[str, str]
+    prefetch: tuple[str, ...] = ()
+    plan: AuthPlan | None = None
+    answers: list[Any] | None = None
+    error: Exception | None = None
 
 
 def ask_redis(client: redis.Redis, plan: AuthPlan, prefetch: Sequence[str] = ()) -> list[Any]:
@@ -88,7 +119,21 @@ def authenticate_and_prefetch(
         window_secs=current_app.config["SIGN_WINDOW_SECS"],
         retry_id=retry_id,
     )
-    answers = ask_redis(redis_client(), plan, prefetch)
+    return _judge_answers(plan, ask_redis(redis_client(), plan, prefetch), prefetch)
+
+
+def judge_prechecked(checked: PrecheckedRequest) -> tuple[Caller, dict[str, Any]]:
+    """:func:`authenticate_and_prefetch`'s result from the server's :class:`PrecheckedRequest`."""
+    if checked.error is not None:
+        raise checked.error
+    assert checked.plan is not None and checked.answers is not None
+    return _judge_answers(checked.plan, checked.answers, checked.prefetch)
+
+
+def _judge_answers(
+    plan: AuthPlan, answers: list[Any], prefetch: Sequence[str]
+) -> tuple[Caller, dict[str, Any]]:
+    """The caller (the database only when the token is not cached) and the prefetched values."""
     auth_answers = answers[: len(answers) - len(prefetch)]
     caller = auth_core.judge(plan, auth_answers)
     if caller is None:

@@ -155,14 +155,30 @@ def profile_row(user_id: int, prefetched: Mapping[str, Any] | None = None) -> An
         for key in keys:
             pipe.get(key)
         epoch, generation, cached = pipe.execute()
-    epoch, generation = epoch or "", generation or ""
-    if cached is not None:
-        cached_epoch, _, encoded = cached.partition("|")
-        if cached_epoch == epoch:
-            return CachedRow(json.loads(encoded))
+    encoded = _fresh_row(epoch, cached)
+    if encoded is not None:
+        return CachedRow(json.loads(encoded))
     row = load_profile_row(user_id)
-    _FILL.run(redis_client(), keys, [epoch, generation, encode_row(row), PROFILE_CACHE_TTL_SECS])
+    _FILL.run(redis_client(), keys, [epoch or "", generation or "", encode_row(row), PROFILE_CACHE_TTL_SECS])
     return row
+
+
+def _fresh_row(epoch: str | None, cached: str | None) -> str | None:
+    """The encoded row of a cache entry read under the current epoch, else None."""
+    if cached is None:
+        return None
+    cached_epoch, _, encoded = cached.partition("|")
+    return encoded if cached_epoch == (epoch or "") else None
+
+
+def cached_in(prefetched: Mapping[str, Any], claimed_user_id: str | None) -> bool:
+    """Whether :func:`profile_row` of the claimed user will answer from ``prefetched`` alone
+    (no Redis or database call): its entry is there and of the current epoch."""
+    keys = prefetch_keys(claimed_user_id)
+    if not keys or not all(key in prefetched for key in keys):
+        return False
+    epoch, _, cached = (prefetched[key] for key in keys)
+    return _fresh_row(epoch, cached) is not None
 
 
 def invalidate(user_ids: Iterable[int]) -> None:
@@ -188,16 +204,20 @@ def _is_users_id(column: Any) -> bool:
     return getattr(column, "key", None) == "id" and _is_users_table(getattr(column, "table", None))
 
 
-def _ids_in_where(statement: Any) -> set[int] | None:
-    """The user ids a WHERE on ``users.id`` names (``==`` or ``IN``); None when it names none."""
+def _ids_in_where(statement: Any, parameters: Mapping[str, Any]) -> set[int] | None:
+    """The user ids a WHERE on ``users.id`` names (``==`` or ``IN``, a value bound in the
+    statement or given with its execution); None when it names none."""
     clause = getattr(statement, "whereclause", None)
     if not isinstance(clause, BinaryExpression) or not _is_users_id(clause.left):
         return None
     right = clause.right
-    if clause.operator is operators.eq and isinstance(right, BindParameter) and right.value is not None:
-        return {int(right.value)}
-    if clause.operator is operators.in_op and isinstance(right, BindParameter) and right.value:
-        return {int(value) for value in right.value}
+    if not isinstance(right, BindParameter):
+        return None
+    value = right.value if right.value is not None else parameters.get(right.key)
+    if clause.operator is operators.eq and value is not None:
+        return {int(value)}
+    if clause.operator is operators.in_op and value:
+        return {int(item) for item in value}
     return None
 
 
@@ -214,7 +234,8 @@ def _remember_statement(state: ORMExecuteState) -> None:
         return
     if state.is_insert:
         return  # new rows: no cached row can exist for an id not yet used
-    _remember(state.session, _ids_in_where(statement) or [ALL_USERS])
+    parameters = state.parameters if isinstance(state.parameters, Mapping) else {}
+    _remember(state.session, _ids_in_where(statement, parameters) or [ALL_USERS])
 
 
 @event.listens_for(Session, "after_flush")

@@ -50,7 +50,7 @@ _SELECT_PROFILE = db.select(*PROFILE_COLUMNS).where(_users.c.id == bindparam("us
 
 def load_profile_row(user_id: int) -> Row[Any]:
     """The columns of ``user_id``'s profile (and ``authority``), or 501."""
-    row = db.session.execute(_SELECT_PROFILE, {"user_id": user_id}).first()
+    row = db.session.connection().execute(_SELECT_PROFILE, {"user_id": user_id}).first()  # Core: no ORM layer
     if row is None:
         raise ApiError(USER_NOT_FOUND)
     return row

@@ -34,7 +34,8 @@ _VISIT_SQL = {
     "visit_count = visits.visit_count + 1, last_visited_at = excluded.last_visited_at, is_read = 0",
 }
 _VISIT_STATEMENTS = {
-    dialect: text(sql).bindparams(bindparam("now", type_=DateTime())) for dialect, sql in _VISIT_SQL.items()
+    dialect: transactions.single_statement(text(sql).bindparams(bindparam("now", type_=DateTime())))
+    for dialect, sql in _VISIT_SQL.items()
 }
 _VISIT_STATEMENTS["mariadb"] = _VISIT_STATEMENTS["mysql"]
 
