@@ -6,9 +6,9 @@ Paths listed by ``async_handlers.native_routes`` go to native handlers (but a
 ``multipart/form-data`` request to a path of ``native_endpoints.FLASK_UPLOAD_PATHS``,
 an upload, goes to Flask, which declares that endpoint); every other path goes
 to the Flask app (routed by ``tornado_dispatch.PathDispatch``, one request
-object per WSGI request, query and body left to Flask) through a WSGI container whose whole WSGI
-call (call, iterate, close) is one job on a ``ThreadPoolExecutor``, so the
-event loop stays free while Flask works and responses leave in order. The
+object per WSGI request, query and body left to Flask) through a WSGI container
+(``async_handlers.wsgi_container``) whose whole WSGI call is one job on a
+``ThreadPoolExecutor``, so the event loop stays free while Flask works. The
 native handlers' own blocking calls (database, sync Redis) run on a second,
 smaller pool (``NATIVE_THREADS``), so long-polls and nearby queries never queue
 behind slow Flask requests. Once listening, the process starts its one chat
@@ -45,9 +45,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.client import responses
 from typing import Any, cast
 
 import tornado.web
@@ -56,26 +54,24 @@ from flask import Flask
 from tornado import httputil
 from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
-from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.ioloop import PeriodicCallback
 from tornado.iostream import IOStream
 from tornado.netutil import bind_sockets
 from tornado.routing import Matcher, PathMatches, Rule, RuleRouter
-from tornado.wsgi import WSGIContainer
 
 from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
+from async_handlers.wsgi_container import WholeCallWSGIContainer
 from async_handlers.wsgi_precheck import WsgiPrecheck
 from tornado_dispatch import PathDispatch
 from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform
-from wsgi_app import create_app, errors, metrics, native_endpoints
+from wsgi_app import create_app, metrics, native_endpoints
 from wsgi_app.config import (
     DEFAULT_SHUTDOWN_DRAIN_SECS,
     InsecureConfigError,
     ServerSettings,
     server_settings_from_env,
 )
-from wsgi_app.failures import failure_spec
-from wsgi_app.http_common import SECURITY_HEADERS
 from wsgi_app.logging_setup import configure_logging
 from wsgi_app.redis_client import make_async_client
 from wsgi_app.trusted_proxies import parse_networks
@@ -87,89 +83,6 @@ MAX_LISTEN_BACKLOG = 65535
 SOMAXCONN_PATH = "/proc/sys/net/core/somaxconn"
 BODY_LIMIT_HEADROOM_BYTES = 1024 * 1024
 METRICS_SAMPLE_MS = 1000
-WsgiResult = tuple[str, list[tuple[str, str]], bytes]
-
-
-def run_wsgi_app(app: Callable[..., Any], environ: dict[str, Any]) -> WsgiResult:
-    """One whole WSGI call: start it, drain the body, close it."""
-    captured: dict[str, Any] = {}
-    chunks: list[bytes] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        captured["status"], captured["headers"] = status, headers
-        return chunks.append
-
-    result = app(environ, start_response)
-    try:
-        for chunk in result:
-            chunks.append(chunk)
-    finally:
-        if hasattr(result, "close"):
-            result.close()
-    if "status" not in captured:
-        raise RuntimeError("WSGI app did not call start_response")
-    return captured["status"], captured["headers"], b"".join(chunks)
-
-
-class WholeCallWSGIContainer(WSGIContainer):
-    """``WSGIContainer`` that runs each request as a single executor job.
-
-    Tornado's container submits the app call and every body chunk as separate
-    jobs on the executor's FIFO queue, so under load responses finish late and
-    in bulk (tornadoweb/tornado#3299). Access logging is the Flask app's job.
-    Before the job, ``precheck`` (:mod:`async_handlers.wsgi_precheck`) makes the
-    request check's Redis round trip on the loop and leaves it in the environ.
-    """
-
-    def __init__(
-        self,
-        wsgi_application: Callable[..., Any],
-        executor: ThreadPoolExecutor,
-        precheck: WsgiPrecheck | None = None,
-    ) -> None:
-        super().__init__(wsgi_application, executor)
-        self.precheck = precheck
-
-    async def handle_request(self, request: httputil.HTTPServerRequest) -> None:
-        environ = self.environ(request)
-        # The request check's Redis round trip, on the loop; a view that will then make
-        # no I/O call (a cache hit, an error) runs here too, without the thread hop.
-        no_io = self.precheck is not None and await self.precheck(environ, request.body)
-        try:
-            if no_io:
-                status, headers, body = run_wsgi_app(self.wsgi_application, environ)
-            else:
-                status, headers, body = await IOLoop.current().run_in_executor(
-                    self.executor, run_wsgi_app, self.wsgi_application, environ
-                )
-        except RuntimeError as exc:
-            if "after shutdown" not in str(exc):
-                raise
-            # Cannot happen with the drain's ordering; if it ever does, a retryable 503.
-            status = "503 Service Unavailable"
-            headers = [
-                ("Content-Type", "application/json"),
-                ("Connection", "close"),
-                *SECURITY_HEADERS.items(),
-            ]
-            body = errors.dumps_envelope(errors.error_body(errors.SHUTTING_DOWN)).encode()
-        except Exception as exc:
-            log.exception("WSGI call failed outside Flask's error handling")
-            spec = failure_spec(exc)
-            status = f"{spec.http_status} {responses.get(spec.http_status, 'Error')}"
-            headers = [("Content-Type", "application/json"), *SECURITY_HEADERS.items()]
-            body = errors.dumps_envelope(errors.error_body(spec)).encode()
-        code_text, reason = status.split(" ", 1)
-        header_obj = httputil.HTTPHeaders()
-        for name, value in headers:
-            header_obj.add(name, value)
-        if "Content-Length" not in header_obj and int(code_text) != 304:
-            header_obj["Content-Length"] = str(len(body))
-        assert request.connection is not None
-        request.connection.write_headers(
-            httputil.ResponseStartLine("HTTP/1.1", int(code_text), reason), header_obj, chunk=body
-        )
-        request.connection.finish()
 
 
 def listen_backlog() -> int:

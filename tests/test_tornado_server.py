@@ -11,9 +11,10 @@ from typing import Any
 
 from flask import Flask
 
+from async_handlers.wsgi_container import run_wsgi_app
 from tests.conftest import LiveServer
 from tests.helpers import ApiClient, HttpTransport
-from tornado_server import parse_args, run_wsgi_app
+from tornado_server import parse_args
 from wsgi_app import create_app
 from wsgi_app.services.auth.applications import AppCredentials
 
