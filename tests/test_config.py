@@ -56,7 +56,15 @@ def test_test_config_overrides_the_environment(tmp_path) -> None:
 def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path) -> None:
     from wsgi_app.config import instance_path_from_env, server_settings_from_env
 
-    for name in ("PORT", "BIND_ADDRESS", "LOG_LEVEL", "LOG_FORMAT", "SHUTDOWN_DRAIN_SECS", "EVENT_LOOP"):
+    for name in (
+        "PORT",
+        "BIND_ADDRESS",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "SHUTDOWN_DRAIN_SECS",
+        "EVENT_LOOP",
+        "CPU_AFFINITY",
+    ):
         monkeypatch.delenv(name, raising=False)
     defaults = server_settings_from_env()
     assert (defaults.port, defaults.bind_address, defaults.log_level, defaults.log_format) == (
@@ -67,6 +75,7 @@ def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path
     )
     assert defaults.shutdown_drain_secs == 10.0
     assert defaults.event_loop == "uvloop"
+    assert defaults.cpu_affinity == "auto"
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")
     monkeypatch.setenv("SHUTDOWN_DRAIN_SECS", "2.5")
@@ -76,6 +85,12 @@ def test_the_server_process_reads_its_settings_from_config(monkeypatch, tmp_path
     assert instance_path_from_env() == str(tmp_path)
     monkeypatch.setenv("EVENT_LOOP", "asyncio")
     assert server_settings_from_env().event_loop == "asyncio"
+    monkeypatch.setenv("CPU_AFFINITY", "1")
+    assert server_settings_from_env().cpu_affinity == "1"
+    monkeypatch.setenv("CPU_AFFINITY", "all")
+    with pytest.raises(ValueError, match="CPU_AFFINITY must be auto, off or a CPU number"):
+        server_settings_from_env()
+    monkeypatch.delenv("CPU_AFFINITY")
     monkeypatch.setenv("EVENT_LOOP", "gevent")
     with pytest.raises(ValueError, match="EVENT_LOOP must be one of uvloop, asyncio"):
         server_settings_from_env()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
 import urllib.request
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from async_handlers.wsgi_container import run_wsgi_app
@@ -168,3 +170,20 @@ def test_native_and_flask_answers_serialise_the_envelope_alike(live_server: Live
         flask_side = response.read().decode()
     assert native.startswith('{"code":0,"data":{') and native.endswith('},"msg":"success"}')
     assert flask_side.startswith('{"code":0,"data":{') and flask_side.rstrip().endswith('},"msg":"success"}')
+
+
+def _threads_cpus(pid: int) -> set[frozenset[int]]:
+    return {frozenset(os.sched_getaffinity(int(tid))) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to pin to")
+def test_every_thread_of_a_server_keeps_to_the_cpu_its_port_picks(spawn_server) -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    pinned = spawn_server(CPU_AFFINITY="auto")
+    free = spawn_server(CPU_AFFINITY="off")
+    for server in (pinned, free):  # a Flask request starts the pool's threads
+        status, _, _ = _get_json(server.base_url + "/api/health")
+        assert status == 200
+    assert _threads_cpus(pinned.proc.pid) == {frozenset({allowed[pinned.port % len(allowed)]})}
+    assert _threads_cpus(free.proc.pid) == {frozenset(allowed)}
+    assert len(os.listdir(f"/proc/{pinned.proc.pid}/task")) > 1

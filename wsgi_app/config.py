@@ -8,7 +8,8 @@ Everything any process reads from the environment is read here: the Flask
 settings (:func:`config_from_env`), the instance folder
 (:func:`instance_path_from_env`), the server process's own settings
 (:func:`server_settings_from_env`: ``PORT``, ``BIND_ADDRESS``, ``LOG_LEVEL``,
-``LOG_FORMAT``, ``SHUTDOWN_DRAIN_SECS``, ``EVENT_LOOP``) and whether the test suite is running
+``LOG_FORMAT``, ``SHUTDOWN_DRAIN_SECS``, ``EVENT_LOOP``, ``CPU_AFFINITY``) and whether
+the test suite is running
 (:func:`require_test_suite`). Each default is written once, here.
 
 Secrets have development values only in development mode (``DEV_MODE=1``, which
@@ -127,6 +128,7 @@ class ServerSettings:
     log_format: str
     shutdown_drain_secs: float
     event_loop: str = "uvloop"
+    cpu_affinity: str = "auto"
 
 
 def server_settings_from_env() -> ServerSettings:
@@ -137,6 +139,7 @@ def server_settings_from_env() -> ServerSettings:
         log_format=_log_format(),
         shutdown_drain_secs=float(os.environ.get("SHUTDOWN_DRAIN_SECS") or DEFAULT_SHUTDOWN_DRAIN_SECS),
         event_loop=_event_loop(),
+        cpu_affinity=_cpu_affinity(),
     )
 
 
@@ -149,6 +152,15 @@ def _event_loop() -> str:
     value = (os.environ.get("EVENT_LOOP") or "uvloop").strip().lower()
     if value not in EVENT_LOOPS:
         raise ValueError(f"EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {value!r}")
+    return value
+
+
+def _cpu_affinity() -> str:
+    """``CPU_AFFINITY``: ``auto`` (the default: the process keeps to one CPU chosen by its port,
+    so its threads never hand the GIL across cores), ``off``, or the number of a CPU."""
+    value = (os.environ.get("CPU_AFFINITY") or "auto").strip().lower()
+    if value not in ("auto", "off") and not value.isdigit():
+        raise ValueError(f"CPU_AFFINITY must be auto, off or a CPU number, not {value!r}")
     return value
 
 
