@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from bench import common, fixture, profiling
 from bench.loadgen import WrkResult, merge_results, raw_request, run_wrk, signed_pool
-from bench.servers import SERVER_NAMES, Server, compare_checkouts
+from bench.servers import PINNING_VARIANTS, SERVER_NAMES, Server, compare_checkouts
 
 T = TypeVar("T")
 
@@ -114,7 +114,7 @@ def measure(
 def endpoints_for(name: str) -> list[Endpoint]:
     if name == "tornado":
         return ENDPOINTS
-    if name.startswith("tornado@"):
+    if name.startswith("tornado@") or name == "tornado+free":
         return [e for e in ENDPOINTS if e.key != GENERATOR_CHECK]
     return [e for e in ENDPOINTS if not e.native_only]
 
@@ -185,7 +185,7 @@ def tables(results: Mapping[tuple[str, str], list[WrkResult]], names: list[str])
     ceiling = merge_results(results.get(("tornado", "time"), [])).rps
     lines += [
         "",
-        "| endpoint | req/s: tornado / best of gthread, granian "
+        "| endpoint | req/s: tornado / best of gthread, granian (pinned or not) "
         "| p99: tornado / best of them (below 1 is better) | req/s: tornado / native ceiling |",
         "|---|---:|---:|---:|",
     ]
@@ -195,7 +195,7 @@ def tables(results: Mapping[tuple[str, str], list[WrkResult]], names: list[str])
             continue
         merged = {n: merge_results(results[(n, endpoint.key)]) for n in names}
         p99 = {n: common.histogram_percentiles(m.histogram_us)["p99"] for n, m in merged.items()}
-        rivals = ("gunicorn-gthread", "granian")
+        rivals = [n for n in names if n.split("+")[0] in ("gunicorn-gthread", "granian")]
         best = max(merged[n].rps for n in rivals)
         best_p99 = min(p99[n] for n in rivals)
         tornado = merged["tornado"]
@@ -261,7 +261,8 @@ def run(quick: bool) -> str:
     pop = fixture.prepare(cfg.demo_users, cfg.callers)
     load_before = common.load_average()
     with ExitStack() as stack:
-        servers = {name: stack.enter_context(Server(name)) for name in SERVER_NAMES}
+        names = SERVER_NAMES if quick else SERVER_NAMES + PINNING_VARIANTS
+        servers = {name: stack.enter_context(Server(name)) for name in names}
         for name, checkout in compare_checkouts().items():
             servers[name] = stack.enter_context(Server(name, checkout))
         results, loads = run_rounds(pop, servers, cfg)

@@ -35,6 +35,10 @@ STOP_TIMEOUT_SECS = 15.0
 BIN = Path(sys.executable).parent
 
 SERVER_NAMES = ("tornado", "gunicorn-sync", "gunicorn-gthread", "granian")
+# The full run's variants: tornado_server.py keeps its threads on one CPU by default
+# (CPU_AFFINITY=auto); "+free" runs it without, "+pinned" runs a rival under taskset
+# on one CPU chosen the same way, so the comparison shows what pinning alone gives.
+PINNING_VARIANTS = ("tornado+free", "gunicorn-gthread+pinned", "granian+pinned")
 
 
 def free_port() -> int:
@@ -56,7 +60,22 @@ def compare_checkouts() -> dict[str, Path]:
     return result
 
 
+def one_cpu_for(port: int) -> int:
+    """The CPU ``tornado_server.py`` with ``CPU_AFFINITY=auto`` picks for this port."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed[port % len(allowed)]
+
+
 def command_for(name: str, port: int, checkout: Path = REPO_ROOT) -> list[str]:
+    if name.endswith("+pinned"):
+        return [
+            "taskset",
+            "-c",
+            str(one_cpu_for(port)),
+            *command_for(name.removesuffix("+pinned"), port, checkout),
+        ]
+    if name == "tornado+free":
+        name = "tornado"
     bind = f"127.0.0.1:{port}"
     factory = "wsgi_app:create_app()"
     if name == "tornado" or name.startswith("tornado@"):
@@ -114,7 +133,9 @@ class Server:
         self.process = subprocess.Popen(
             command_for(self.name, self.port, self.checkout),
             cwd=self.checkout,
-            env=server_env(PYTHONPATH=str(self.checkout)),
+            env=server_env(
+                PYTHONPATH=str(self.checkout), CPU_AFFINITY="off" if self.name == "tornado+free" else "auto"
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
