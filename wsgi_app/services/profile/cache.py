@@ -32,6 +32,15 @@ If Redis fails right after a commit, the request fails (the change is
 committed); the stale row then lives at most :data:`PROFILE_CACHE_TTL_SECS`.
 A ``users`` row changed outside the app (SQL console) needs ``INCR
 profile:epoch``.
+
+List cards (``profile:card:<user id>``, written by
+:mod:`wsgi_app.services.location.nearby_cards`) live under the same epoch and
+generations, filled by the same script, and are deleted with the row: so a
+change of a user's ``user_locations`` row (ORM flush, Core ``UPDATE``/``DELETE``
+by ``user_id``; a Core ``INSERT`` or an unknown ``WHERE`` bumps the epoch)
+invalidates that user exactly like a change of their ``users`` row. A flushed
+``Block`` (either side) makes both users' cached nearby state stop counting
+(:func:`wsgi_app.services.location.nearby_viewer.forget`) after the commit.
 """
 
 from __future__ import annotations
@@ -48,19 +57,26 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, TextClause
 
 from wsgi_app.extensions import redis_client
+from wsgi_app.models.location import UserLocation
+from wsgi_app.models.social import Block
 from wsgi_app.models.user import User
+from wsgi_app.services.location import nearby_viewer
 from wsgi_app.services.profile.profiles import PROFILE_COLUMNS, load_profile_row
 from wsgi_app.services.redis_scripts import LuaScript
 
 PROFILE_CACHE_TTL_SECS = 300
 GENERATION_TTL_SECS = 24 * 3600
 ROW_KEY_PREFIX = "profile:v1:"
+CARD_KEY_PREFIX = "profile:card:"
 GENERATION_KEY_PREFIX = "profile:gen:"
 EPOCH_KEY = "profile:epoch"
 COLUMN_NAMES = tuple(column.key for column in PROFILE_COLUMNS)
 ALL_USERS = -1  # pending marker: a change whose users are unknown (bump the epoch)
 _PENDING_KEY = "datingtoday_profile_cache_pending"
+_PENDING_BLOCKS_KEY = "datingtoday_profile_cache_pending_blocks"
 _USERS = User.__table__
+# Tables whose rows a cached row or card copies: ``users`` by ``id``, ``user_locations`` by ``user_id``.
+_ID_COLUMNS = {_USERS.name: "id", UserLocation.__table__.name: "user_id"}
 _RAW_USERS_WRITE = re.compile(r"^\s*(?:UPDATE|DELETE|INSERT|REPLACE)\b[^;]*\busers\b", re.IGNORECASE)
 
 # KEYS: epoch, generation, row. ARGV: epoch and generation read before the database
@@ -74,17 +90,18 @@ end
 return 0
 """
 
-# KEYS: generation and row of each user, then the epoch when ARGV[2] is 1. ARGV[1]: generation ttl.
+# KEYS: generation, row and card of each user, then the epoch when ARGV[2] is 1.
+# ARGV[1]: generation ttl.
 _INVALIDATE_SCRIPT = """
-local pairs = #KEYS
+local last = #KEYS
 if ARGV[2] == '1' then
-  pairs = pairs - 1
+  last = last - 1
   redis.call('INCR', KEYS[#KEYS])
 end
-for i = 1, pairs, 2 do
+for i = 1, last, 3 do
   redis.call('INCR', KEYS[i])
   redis.call('EXPIRE', KEYS[i], ARGV[1])
-  redis.call('DEL', KEYS[i + 1])
+  redis.call('DEL', KEYS[i + 1], KEYS[i + 2])
 end
 return 1
 """
@@ -100,6 +117,33 @@ def row_key(user_id: int) -> str:
 
 def generation_key(user_id: int) -> str:
     return f"{GENERATION_KEY_PREFIX}{user_id}"
+
+
+def card_key(user_id: int) -> str:
+    return f"{CARD_KEY_PREFIX}{user_id}"
+
+
+def read_generations(client: Any, user_ids: list[int]) -> tuple[str, list[str]]:
+    """The epoch and these users' generations, read BEFORE the database read a fill copies."""
+    values = client.mget([EPOCH_KEY, *(generation_key(user_id) for user_id in user_ids)])
+    return values[0] or "", [value or "" for value in values[1:]]
+
+
+def fill_cards(client: Any, epoch: str, generations: list[str], cards: dict[int, str], ttl: int) -> None:
+    """Cache ``cards`` (user id -> text, in the order of ``generations``) where epoch and
+    generation are still those read before the database read (one pipelined round trip)."""
+    pipe = client.pipeline(transaction=False)
+    calls = [
+        ([EPOCH_KEY, generation_key(user_id), card_key(user_id)], [epoch, generation, text, ttl])
+        for (user_id, text), generation in zip(cards.items(), generations, strict=True)
+    ]
+    for keys, args in calls:
+        _FILL.queue(pipe, keys, args)
+    for (keys, args), answer in zip(calls, pipe.execute(raise_on_error=False), strict=True):
+        if LuaScript.is_missing(answer):
+            _FILL.run(client, keys, args)
+        elif isinstance(answer, Exception):
+            raise answer
 
 
 class CachedRow:
@@ -169,7 +213,11 @@ def invalidate(user_ids: Iterable[int]) -> None:
     """After a committed change of these users' rows (:data:`ALL_USERS`: of unknown users):
     one atomic script, one round trip."""
     ids = set(user_ids)
-    keys = [key for user_id in ids - {ALL_USERS} for key in (generation_key(user_id), row_key(user_id))]
+    keys = [
+        key
+        for user_id in ids - {ALL_USERS}
+        for key in (generation_key(user_id), row_key(user_id), card_key(user_id))
+    ]
     if ALL_USERS in ids:
         keys.append(EPOCH_KEY)
     _INVALIDATE.run(redis_client(), keys, [GENERATION_TTL_SECS, int(ALL_USERS in ids)])
@@ -179,19 +227,22 @@ def _remember(session: Session, user_ids: Iterable[int]) -> None:
     session.info.setdefault(_PENDING_KEY, set()).update(user_ids)
 
 
-def _is_users_table(table: Any) -> bool:
-    # ORM statements carry annotated copies of the table and columns: compare by name.
-    return getattr(table, "name", None) == _USERS.name
+def _copied_table(table: Any) -> str | None:
+    """``users`` or ``user_locations`` (whose rows cached rows copy), else None.
+    ORM statements carry annotated copies of the table and columns: compare by name."""
+    name = getattr(table, "name", None)
+    return name if name in _ID_COLUMNS else None
 
 
-def _is_users_id(column: Any) -> bool:
-    return getattr(column, "key", None) == "id" and _is_users_table(getattr(column, "table", None))
+def _is_user_id(column: Any) -> bool:
+    table = _copied_table(getattr(column, "table", None))
+    return table is not None and getattr(column, "key", None) == _ID_COLUMNS[table]
 
 
 def _ids_in_where(statement: Any) -> set[int] | None:
     """The user ids a WHERE on ``users.id`` names (``==`` or ``IN``); None when it names none."""
     clause = getattr(statement, "whereclause", None)
-    if not isinstance(clause, BinaryExpression) or not _is_users_id(clause.left):
+    if not isinstance(clause, BinaryExpression) or not _is_user_id(clause.left):
         return None
     right = clause.right
     if clause.operator is operators.eq and isinstance(right, BindParameter) and right.value is not None:
@@ -210,23 +261,33 @@ def _remember_statement(state: ORMExecuteState) -> None:
         return
     if not (state.is_update or state.is_delete or state.is_insert):
         return
-    if not _is_users_table(getattr(statement, "table", None)):
+    table = _copied_table(getattr(statement, "table", None))
+    if table is None:
         return
     if state.is_insert:
-        return  # new rows: no cached row can exist for an id not yet used
+        if table == _USERS.name:
+            return  # new users: no cached row can exist for an id not yet used
+        _remember(state.session, [ALL_USERS])  # bulk positions (seeding): users unknown
+        return
     _remember(state.session, _ids_in_where(statement) or [ALL_USERS])
 
 
 @event.listens_for(Session, "after_flush")
 def _remember_flushed_users(session: Session, _flush_context: Any) -> None:
     # session.new / dirty / deleted still hold the flushed objects here.
-    changed = {
-        obj.id
-        for obj in (*session.new, *session.dirty, *session.deleted)
-        if isinstance(obj, User) and obj.id is not None
-    }
+    changed: set[int] = set()
+    blocks: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, User) and obj.id is not None:
+            changed.add(obj.id)
+        elif isinstance(obj, UserLocation) and obj.user_id is not None:
+            changed.add(obj.user_id)
+        elif isinstance(obj, Block):
+            blocks.update((obj.blocker_id, obj.blocked_id))
     if changed:
         _remember(session, changed)
+    if blocks:
+        session.info.setdefault(_PENDING_BLOCKS_KEY, set()).update(blocks)
 
 
 @event.listens_for(Session, "after_commit")
@@ -234,9 +295,13 @@ def _invalidate_committed(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, None)
     if pending:
         invalidate(pending)
+    blocked = session.info.pop(_PENDING_BLOCKS_KEY, None)
+    if blocked:
+        nearby_viewer.forget(blocked)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session: Session, _previous_transaction: Any) -> None:
     if not session.in_transaction():  # the outermost rollback: nothing was committed
         session.info.pop(_PENDING_KEY, None)
+        session.info.pop(_PENDING_BLOCKS_KEY, None)
