@@ -1,10 +1,10 @@
 """The nearby query on the event loop: ``redis.asyncio`` for everything cached, a thread
 only for the database.
 
-Per page, with the caches warm, three Redis round trips, all in the loop's shared
-pipelines (:mod:`async_handlers.redis_batch`), and no database query: the
-caller's cached state is read in the pipeline of the request's own
-authentication (:func:`prefetch_state`), then the rate limit and the cells of
+Per page, with the caches warm, three Redis round trips and no database query: the
+caller's cached state is read in the loop's shared pipeline of the request's own
+authentication (:func:`prefetch_state`, :mod:`async_handlers.redis_batch`), then,
+on the lean connection of :mod:`async_handlers.redis_wire`, the rate limit and the cells of
 the first stage of bands go together (``EVALSHA`` + ``MGET``: no sort, O(cells)
 work in Redis), then the page's cards (``MGET``,
 :mod:`wsgi_app.services.location.nearby_cards`), which carry what the check of
@@ -37,7 +37,9 @@ from typing import Any
 
 import redis
 
+from async_handlers import redis_wire
 from async_handlers.base import NativeContext
+from async_handlers.redis_batch import RedisBatcher
 from wsgi_app.services import rate_limit
 from wsgi_app.services.location import nearby, nearby_cards, nearby_cells, nearby_viewer
 from wsgi_app.services.location.grid import Cell
@@ -59,6 +61,18 @@ def prefetch_state(context: NativeContext, params: Mapping[str, str]) -> tuple[i
     read = asyncio.ensure_future(context.redis_batch.run(nearby_viewer.read_commands(user_id)))
     read.add_done_callback(_consume)  # a failed read of a request that fails its auth logs nothing
     return user_id, read
+
+
+def _redis(context: NativeContext) -> RedisBatcher | redis_wire.WireBatcher:
+    """The page's own round trips (rate limit and cells, cards): on the lean connection
+    (:mod:`async_handlers.redis_wire`) when Redis is a plain TCP one, else the shared pipelines."""
+    wire = redis_wire.for_client(context.redis)
+    if wire is None:
+        return context.redis_batch
+    if not wire.hooked:  # closed with the process's other connections on SIGTERM
+        wire.hooked = True
+        context.shutdown_hooks.append(wire.aclose)
+    return wire
 
 
 def _consume(read: StateRead) -> None:
@@ -87,14 +101,14 @@ async def find_page(
         if prefetched is not None and prefetched[0] == viewer_id:
             state, version = (await prefetched[1])[0]
         else:
-            state, version = (await context.redis_batch.run(nearby_viewer.read_commands(viewer_id)))[0]
+            state, version = (await _redis(context).run(nearby_viewer.read_commands(viewer_id)))[0]
         viewer = nearby_viewer.decode(viewer_id, state, version)
     if viewer is None:  # the slow path: counted first, then the database
         await _run(context, [limit_command])
         limit_command = None
         viewer = await context.run_blocking(nearby.locate_viewer, viewer_id, latlng)
         if viewer is not None and cached:
-            await context.redis_batch.run([nearby_viewer.store_command(viewer, version, ttl_secs)])
+            await _redis(context).run([nearby_viewer.store_command(viewer, version, ttl_secs)])
     if viewer is None:
         return nearby.not_located()
     start = (page - 1) * page_count
@@ -106,7 +120,7 @@ async def find_page(
         if not stale_cells or attempt == 1 or not ttl_secs:
             break
         keys = [nearby_cells.cell_key(cell) for cell in stale_cells]
-        await context.redis_batch.run([("DEL", *keys, nearby_viewer.state_key(viewer_id))])
+        await _redis(context).run([("DEL", *keys, nearby_viewer.state_key(viewer_id))])
         fresh = await context.run_blocking(nearby.locate_viewer, viewer_id, None)
         if fresh is None:
             return nearby.not_located()
@@ -128,7 +142,7 @@ async def _page(
     if not ids:
         return nearby_cards.page_json(total, chosen, [], start, page_count)
     if ttl_secs:
-        answer = (await context.redis_batch.run([nearby_cards.read_command(ids)]))[0]
+        answer = (await _redis(context).run([nearby_cards.read_command(ids)]))[0]
         cards, missing = answer[1:], nearby_cards.missing(ids, answer)
     else:
         cards, missing = [None] * len(ids), ids
@@ -143,11 +157,12 @@ async def _run(context: NativeContext, commands: list[Command | None]) -> list[A
     a refused hit raises its 429 here."""
     limit = commands[0]
     rest = [command for command in commands[1:] if command is not None]
+    client = _redis(context)
     try:
-        answers = await context.redis_batch.run([limit, *rest] if limit else rest)
+        answers = await client.run([limit, *rest] if limit else rest)
     except redis.exceptions.NoScriptError:  # first use since Redis started: send the script
         assert limit is not None
-        answers = await context.redis_batch.run([rate_limit.eval_fallback(limit), *rest])
+        answers = await client.run([rate_limit.eval_fallback(limit), *rest])
     if limit is None:
         return answers
     rate_limit.raise_if_limited(answers[0], "nearby queries")
