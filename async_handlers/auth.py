@@ -11,7 +11,7 @@ token is not cached. A poll whose caller is cached never touches a thread.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wsgi_app.errors import APPKEY_UNKNOWN, ApiError
 from wsgi_app.services.auth import applications, tokens
@@ -20,6 +20,12 @@ from wsgi_app.services.auth.core import Caller
 
 if TYPE_CHECKING:
     from async_handlers.base import NativeContext
+
+
+class Batch(Protocol):
+    """Where the round trip goes: the shared pipelines, or a handler's own connection."""
+
+    async def run(self, commands: list[tuple[Any, ...]]) -> list[Any]: ...
 
 
 async def authenticate_async(
@@ -31,8 +37,10 @@ async def authenticate_async(
     *,
     need_user: bool,
     retry_id: str | None = None,
+    batch: Batch | None = None,
 ) -> Caller:
-    """Verify the signature and, if ``need_user``, the token; returns the caller."""
+    """Verify the signature and, if ``need_user``, the token; returns the caller.
+    ``batch``: where the Redis round trip goes (default: the shared pipelines)."""
     appkey = auth_core.required_appkey(params)
     known, creds = applications.cached_credentials(appkey)
     if not known:
@@ -50,7 +58,8 @@ async def authenticate_async(
         retry_id=retry_id,
     )
     # One round trip, in a pipeline shared with the other requests of this loop iteration.
-    caller = auth_core.judge(plan, await context.redis_batch.run(auth_core.redis_commands(plan)))
+    answers = await (batch or context.redis_batch).run(auth_core.redis_commands(plan))
+    caller = auth_core.judge(plan, answers)
     if caller is None:
         assert plan.token_hash is not None
         user_id = await context.run_blocking(tokens.lookup_in_database, plan.token_hash)

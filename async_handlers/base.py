@@ -25,7 +25,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from tornado.ioloop import IOLoop
 
-from async_handlers.auth import authenticate_async
+from async_handlers.auth import Batch, authenticate_async
 from async_handlers.redis_batch import RedisBatcher
 from async_handlers.waiters import WaiterRegistry, WakeListener
 from wsgi_app import errors, metrics, native_endpoints
@@ -156,8 +156,13 @@ class NativeApiHandler(tornado.web.RequestHandler):
             self.request.headers.get("Authorization"),
             need_user=need_user,
             retry_id=self.request.headers.get("X-Request-Id"),
+            batch=self.auth_batch(),
         )
         return self.caller
+
+    def auth_batch(self) -> Batch | None:
+        """Where the request check's Redis round trip goes; None: the shared pipelines."""
+        return None
 
     async def authenticate_user(self) -> UserCaller:
         """The request check of a signed-in endpoint: a caller whose user id is never None."""

@@ -12,12 +12,17 @@ sort. The logic and the privacy rules live in
 from __future__ import annotations
 
 from async_handlers import nearby_query
+from async_handlers.auth import Batch
 from async_handlers.base import NativeApiHandler
 from wsgi_app import native_endpoints
 
 
 class NearbyListHandler(NativeApiHandler):
     endpoint_specs = {"GET": native_endpoints.NEARBY_LIST}
+
+    def auth_batch(self) -> Batch:
+        """The request check on the page's own lean connection, with the caller's state."""
+        return nearby_query.redis_for(self.context)
 
     def compute_etag(self) -> None:
         """No ``ETag``: a personal, changing page (and hashing it cost ~2% of its CPU)."""

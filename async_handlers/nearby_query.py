@@ -1,10 +1,10 @@
 """The nearby query on the event loop: ``redis.asyncio`` for everything cached, a thread
 only for the database.
 
-Per page, with the caches warm, three Redis round trips and no database query: the
-caller's cached state is read in the loop's shared pipeline of the request's own
-authentication (:func:`prefetch_state`, :mod:`async_handlers.redis_batch`), then,
-on the lean connection of :mod:`async_handlers.redis_wire`, the rate limit and the cells of
+Per page, with the caches warm, three Redis round trips and no database query, all
+on the lean connection of :mod:`async_handlers.redis_wire` (each one write shared
+by the requests of one loop iteration): the caller's cached state is read with
+the request's own authentication (:func:`prefetch_state`), then the rate limit and the cells of
 the first stage of bands go together (``EVALSHA`` + ``MGET``: no sort, O(cells)
 work in Redis), then the page's cards (``MGET``,
 :mod:`wsgi_app.services.location.nearby_cards`), which carry what the check of
@@ -58,14 +58,15 @@ def prefetch_state(context: NativeContext, params: Mapping[str, str]) -> tuple[i
     if "latlng" in params or not claimed.isdigit() or not nearby_cells.cache_secs(context.flask_app.config):
         return None
     user_id = int(claimed)
-    read = asyncio.ensure_future(context.redis_batch.run(nearby_viewer.read_commands(user_id)))
+    read = asyncio.ensure_future(redis_for(context).run(nearby_viewer.read_commands(user_id)))
     read.add_done_callback(_consume)  # a failed read of a request that fails its auth logs nothing
     return user_id, read
 
 
-def _redis(context: NativeContext) -> RedisBatcher | redis_wire.WireBatcher:
-    """The page's own round trips (rate limit and cells, cards): on the lean connection
-    (:mod:`async_handlers.redis_wire`) when Redis is a plain TCP one, else the shared pipelines."""
+def redis_for(context: NativeContext) -> RedisBatcher | redis_wire.WireBatcher:
+    """Where the page's round trips go (request check and state, rate limit and cells, cards):
+    the lean connection (:mod:`async_handlers.redis_wire`) when Redis is a plain TCP one,
+    else the shared pipelines."""
     wire = redis_wire.for_client(context.redis)
     if wire is None:
         return context.redis_batch
@@ -101,14 +102,14 @@ async def find_page(
         if prefetched is not None and prefetched[0] == viewer_id:
             state, version = (await prefetched[1])[0]
         else:
-            state, version = (await _redis(context).run(nearby_viewer.read_commands(viewer_id)))[0]
+            state, version = (await redis_for(context).run(nearby_viewer.read_commands(viewer_id)))[0]
         viewer = nearby_viewer.decode(viewer_id, state, version)
     if viewer is None:  # the slow path: counted first, then the database
         await _run(context, [limit_command])
         limit_command = None
         viewer = await context.run_blocking(nearby.locate_viewer, viewer_id, latlng)
         if viewer is not None and cached:
-            await _redis(context).run([nearby_viewer.store_command(viewer, version, ttl_secs)])
+            await redis_for(context).run([nearby_viewer.store_command(viewer, version, ttl_secs)])
     if viewer is None:
         return nearby.not_located()
     start = (page - 1) * page_count
@@ -120,7 +121,7 @@ async def find_page(
         if not stale_cells or attempt == 1 or not ttl_secs:
             break
         keys = [nearby_cells.cell_key(cell) for cell in stale_cells]
-        await _redis(context).run([("DEL", *keys, nearby_viewer.state_key(viewer_id))])
+        await redis_for(context).run([("DEL", *keys, nearby_viewer.state_key(viewer_id))])
         fresh = await context.run_blocking(nearby.locate_viewer, viewer_id, None)
         if fresh is None:
             return nearby.not_located()
@@ -142,7 +143,7 @@ async def _page(
     if not ids:
         return nearby_cards.page_json(total, chosen, [], start, page_count)
     if ttl_secs:
-        answer = (await _redis(context).run([nearby_cards.read_command(ids)]))[0]
+        answer = (await redis_for(context).run([nearby_cards.read_command(ids)]))[0]
         cards, missing = answer[1:], nearby_cards.missing(ids, answer)
     else:
         cards, missing = [None] * len(ids), ids
@@ -157,7 +158,7 @@ async def _run(context: NativeContext, commands: list[Command | None]) -> list[A
     a refused hit raises its 429 here."""
     limit = commands[0]
     rest = [command for command in commands[1:] if command is not None]
-    client = _redis(context)
+    client = redis_for(context)
     try:
         answers = await client.run([limit, *rest] if limit else rest)
     except redis.exceptions.NoScriptError:  # first use since Redis started: send the script

@@ -82,14 +82,14 @@ def test_every_committed_change_of_a_listed_person_shows_at_the_next_page(
 def test_a_page_of_cards_is_the_envelope_it_always_was() -> None:
     """The page is assembled from cached JSON pieces: byte for byte what the envelope of
     the same data as a dict gives (keys sorted, compact, UTF-8)."""
-    row = (7, "Zoë \"x\" | \x1f", None, 2, "https://a/b.jpg", 170, 0, 1, None, 0, 1, 39.9, 116.4, _now())
+    row = (7, 'Zoë "x" | \x1f', None, 2, "https://a/b.jpg", 170, 0, 1, None, 0, 1, 39.9, 116.4, _now())
     text = nearby_cards.encode(row)
     cell = Cell(*map(int, text.split("|", 2)[:2]))
     data, stale = nearby_cards.page_json(30, [(3, 7, cell)], [f"5|{text}"], 0, 20)
     assert stale == set()
     expected_card = {
         "user_id": 7,
-        "nickname": "Zoë \"x\" | \x1f",
+        "nickname": 'Zoë "x" | \x1f',
         "birthday": None,
         "gender": 2,
         "avatar": "https://a/b.jpg",
