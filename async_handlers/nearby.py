@@ -20,6 +20,15 @@ from wsgi_app import native_endpoints
 class NearbyListHandler(NativeApiHandler):
     endpoint_specs = {"GET": native_endpoints.NEARBY_LIST}
 
+    _raw: dict[str, str] | None = None
+
+    def raw_params(self) -> dict[str, str]:
+        """Decoded once per request (the state prefetch, the request check and the
+        parameters all read them)."""
+        if self._raw is None:
+            self._raw = super().raw_params()
+        return self._raw
+
     def auth_batch(self) -> Batch:
         """The request check on the page's own lean connection, with the caller's state."""
         return nearby_query.redis_for(self.context)

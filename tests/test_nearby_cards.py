@@ -117,3 +117,26 @@ def _now() -> Any:
     from wsgi_app.timeutil import utcnow
 
     return utcnow()
+
+
+def test_a_card_fill_racing_a_change_is_refused(app: Flask, auth, cached: None) -> None:
+    """The card was read from the database, then a change committed and invalidated before
+    the fill: the old card is not stored (same versions as the profile cache); without a
+    racing change it is."""
+    from wsgi_app.extensions import redis_client
+    from wsgi_app.services.profile import cache as profile_cache
+
+    racer, calm = auth.login(), auth.login()
+    place(app, racer, offset(1, 0))
+    place(app, calm, offset(1, 0))
+    with app.app_context():
+        client = redis_client()
+        ids = [racer.user_id, calm.user_id]
+        epoch, generations = profile_cache.read_generations(client, ids)
+        cards = {user_id: "old" for user_id in ids}
+        profile_cache.invalidate([racer.user_id])  # what the racing writer's commit does
+        profile_cache.fill_cards(client, epoch, generations, cards, 60)
+        assert client.get(profile_cache.card_key(racer.user_id)) is None
+        assert client.get(profile_cache.card_key(calm.user_id)) == f"{epoch}|old"
+        profile_cache.invalidate([calm.user_id])  # and every committed change drops it
+        assert client.get(profile_cache.card_key(calm.user_id)) is None

@@ -129,12 +129,12 @@ def page_json(
             stale.add(cell)
             continue
         _, row, col, fresh_until, body = parts
-        if int(row) != cell.row or int(col) != cell.col or float(fresh_until) < now:
+        if row != str(cell.row) or col != str(cell.col) or float(fresh_until) < now:
             stale.add(cell)
             stale.add(Cell(int(row), int(col)))  # which may be missing them
             continue
         head, _, tail = body.partition(_CUT)
-        items.append(head + _distance(band_km) + tail)
+        items.append(f"{head}{_distance(band_km)}{tail}")
     has_next = "true" if start + page_count < total else "false"
     data = f'{{"has_next":{has_next},"list":[{",".join(items)}],"located":true,"total":{total}}}'
     return data, stale
