@@ -2,7 +2,7 @@
 
 Authentication and the query both run on the event loop
 (:mod:`async_handlers.nearby_query`): Redis through ``redis.asyncio``, the
-worker pool only for the database (the page's cards, and cache misses).
+worker pool only for the database (cache misses).
 Redis does O(cells) work per page (one ``MGET`` per stage of bands), never a
 sort. The logic and the privacy rules live in
 :mod:`wsgi_app.services.location.nearby`, :mod:`wsgi_app.services.location.nearby_cells`,
@@ -18,6 +18,15 @@ from wsgi_app import native_endpoints
 
 class NearbyListHandler(NativeApiHandler):
     endpoint_specs = {"GET": native_endpoints.NEARBY_LIST}
+
+    _raw: dict[str, str] | None = None
+
+    def raw_params(self) -> dict[str, str]:
+        """Decoded once per request (the state prefetch, the request check and the
+        parameters all read them)."""
+        if self._raw is None:
+            self._raw = super().raw_params()
+        return self._raw
 
     def compute_etag(self) -> None:
         """No ``ETag``: a personal, changing page (and hashing it cost ~2% of its CPU)."""
@@ -36,4 +45,7 @@ class NearbyListHandler(NativeApiHandler):
             args["page_count"],
             prefetched,
         )
-        self.send_success(page)
+        if isinstance(page, str):  # the data as JSON text: the envelope around it, keys sorted
+            self.finish(f'{{"code":0,"data":{page},"msg":"success"}}')
+        else:
+            self.send_success(page)

@@ -1,13 +1,15 @@
 """The nearby query on the event loop: ``redis.asyncio`` for everything cached, a thread
 only for the database.
 
-Per page, with the caches warm, two Redis round trips, both in the loop's shared
-pipelines (:mod:`async_handlers.redis_batch`): the caller's cached state is read
-in the pipeline of the request's own authentication (:func:`prefetch_state`),
-then the rate limit and the cells of the first stage of bands go together
-(``EVALSHA`` + ``MGET``: no sort, O(cells) work in Redis); then ONE pool job reads
-the page's cards on an engine connection (no app context, no session, no ORM),
-re-checking every listed person against the database.
+Per page, with the caches warm, three Redis round trips and no database query, all
+in the shared pipelines of :mod:`async_handlers.redis_batch` (one write on its lean
+connection, :mod:`async_handlers.redis_wire`, per loop iteration): the caller's cached state is read with
+the request's own authentication (:func:`prefetch_state`), then the rate limit and the cells of
+the first stage of bands go together (``EVALSHA`` + ``MGET``: no sort, O(cells)
+work in Redis), then the page's cards (``MGET``,
+:mod:`wsgi_app.services.location.nearby_cards`), which carry what the check of
+every listed person needs. Only cards not cached are read from the database
+(one pool job, which caches them).
 
 Invariants (the rules themselves live in :mod:`wsgi_app.services.location`):
 
@@ -16,9 +18,11 @@ Invariants (the rules themselves live in :mod:`wsgi_app.services.location`):
   who authenticated as its user, a reported ``latlng`` is stored only after the
   limit, and a refused request gets its 429 before any page is read;
 - the database stays the truth: a missing or stale cache entry (caller state,
-  cell) is read from it on the pool, and a page whose check finds someone
-  gone, hidden, blocked or moved drops those cells and the caller's state and
-  ranks once more from fresh reads;
+  cell, card) is read from it on the pool; cards and caller states are never
+  older than a committed change (both are filled under versions read before
+  the database read and voided after every commit), and a page whose check
+  finds someone gone, hidden or moved drops those cells and the caller's state
+  and ranks once more from fresh reads;
 - the caller's cached state is used only at the version read with it
   (:mod:`wsgi_app.services.location.nearby_viewer`), so a move or a block is
   seen by the caller's next query;
@@ -35,7 +39,7 @@ import redis
 
 from async_handlers.base import NativeContext
 from wsgi_app.services import rate_limit
-from wsgi_app.services.location import nearby, nearby_cells, nearby_viewer
+from wsgi_app.services.location import nearby, nearby_cards, nearby_cells, nearby_viewer
 from wsgi_app.services.location.grid import Cell
 from wsgi_app.services.location.nearby_viewer import Viewer
 
@@ -70,8 +74,9 @@ async def find_page(
     page: int,
     page_count: int,
     prefetched: tuple[int, StateRead] | None = None,
-) -> dict[str, Any]:
-    """One page of the people around the authenticated ``viewer_id``, nearest first."""
+) -> dict[str, Any] | str:
+    """One page of the people around the authenticated ``viewer_id``, nearest first: the
+    envelope's ``data`` as a dict, or as JSON text (keys sorted) when it lists the located."""
     config = context.flask_app.config
     ttl_secs = nearby_cells.cache_secs(config)
     limits: Sequence[tuple[int, int]] = config["NEARBY_QUERY_LIMITS"]
@@ -97,18 +102,40 @@ async def find_page(
         ranking = await _rank(context, viewer, radius_km, ttl_secs, limit_command)
         limit_command = None
         chosen = ranking.page(start, page_count)
-        ids = [user_id for _, user_id, _ in chosen]
-        rows = await context.run_in_pool(nearby.page_rows, context.engine, viewer_id, ids) if ids else []
-        result = nearby.assemble_page(ranking.total, chosen, rows, start, page_count)
-        if not result.stale_cells or attempt == 1 or not ttl_secs:
+        data, stale_cells = await _page(context, ranking.total, chosen, start, page_count, ttl_secs)
+        if not stale_cells or attempt == 1 or not ttl_secs:
             break
-        keys = [nearby_cells.cell_key(cell) for cell in result.stale_cells]
+        keys = [nearby_cells.cell_key(cell) for cell in stale_cells]
         await context.redis_batch.run([("DEL", *keys, nearby_viewer.state_key(viewer_id))])
         fresh = await context.run_blocking(nearby.locate_viewer, viewer_id, None)
         if fresh is None:
             return nearby.not_located()
         viewer = fresh
-    return result.page
+    return data
+
+
+async def _page(
+    context: NativeContext,
+    total: int,
+    chosen: list[tuple[int, int, Cell]],
+    start: int,
+    page_count: int,
+    ttl_secs: int,
+) -> tuple[str, set[Cell]]:
+    """The page's ``data`` (JSON text) from the chosen people's cards: cached ones from one
+    ``MGET``, the rest from the database on the pool (cached by the way)."""
+    ids = [user_id for _, user_id, _ in chosen]
+    if not ids:
+        return nearby_cards.page_json(total, chosen, [], start, page_count)
+    if ttl_secs:
+        answer = (await context.redis_batch.run([nearby_cards.read_command(ids)]))[0]
+        cards, missing = answer[1:], nearby_cards.missing(ids, answer)
+    else:
+        cards, missing = [None] * len(ids), ids
+    if missing:
+        loaded = await context.run_blocking(nearby_cards.load, missing, ttl_secs)
+        cards = [loaded.get(user_id, card) for user_id, card in zip(ids, cards, strict=True)]
+    return nearby_cards.page_json(total, chosen, cards, start, page_count)
 
 
 async def _run(context: NativeContext, commands: list[Command | None]) -> list[Any]:
@@ -116,11 +143,12 @@ async def _run(context: NativeContext, commands: list[Command | None]) -> list[A
     a refused hit raises its 429 here."""
     limit = commands[0]
     rest = [command for command in commands[1:] if command is not None]
+    client = context.redis_batch
     try:
-        answers = await context.redis_batch.run([limit, *rest] if limit else rest)
+        answers = await client.run([limit, *rest] if limit else rest)
     except redis.exceptions.NoScriptError:  # first use since Redis started: send the script
         assert limit is not None
-        answers = await context.redis_batch.run([rate_limit.eval_fallback(limit), *rest])
+        answers = await client.run([rate_limit.eval_fallback(limit), *rest])
     if limit is None:
         return answers
     rate_limit.raise_if_limited(answers[0], "nearby queries")

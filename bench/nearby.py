@@ -41,19 +41,22 @@ What the profiles showed, and what was done about it (details: bench/nearby_prof
   ~440,000 members per query (~0.5 s, stalling every client); at 2 km 55% of the
   server's Python loaded 500 full `User` objects to show 20 and 24.5% parsed the
   Redis reply. Grid cells fixed that: no query sorts, a page loads its own 20 cards.
-- The cell version ran the whole query as one pool job in an app context:
-  py-spy `--gil` at c16 put ~50% of the process there (SQLAlchemy + PyMySQL for
-  the position/blocks and the cards, sync Redis `EVAL` + `MGET`, decoding whole
-  cells, app-context teardown) and showed GIL hand-offs between the loop and four
-  pool threads. Now the page runs on the event loop: the caller's state (cell,
-  exclusions; versioned, dropped by every position or block write) is read in the
-  authentication's Redis pipeline, the rate limit goes with the first cell `MGET`,
-  cells are ranked by count and only the page's part is decoded, and one pool job
-  reads the cards (statement compiled once per size, `exec_driver_sql`), which still
-  re-checks every rule against the database.
+- The cell version ran the whole query as one pool job in an app context
+  (py-spy `--gil` at c16: ~50% of the process there). The page then moved to
+  the event loop with the caller's state cached and versioned, but one pool job
+  still read the page's cards from MariaDB, re-checking every rule (~19% of the
+  process at c16, plus the pool hand-off).
+- Now the cards are cached in Redis under the profile cache's epoch and
+  generations (every committed change of a `users` or `user_locations` row
+  drops that person's card; flushed blocks drop both callers' states), and carry
+  what the check needs (cell, visibility, freshness): a warm page makes no
+  database query and no pool job. Its JSON is assembled from pre-serialised
+  pieces. Its three Redis round trips (request check + state, rate limit +
+  cells, cards) go over one lean hiredis connection (`async_handlers/redis_wire.py`)
+  instead of redis.asyncio pipelines (~30% of the process at c16 before).
 - What remains (py-spy `--gil`, below): Tornado's HTTP parsing and response
-  writing, the JSON envelope, redis.asyncio pipeline overhead and the request
-  authentication; all shared with every native endpoint.
+  writing (~40%, shared with every native endpoint), the request check's
+  signature (~9%), nearby's own ranking and page (~18%).
 """
 
 
@@ -106,10 +109,13 @@ def _profile(pid: int, seconds: int, out: Path) -> list[str]:
         "find_page",
         "_rank",
         "locate_viewer",
-        "page_rows",
-        "assemble_page",
+        "_page",
+        "page_json",
+        "load",
+        "RedisWire.execute",
+        "_Connection.data_received",
         "RedisBatcher._send",
-        "NativeApiHandler.send_success",
+        "RequestHandler.finish",
         "AppContext.pop",
         "RequestHandler._execute",
     ]

@@ -16,8 +16,9 @@ Invariants:
 - With a real Redis, cells are cached as ``nearby:cell:{row}:{col}`` (ids as
   decimal text, ``NEARBY_CELL_CACHE_SECS``). Every position write drops the
   cached old and new cell after its commit, so a mover leaves the old cell at
-  once; the page check (``services.location.nearby.assemble_page``) drops any cell whose
-  listed person is no longer there, hidden or stale. The embedded default's
+  once; the page check (``services.location.nearby_cards.page_json``, from cards
+  that are never older than a committed change) drops any cell whose listed
+  person is no longer there, hidden or stale. The embedded default's
   Redis stand-in lives in one process, so there nothing is cached at all.
 """
 

@@ -12,9 +12,12 @@ Sans-I/O apart from :func:`forget` (the writers' side, sync Redis). Invariants:
   written with equals the counter as read with it, and a reader reads the
   counter *before* the rows it caches, so a copy read before a write's commit
   but stored after its :func:`forget` is never used (no delete/set race).
-- The nearby page check still re-reads every listed person's row (visibility,
-  blocks, position) from the database, so a stale copy can make a page short,
-  never wrong; a short page drops the state (see ``async_handlers.nearby_query``).
+- Blocks are checked from this state alone (the page's cards carry visibility,
+  cell and freshness, not blocks: :mod:`wsgi_app.services.location.nearby_cards`),
+  so every committed block change must bump: the block services call
+  :func:`forget`, and the profile cache's session listener does it for any
+  flushed ``Block`` (:mod:`wsgi_app.services.profile.cache`). A page that finds a
+  listed person gone drops the state (see ``async_handlers.nearby_query``).
 - Nothing is cached on the embedded in-process Redis stand-in (other processes,
   such as the CLI, never see it): same switch as the cell cache.
 """

@@ -32,20 +32,23 @@ If Redis fails right after a commit, the request fails (the change is
 committed); the stale row then lives at most :data:`PROFILE_CACHE_TTL_SECS`.
 A ``users`` row changed outside the app (SQL console) needs ``INCR
 profile:epoch``.
+
+List cards (``profile:card:<user id>``, written by
+:mod:`wsgi_app.services.location.nearby_cards`) live under the same epoch and
+generations, filled by the same script, and are deleted with the row: so a
+change of a user's ``user_locations`` row (ORM flush, Core ``UPDATE``/``DELETE``
+by ``user_id``; a Core ``INSERT`` or an unknown ``WHERE`` bumps the epoch)
+invalidates that user exactly like a change of their ``users`` row. A flushed
+``Block`` (either side) makes both users' cached nearby state stop counting
+(:func:`wsgi_app.services.location.nearby_viewer.forget`) after the commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import BinaryExpression, BindParameter, TextClause
 
 from wsgi_app.extensions import redis_client
 from wsgi_app.models.user import User
@@ -55,13 +58,13 @@ from wsgi_app.services.redis_scripts import LuaScript
 PROFILE_CACHE_TTL_SECS = 300
 GENERATION_TTL_SECS = 24 * 3600
 ROW_KEY_PREFIX = "profile:v1:"
+CARD_KEY_PREFIX = "profile:card:"
 GENERATION_KEY_PREFIX = "profile:gen:"
 EPOCH_KEY = "profile:epoch"
 COLUMN_NAMES = tuple(column.key for column in PROFILE_COLUMNS)
 ALL_USERS = -1  # pending marker: a change whose users are unknown (bump the epoch)
-_PENDING_KEY = "datingtoday_profile_cache_pending"
 _USERS = User.__table__
-_RAW_USERS_WRITE = re.compile(r"^\s*(?:UPDATE|DELETE|INSERT|REPLACE)\b[^;]*\busers\b", re.IGNORECASE)
+# Tables whose rows a cached row or card copies: ``users`` by ``id``, ``user_locations`` by ``user_id``.
 
 # KEYS: epoch, generation, row. ARGV: epoch and generation read before the database
 # read ("" = none), encoded row, ttl. The row is stored as "<epoch>|<json>".
@@ -74,17 +77,18 @@ end
 return 0
 """
 
-# KEYS: generation and row of each user, then the epoch when ARGV[2] is 1. ARGV[1]: generation ttl.
+# KEYS: generation, row and card of each user, then the epoch when ARGV[2] is 1.
+# ARGV[1]: generation ttl.
 _INVALIDATE_SCRIPT = """
-local pairs = #KEYS
+local last = #KEYS
 if ARGV[2] == '1' then
-  pairs = pairs - 1
+  last = last - 1
   redis.call('INCR', KEYS[#KEYS])
 end
-for i = 1, pairs, 2 do
+for i = 1, last, 3 do
   redis.call('INCR', KEYS[i])
   redis.call('EXPIRE', KEYS[i], ARGV[1])
-  redis.call('DEL', KEYS[i + 1])
+  redis.call('DEL', KEYS[i + 1], KEYS[i + 2])
 end
 return 1
 """
@@ -100,6 +104,33 @@ def row_key(user_id: int) -> str:
 
 def generation_key(user_id: int) -> str:
     return f"{GENERATION_KEY_PREFIX}{user_id}"
+
+
+def card_key(user_id: int) -> str:
+    return f"{CARD_KEY_PREFIX}{user_id}"
+
+
+def read_generations(client: Any, user_ids: list[int]) -> tuple[str, list[str]]:
+    """The epoch and these users' generations, read BEFORE the database read a fill copies."""
+    values = client.mget([EPOCH_KEY, *(generation_key(user_id) for user_id in user_ids)])
+    return values[0] or "", [value or "" for value in values[1:]]
+
+
+def fill_cards(client: Any, epoch: str, generations: list[str], cards: dict[int, str], ttl: int) -> None:
+    """Cache ``cards`` (user id -> text, in the order of ``generations``) where epoch and
+    generation are still those read before the database read (one pipelined round trip)."""
+    pipe = client.pipeline(transaction=False)
+    calls = [
+        ([EPOCH_KEY, generation_key(user_id), card_key(user_id)], [epoch, generation, text, ttl])
+        for (user_id, text), generation in zip(cards.items(), generations, strict=True)
+    ]
+    for keys, args in calls:
+        _FILL.queue(pipe, keys, args)
+    for (keys, args), answer in zip(calls, pipe.execute(raise_on_error=False), strict=True):
+        if LuaScript.is_missing(answer):
+            _FILL.run(client, keys, args)
+        elif isinstance(answer, Exception):
+            raise answer
 
 
 class CachedRow:
@@ -185,79 +216,15 @@ def invalidate(user_ids: Iterable[int]) -> None:
     """After a committed change of these users' rows (:data:`ALL_USERS`: of unknown users):
     one atomic script, one round trip."""
     ids = set(user_ids)
-    keys = [key for user_id in ids - {ALL_USERS} for key in (generation_key(user_id), row_key(user_id))]
+    keys = [
+        key
+        for user_id in ids - {ALL_USERS}
+        for key in (generation_key(user_id), row_key(user_id), card_key(user_id))
+    ]
     if ALL_USERS in ids:
         keys.append(EPOCH_KEY)
     _INVALIDATE.run(redis_client(), keys, [GENERATION_TTL_SECS, int(ALL_USERS in ids)])
 
 
-def _remember(session: Session, user_ids: Iterable[int]) -> None:
-    session.info.setdefault(_PENDING_KEY, set()).update(user_ids)
-
-
-def _is_users_table(table: Any) -> bool:
-    # ORM statements carry annotated copies of the table and columns: compare by name.
-    return getattr(table, "name", None) == _USERS.name
-
-
-def _is_users_id(column: Any) -> bool:
-    return getattr(column, "key", None) == "id" and _is_users_table(getattr(column, "table", None))
-
-
-def _ids_in_where(statement: Any, parameters: Mapping[str, Any]) -> set[int] | None:
-    """The user ids a WHERE on ``users.id`` names (``==`` or ``IN``, a value bound in the
-    statement or given with its execution); None when it names none."""
-    clause = getattr(statement, "whereclause", None)
-    if not isinstance(clause, BinaryExpression) or not _is_users_id(clause.left):
-        return None
-    right = clause.right
-    if not isinstance(right, BindParameter):
-        return None
-    value = right.value if right.value is not None else parameters.get(right.key)
-    if clause.operator is operators.eq and value is not None:
-        return {int(value)}
-    if clause.operator is operators.in_op and value:
-        return {int(item) for item in value}
-    return None
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _remember_statement(state: ORMExecuteState) -> None:
-    statement = state.statement
-    if isinstance(statement, TextClause):
-        if _RAW_USERS_WRITE.match(statement.text):
-            _remember(state.session, [ALL_USERS])
-        return
-    if not (state.is_update or state.is_delete or state.is_insert):
-        return
-    if not _is_users_table(getattr(statement, "table", None)):
-        return
-    if state.is_insert:
-        return  # new rows: no cached row can exist for an id not yet used
-    parameters = state.parameters if isinstance(state.parameters, Mapping) else {}
-    _remember(state.session, _ids_in_where(statement, parameters) or [ALL_USERS])
-
-
-@event.listens_for(Session, "after_flush")
-def _remember_flushed_users(session: Session, _flush_context: Any) -> None:
-    # session.new / dirty / deleted still hold the flushed objects here.
-    changed = {
-        obj.id
-        for obj in (*session.new, *session.dirty, *session.deleted)
-        if isinstance(obj, User) and obj.id is not None
-    }
-    if changed:
-        _remember(session, changed)
-
-
-@event.listens_for(Session, "after_commit")
-def _invalidate_committed(session: Session) -> None:
-    pending = session.info.pop(_PENDING_KEY, None)
-    if pending:
-        invalidate(pending)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, _previous_transaction: Any) -> None:
-    if not session.in_transaction():  # the outermost rollback: nothing was committed
-        session.info.pop(_PENDING_KEY, None)
+# The session listeners that find every committed change (registered on import).
+from wsgi_app.services.profile import cache_invalidation  # noqa: E402, F401
