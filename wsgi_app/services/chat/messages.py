@@ -41,16 +41,15 @@ from wsgi_app import transactions
 from wsgi_app.errors import BLOCKED, CONFLICT, PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.chat import Message
-from wsgi_app.models.user import User
 from wsgi_app.services import rate_limit
 from wsgi_app.services.chat import contacts as chat_contacts
 from wsgi_app.services.chat import events as chat_events
 from wsgi_app.services.chat import media as chat_media
+from wsgi_app.services.chat import send_statements as statements
 from wsgi_app.services.profile.profiles import get_user
 from wsgi_app.services.social.blocks import (
     blocked_either_way_clause,
     is_blocked_between,
-    is_blocked_between_clause,
 )
 from wsgi_app.services.upload_files import remove_files
 from wsgi_app.timeutil import format_wire_datetime, utcnow
@@ -112,31 +111,8 @@ def _check_content(kind: str, content: str | None, upload: IO[bytes] | None) -> 
     return text
 
 
-# The send path's statements, built once (building them per call was most of its Python time),
-# and run on the session's Connection: they are Core statements, and Session.execute would
-# route each through the ORM's execution layer for nothing (~a quarter of the send's
-# SQLAlchemy time). Same connection, same transaction, same engine events.
-_users, _messages = User.__table__, Message.__table__
-_SEND_CHECK = db.select(
-    db.select(_users.c.id).where(_users.c.id == bindparam("peer")).scalar_subquery(),
-    is_blocked_between_clause(bindparam("sender"), bindparam("peer")),
-    db.select(_messages.c.id)
-    .where(_messages.c.sender_id == bindparam("sender"), _messages.c.client_msg_id == bindparam("cmid"))
-    .scalar_subquery(),
-)
-_LOCK_AND_CHECK = (
-    db.select(
-        _users.c.id,
-        is_blocked_between_clause(bindparam("sender"), bindparam("peer")),
-        db.select(_messages.c.id)
-        .where(_messages.c.sender_id == bindparam("sender"), _messages.c.client_msg_id == bindparam("cmid"))
-        .scalar_subquery(),
-    )
-    .where(_users.c.id.in_([bindparam("sender"), bindparam("peer")]))
-    .order_by(_users.c.id)
-    .with_for_update()
-)
-_INSERT_MESSAGE = _messages.insert()
+# The poll's statement, built once, run on the session's Connection (no ORM execution layer).
+_messages = Message.__table__
 _MESSAGES_AFTER = (
     db.select(_messages)
     .where(
@@ -153,7 +129,7 @@ def _send_check(sender_id: int, peer_id: int, client_msg_id: str) -> tuple[bool,
     """``(peer exists, blocked either way, id of the message already stored under
     client_msg_id)`` in one query, outside any transaction (it locks nothing)."""
     params = {"peer": peer_id, "sender": sender_id, "cmid": client_msg_id}
-    row = db.session.connection().execute(_SEND_CHECK, params).one()
+    row = db.session.connection().execute(statements.SEND_CHECK, params).one()
     return row[0] is not None, bool(row[1]), row[2]
 
 
@@ -182,7 +158,7 @@ class _Send:
         values = self.values
         sender_id, peer_id = values["sender_id"], values["recipient_id"]
         params = {"sender": sender_id, "peer": peer_id, "cmid": values["client_msg_id"]}
-        rows = db.session.connection().execute(_LOCK_AND_CHECK, params).all()
+        rows = statements.LOCK_AND_CHECK.rows(params)
         existing_id = rows[0][2] if rows else None
         if existing_id is not None:
             return int(existing_id), True
@@ -192,9 +168,7 @@ class _Send:
             rate_limit.enforce(
                 redis_client(), f"chat:send:{sender_id}", current_app.config["CHAT_SEND_LIMITS"], "messages"
             )
-        primary_key = db.session.connection().execute(_INSERT_MESSAGE, values).inserted_primary_key
-        assert primary_key is not None  # a single-row INSERT always has one
-        message_id = int(primary_key[0])
+        message_id = statements.INSERT_MESSAGE.insert(values)
         chat_contacts.bump_contacts(sender_id, peer_id, message_id, values["created_at"])
         return message_id, False
 
