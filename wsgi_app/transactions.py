@@ -30,7 +30,6 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Executable
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from wsgi_app.database import SINGLE_STATEMENT_OPTION
 from wsgi_app.extensions import db
@@ -54,26 +53,26 @@ def backoff_secs(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_MAX_SECS, BACKOFF_BASE_SECS * 2**attempt))
 
 
-def _begin_sqlite_writer(session: Session) -> None:
+def _begin_sqlite_writer() -> None:
     """SQLite: take the write lock at the start, so reads and writes of ``work`` are one unit
     (MariaDB gets that from locking reads; its transaction opens at the first of them)."""
-    if session.get_bind().dialect.name != "sqlite":
+    if db.session.get_bind().dialect.name != "sqlite":
         return
-    connection = session.connection()
+    connection = db.session.connection()
     if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def write(work: Callable[[], T], *, what: str = "transaction") -> T:
     """Run ``work`` in one transaction and commit it, retrying deadlocks and lock wait timeouts."""
-    session = db.session()  # the thread's Session itself, not the scoped proxy (one lookup)
+    session = db.session
     if session.info.get(_ACTIVE_KEY):
         return work()  # joins the enclosing write
     attempt = 1
     while True:
         session.info[_ACTIVE_KEY] = True
         try:
-            _begin_sqlite_writer(session)
+            _begin_sqlite_writer()
             result = work()
             session.commit()
             return result
