@@ -101,3 +101,35 @@ def test_a_send_on_a_killed_pooled_connection_reconnects_once(
     with caplog.at_level(logging.WARNING, logger="datingtoday.database"):
         assert sent_id(send_text(api, alice, bob, "after", "k-1"))
     assert any("reconnecting once" in r.getMessage() for r in caplog.records)
+
+
+@mariadb_only
+def test_a_connection_killed_inside_the_transaction_fails_it_and_is_replaced(app: Flask, alice, bob) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from wsgi_app.failures import mysql_error_code
+
+    params = {"sender": alice.user_id, "peer": bob.user_id, "cmid": "killed-1"}
+    values = {
+        "sender_id": alice.user_id,
+        "recipient_id": bob.user_id,
+        "client_msg_id": "killed-1",
+        "kind": "text",
+        "body": "lost",
+        "media_filename": None,
+        "created_at": utcnow().replace(microsecond=0),
+    }
+    with app.app_context():
+        send_statements.LOCK_AND_CHECK.rows(params)  # BEGIN, then the locks: a transaction is open
+        thread_id = db.session.connection().connection.dbapi_connection.thread_id()  # type: ignore[union-attr]
+        killer = _raw_connection(app)
+        try:
+            killer.cursor().execute(f"KILL {thread_id}")
+        finally:
+            killer.close()
+        with pytest.raises(OperationalError) as failure:
+            send_statements.INSERT_MESSAGE.insert(values)  # not resent: the transaction is gone
+        assert mysql_error_code(failure.value) in (2006, 2013)
+        db.session.rollback()
+        assert len(send_statements.LOCK_AND_CHECK.rows(params)) == 2  # a new connection
+        db.session.rollback()
