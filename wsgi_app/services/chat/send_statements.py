@@ -17,18 +17,36 @@ duplicate-key race looks for the winner). The transaction's statements are
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, or_
 
 from wsgi_app.extensions import db
 from wsgi_app.models.chat import Message
+from wsgi_app.models.social import Block
 from wsgi_app.models.user import User
 from wsgi_app.raw_statements import RawStatement
-from wsgi_app.services.social.blocks import is_blocked_between_clause
 
 _users, _messages = User.__table__, Message.__table__
+
+
+def _blocked_either_way(user_a: Any, user_b: Any) -> ColumnElement[bool]:
+    """Either user blocked the other, as two primary-key probes of ``blocks``
+    (``EXISTS(a->b) OR EXISTS(b->a)``): the same answer as
+    :func:`~wsgi_app.services.social.blocks.is_blocked_between_clause`, whose one ``EXISTS``
+    with an ``OR`` inside MariaDB runs as a range scan of an index (measured: ~40 us more of
+    the server's CPU per send)."""
+
+    def one_way(blocker: Any, blocked: Any) -> ColumnElement[bool]:
+        probe = db.select(Block.blocker_id).where(Block.blocker_id == blocker, Block.blocked_id == blocked)
+        return probe.exists()
+
+    return or_(one_way(user_a, user_b), one_way(user_b, user_a))
+
+
 SEND_CHECK = db.select(
     db.select(_users.c.id).where(_users.c.id == bindparam("peer")).scalar_subquery(),
-    is_blocked_between_clause(bindparam("sender"), bindparam("peer")),
+    _blocked_either_way(bindparam("sender"), bindparam("peer")),
     db.select(_messages.c.id)
     .where(_messages.c.sender_id == bindparam("sender"), _messages.c.client_msg_id == bindparam("cmid"))
     .scalar_subquery(),
@@ -36,7 +54,7 @@ SEND_CHECK = db.select(
 LOCK_AND_CHECK = RawStatement(
     db.select(
         _users.c.id,
-        is_blocked_between_clause(bindparam("sender"), bindparam("peer")),
+        _blocked_either_way(bindparam("sender"), bindparam("peer")),
         db.select(_messages.c.id)
         .where(_messages.c.sender_id == bindparam("sender"), _messages.c.client_msg_id == bindparam("cmid"))
         .scalar_subquery(),
