@@ -25,6 +25,13 @@ from wsgi_app.services.chat import messages as chat
 
 class ChatSendHandler(NativeApiHandler):
     endpoint_specs = {"POST": native_endpoints.CHAT_SEND}
+    _params: dict[str, str] | None = None
+
+    def raw_params(self) -> dict[str, str]:
+        """Decoded once: the request check and the parameters both read them."""
+        if self._params is None:
+            self._params = super().raw_params()
+        return self._params
 
     async def post(self) -> None:
         caller = await self.authenticate_user()

@@ -12,6 +12,9 @@ before and after, and the client's own CPU share (to show it was not the
 bottleneck). Four processes need a real Redis (they share it). ``--quick`` sends
 a few dozen messages through one process on whatever is configured.
 
+With a local MariaDB it also reports MariaDB's CPU per send (the threads of the
+bench database's connections, and the whole server: :mod:`bench.mariadb_cpu`).
+
 ``BENCH_SERVER_ROOT`` runs the server from another checkout (same schema), for
 before/after figures with the same client.
 """
@@ -35,6 +38,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.common import REPO_ROOT, load_average, machine_info, percentiles
+from bench.mariadb_cpu import MariaDbCpu
 
 PATH = "/api/chat/send"
 USERS = 600  # the per-sender limit is 60 sends a minute: spread the load over many senders
@@ -227,6 +231,8 @@ def measure(quick: bool, root: Path = REPO_ROOT, processes: int = 1) -> dict[str
     creds, people = prepare(db_url, redis_url, 40 if quick else USERS * processes)
     servers = [start_server(db_url, redis_url, root, workdir) for _ in range(processes)]
     load_before = load_average()
+    database_cpu = MariaDbCpu(db_url)
+    database_cpu.start()
     server_cpu_before = sum(process_cpu_secs(proc.pid) for proc, _ in servers)
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     try:
@@ -241,12 +247,14 @@ def measure(quick: bool, root: Path = REPO_ROOT, processes: int = 1) -> dict[str
             )
         )
         server_cpu = sum(process_cpu_secs(proc.pid) for proc, _ in servers) - server_cpu_before
+        database = database_cpu.stop()
     finally:
         for proc, _ in servers:
             proc.terminate()
         for proc, _ in servers:
             proc.wait(15)
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    sends = len(tally.latencies_ms)
     client_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     return {
         "root": str(root),
@@ -261,6 +269,8 @@ def measure(quick: bool, root: Path = REPO_ROOT, processes: int = 1) -> dict[str
         "load_after": load_average(),
         "client_cpu_share": client_cpu / elapsed,
         "server_cpu_ms_per_send": 1000 * server_cpu / max(1, len(tally.latencies_ms)),
+        # MariaDB's CPU: its threads serving the bench database, and the whole server process.
+        "mariadb_cpu_ms_per_send": database and [1000 * secs / max(1, sends) for secs in database],
     }
 
 
@@ -269,10 +279,13 @@ def _row(figures: dict[str, Any]) -> str:
     failures = ", ".join(f"{k}: {v}" for k, v in figures["failures"].items()) or "none"
     if figures["failures"]:
         raise RuntimeError(f"chat sends failed: {failures}")
+    mariadb = figures.get("mariadb_cpu_ms_per_send")
+    mariadb_cell = f"{mariadb[0]:.2f} / {mariadb[1]:.2f}" if mariadb else "-"
     return (
         f"| {figures['processes']} | {figures['sends']} | {figures['elapsed']:.1f} | {figures['rate']:.0f} | "
-        f"{failures} | {figures['server_cpu_ms_per_send']:.2f} | {lat['p50']:.1f} | {lat['p95']:.1f} | "
-        f"{lat['p99']:.1f} | {lat['max']:.1f} | {figures['client_cpu_share']:.0%} of a core | "
+        f"{failures} | {figures['server_cpu_ms_per_send']:.2f} | {mariadb_cell} | "
+        f"{lat['p50']:.1f} | {lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.1f} | "
+        f"{figures['client_cpu_share']:.0%} of a core | "
         f"{figures['load_before']} / {figures['load_after']} |"
     )
 
@@ -286,11 +299,12 @@ def run(quick: bool) -> str:
             f"Machine: {machine_info()}. Database `{rows[0]['database']}`. One row per number of",
             "`tornado_server.py` processes (the client spreads its keep-alive connections over them).",
             "Server CPU per send is the server processes' user+system time over the accepted sends:",
-            "unlike sends/s it does not depend on how busy the shared machine is.",
+            "unlike sends/s it does not depend on how busy the shared machine is. MariaDB CPU:",
+            "its threads serving the bench database / the whole server process (shared).",
             "",
-            "| processes | sends | seconds | sends/s | failures | server CPU ms/send | p50 ms | p95 ms "
-            "| p99 ms | max ms | client CPU | load avg before / after |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| processes | sends | seconds | sends/s | failures | server CPU ms/send | MariaDB CPU ms/send "
+            "| p50 ms | p95 ms | p99 ms | max ms | client CPU | load avg before / after |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *(_row(figures) for figures in rows),
             "",
         ]

@@ -94,7 +94,7 @@ def closed_by_server(dbapi_connection: Any) -> bool:
     return bool(readable)
 
 
-def _execute_reconnecting(cursor: Any, statement: str, parameters: Any) -> None:
+def execute_reconnecting(cursor: Any, statement: str, parameters: Any) -> None:
     """``cursor.execute`` on PyMySQL, reconnecting once if the pooled connection was dead."""
     import pymysql
 
@@ -115,21 +115,26 @@ def _execute_reconnecting(cursor: Any, statement: str, parameters: Any) -> None:
         cursor.execute(statement, parameters)
 
 
-def _begin_before_first_write(
-    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-) -> None:
+def begin_before_write(dialect_name: str, cursor: Any, statement: str) -> None:
+    """Open the server transaction before a write or locking read outside one (the one
+    place both SQLAlchemy's statements and :mod:`wsgi_app.raw_statements` go through)."""
     if not is_write(statement):
         return
-    if context is not None and context.execution_options.get(SINGLE_STATEMENT_OPTION):
-        return  # transactions.write_statement: one statement commits by itself
-    dialect_name = conn.dialect.name
     dbapi_connection = cursor.connection
     if _in_transaction(dialect_name, dbapi_connection):
         return
     if dialect_name == "sqlite":
         cursor.execute("BEGIN IMMEDIATE")
     else:
-        _execute_reconnecting(cursor, "BEGIN", None)
+        execute_reconnecting(cursor, "BEGIN", None)
+
+
+def _begin_before_first_write(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    if context is not None and context.execution_options.get(SINGLE_STATEMENT_OPTION):
+        return  # transactions.write_statement: one statement commits by itself
+    begin_before_write(conn.dialect.name, cursor, statement)
 
 
 def tune_engine(engine: Engine) -> None:
@@ -152,10 +157,10 @@ def tune_engine(engine: Engine) -> None:
             rollback(dbapi_connection)
 
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-        _execute_reconnecting(cursor, statement, parameters)
+        execute_reconnecting(cursor, statement, parameters)
 
     def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
-        _execute_reconnecting(cursor, statement, None)
+        execute_reconnecting(cursor, statement, None)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]

@@ -17,6 +17,7 @@ from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.user import User
+from wsgi_app.raw_statements import RawStatement
 from wsgi_app.services.social.blocks import blocked_either_way_clause
 from wsgi_app.timeutil import utcnow
 
@@ -39,7 +40,7 @@ _BUMP_SQL = {
     "unread_count = contacts.unread_count + excluded.unread_count",
 }
 _BUMP_STATEMENTS = {
-    dialect: text(sql).bindparams(bindparam("sent_at", type_=DateTime()))
+    dialect: RawStatement(text(sql).bindparams(bindparam("sent_at", type_=DateTime())))
     for dialect, sql in _BUMP_SQL.items()
 }
 _BUMP_STATEMENTS["mariadb"] = _BUMP_STATEMENTS["mysql"]
@@ -56,8 +57,7 @@ def bump_contacts(sender_id: int, recipient_id: int, message_id: int, sent_at: d
     holds both users' row locks.
     """
     params = {"sender": sender_id, "recipient": recipient_id, "message_id": message_id, "sent_at": sent_at}
-    connection = db.session.connection()  # a text statement: no ORM execution layer needed
-    connection.execute(_BUMP_STATEMENTS[connection.dialect.name], params)
+    _BUMP_STATEMENTS[db.session.get_bind().dialect.name].run(params)
 
 
 def mark_read(user_id: int, peer_id: int, up_to_id: int | None) -> dict[str, int]:

@@ -7,11 +7,25 @@ order. A poller that has seen id N can therefore never later find a committed
 message to it with an id below N: reading ``id > cursor`` loses nothing.
 (SQLite serialises writers anyway; on MariaDB this is the row lock.)
 
-A send costs one checking query (recipient, block, earlier send of the same
-``clientMsgId``), one transaction (pair lock, insert, both contact rows in one
-upsert, commit; retried on deadlock, idempotent by the unique
-``(sender_id, client_msg_id)``), then one pipelined Redis round trip that
-announces it (:mod:`wsgi_app.services.chat.events`).
+A send (text) is one transaction: ``BEGIN``, ONE locking read that takes both
+users' row locks in id order and returns the check (peer exists, blocked either
+way, an earlier message with this ``clientMsgId``: scalar subqueries, consistent
+reads that lock nothing), the rate limit (Redis, once per send), the insert, both
+contact rows in one upsert, ``COMMIT``; retried on deadlock, idempotent by the
+unique ``(sender_id, client_msg_id)``. Then one pipelined Redis round trip
+announces it (:mod:`wsgi_app.services.chat.events`). Five MariaDB and two Redis
+round trips (it was six and two: the check ran as its own query before).
+
+Rate-limit decision: a refused send (a replay of an earlier ``clientMsgId``, an
+unknown peer, a block) does not count against the sender's limit, and a replay
+is answered even at the limit, as before. So the rate limit runs after the check,
+inside the transaction: the pair's row locks are held one Redis round trip
+longer (~0.1 ms; the locks serialise only sends touching the same user). A
+deadlock retry does not hit the limit again. A refused send costs ``BEGIN``, the
+locking read and ``ROLLBACK``; an unknown peer id holds a gap lock on ``users``
+for that long. A send with a file checks and rate-limits before the transaction
+(the file is written before it and must not be written for a refused send); the
+transaction checks again under the locks.
 """
 
 from __future__ import annotations
@@ -27,16 +41,15 @@ from wsgi_app import transactions
 from wsgi_app.errors import BLOCKED, CONFLICT, PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.chat import Message
-from wsgi_app.models.user import User
 from wsgi_app.services import rate_limit
 from wsgi_app.services.chat import contacts as chat_contacts
 from wsgi_app.services.chat import events as chat_events
 from wsgi_app.services.chat import media as chat_media
+from wsgi_app.services.chat import send_statements as statements
 from wsgi_app.services.profile.profiles import get_user
 from wsgi_app.services.social.blocks import (
     blocked_either_way_clause,
     is_blocked_between,
-    is_blocked_between_clause,
 )
 from wsgi_app.services.upload_files import remove_files
 from wsgi_app.timeutil import format_wire_datetime, utcnow
@@ -98,25 +111,8 @@ def _check_content(kind: str, content: str | None, upload: IO[bytes] | None) -> 
     return text
 
 
-# The send path's statements, built once (building them per call was most of its Python time),
-# and run on the session's Connection: they are Core statements, and Session.execute would
-# route each through the ORM's execution layer for nothing (~a quarter of the send's
-# SQLAlchemy time). Same connection, same transaction, same engine events.
-_users, _messages = User.__table__, Message.__table__
-_SEND_CHECK = db.select(
-    db.select(_users.c.id).where(_users.c.id == bindparam("peer")).scalar_subquery(),
-    is_blocked_between_clause(bindparam("sender"), bindparam("peer")),
-    db.select(_messages.c.id)
-    .where(_messages.c.sender_id == bindparam("sender"), _messages.c.client_msg_id == bindparam("cmid"))
-    .scalar_subquery(),
-)
-_LOCK_PAIR = (
-    db.select(_users.c.id)
-    .where(_users.c.id.in_([bindparam("low"), bindparam("high")]))
-    .order_by(_users.c.id)
-    .with_for_update()
-)
-_INSERT_MESSAGE = _messages.insert()
+# The poll's statement, built once, run on the session's Connection (no ORM execution layer).
+_messages = Message.__table__
 _MESSAGES_AFTER = (
     db.select(_messages)
     .where(
@@ -131,30 +127,50 @@ _MESSAGES_AFTER = (
 
 def _send_check(sender_id: int, peer_id: int, client_msg_id: str) -> tuple[bool, bool, int | None]:
     """``(peer exists, blocked either way, id of the message already stored under
-    client_msg_id)`` in one query, outside the transaction (it locks nothing)."""
+    client_msg_id)`` in one query, outside any transaction (it locks nothing)."""
     params = {"peer": peer_id, "sender": sender_id, "cmid": client_msg_id}
-    row = db.session.connection().execute(_SEND_CHECK, params).one()
+    row = db.session.connection().execute(statements.SEND_CHECK, params).one()
     return row[0] is not None, bool(row[1]), row[2]
 
 
-def _lock_pair(user_a: int, user_b: int) -> None:
-    """Row-lock both users in id order (no deadlock between A->B and B->A sends)."""
-    params = {"low": min(user_a, user_b), "high": max(user_a, user_b)}
-    db.session.connection().execute(_LOCK_PAIR, params).all()
+def _refuse(peer_exists: bool, blocked: bool) -> None:
+    if not peer_exists:
+        raise ApiError(USER_NOT_FOUND)
+    if blocked:
+        raise ApiError(BLOCKED, "you cannot message this user")
 
 
-def _store_message(values: dict[str, Any]) -> int:
-    """The send transaction: pair lock, the message, both contact rows. Returns the new id.
+class _Send:
+    """One send's transaction (:func:`wsgi_app.transactions.write` may run it more than once)."""
 
-    Safe to repeat (:func:`wsgi_app.transactions.write` retries it): a repeat of a
-    committed send fails on the unique ``(sender_id, client_msg_id)``.
-    """
-    _lock_pair(values["sender_id"], values["recipient_id"])
-    primary_key = db.session.connection().execute(_INSERT_MESSAGE, values).inserted_primary_key
-    assert primary_key is not None  # a single-row INSERT always has one
-    message_id = int(primary_key[0])
-    chat_contacts.bump_contacts(values["sender_id"], values["recipient_id"], message_id, values["created_at"])
-    return message_id
+    __slots__ = ("limit_checked", "values")
+
+    def __init__(self, values: dict[str, Any], limit_checked: bool) -> None:
+        self.values = values
+        self.limit_checked = limit_checked
+
+    def __call__(self) -> tuple[int, bool]:
+        """``(message id, False)`` for a new message, ``(id, True)`` for an earlier one with
+        this ``clientMsgId``. The pair lock and the check are ONE statement: both users' rows
+        ``FOR UPDATE`` in id order, each with the check columns (scalar subqueries: consistent
+        reads that lock nothing). Then, once per send, the rate limit; then the insert and
+        both contact rows."""
+        values = self.values
+        sender_id, peer_id = values["sender_id"], values["recipient_id"]
+        params = {"sender": sender_id, "peer": peer_id, "cmid": values["client_msg_id"]}
+        rows = statements.LOCK_AND_CHECK.rows(params)
+        existing_id = rows[0][2] if rows else None
+        if existing_id is not None:
+            return int(existing_id), True
+        _refuse(any(row[0] == peer_id for row in rows), bool(rows and rows[0][1]))
+        if not self.limit_checked:  # not again when a deadlock makes this run again
+            self.limit_checked = True
+            rate_limit.enforce(
+                redis_client(), f"chat:send:{sender_id}", current_app.config["CHAT_SEND_LIMITS"], "messages"
+            )
+        message_id = statements.INSERT_MESSAGE.insert(values)
+        chat_contacts.bump_contacts(sender_id, peer_id, message_id, values["created_at"])
+        return message_id, False
 
 
 def send_message(
@@ -169,17 +185,18 @@ def send_message(
     if peer_id == sender_id:
         raise ApiError(PARAM_INVALID, "peerId: you cannot message yourself")
     text = _check_content(kind, content, upload)
-    peer_exists, blocked, existing_id = _send_check(sender_id, peer_id, client_msg_id)
-    if existing_id is not None:
-        return _replay(_load_message(existing_id), peer_id, kind)
-    if not peer_exists:
-        raise ApiError(USER_NOT_FOUND)
-    if blocked:
-        raise ApiError(BLOCKED, "you cannot message this user")
-    rate_limit.enforce(
-        redis_client(), f"chat:send:{sender_id}", current_app.config["CHAT_SEND_LIMITS"], "messages"
-    )
-    stored = chat_media.store_media(kind, upload, sender_id) if upload is not None else None
+    stored = None
+    if upload is not None:
+        # A file is written before the transaction (never inside: it may run again), so the
+        # check and the rate limit come first here, as a refused send must write no file.
+        peer_exists, blocked, existing_id = _send_check(sender_id, peer_id, client_msg_id)
+        if existing_id is not None:
+            return _replay(_load_message(existing_id), peer_id, kind)
+        _refuse(peer_exists, blocked)
+        rate_limit.enforce(
+            redis_client(), f"chat:send:{sender_id}", current_app.config["CHAT_SEND_LIMITS"], "messages"
+        )
+        stored = chat_media.store_media(kind, upload, sender_id)
     values: dict[str, Any] = {
         "sender_id": sender_id,
         "recipient_id": peer_id,
@@ -190,7 +207,8 @@ def send_message(
         "created_at": utcnow().replace(microsecond=0),
     }
     try:
-        message_id = transactions.write(lambda: _store_message(values), what="chat send")
+        work = _Send(values, limit_checked=upload is not None)
+        message_id, earlier = transactions.write(work, what="chat send")
     except IntegrityError:
         existing_id = _send_check(sender_id, peer_id, client_msg_id)[2]
         if stored:
@@ -202,6 +220,10 @@ def send_message(
         if stored:
             remove_files([stored.path])
         raise
+    if earlier:
+        if stored:
+            remove_files([stored.path])
+        return _replay(_load_message(message_id), peer_id, kind)
     chat_events.announce_new_message(peer_id, message_id)
     message = {
         "msg_id": message_id,
