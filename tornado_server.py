@@ -63,6 +63,8 @@ from tornado.wsgi import WSGIContainer
 
 from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
+from async_handlers.chat_poll import PATH as POLL_PATH
+from async_handlers.chat_poll import PollParking
 from tornado_dispatch import PathDispatch
 from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform
 from wsgi_app import create_app, errors, metrics, native_endpoints
@@ -234,6 +236,8 @@ class TornadoService:
             redis=make_async_client(flask_app.config["REDIS_URL"]),
             write_executor=self.executor,  # native sends: beside Flask, not ahead of woken polls
         )
+        # A GET poll parks as one small object, not a RequestHandler (async_handlers.chat_poll).
+        self.parking = PollParking(self.context, lambda: self.draining)
         self.server: CountingHTTPServer | None = None
         self.sampler: PeriodicCallback | None = None
         self.draining = False
@@ -254,7 +258,7 @@ class TornadoService:
                 Rule(PathMatches(native_re), native_app),
             ]
         )
-        return PathDispatch(native_re, native_router, container)
+        return PathDispatch(native_re, native_router, container, {POLL_PATH: self.parking.start})
 
     def listen(self, port: int, address: str = "127.0.0.1") -> HTTPServer:
         config = self.flask_app.config
@@ -265,6 +269,7 @@ class TornadoService:
             max_body_size=self.flask_app.config["MAX_CONTENT_LENGTH"] + BODY_LIMIT_HEADROOM_BYTES,
             idle_connection_timeout=120,
         )
+        self.parking.server = self.server
         self.server.add_sockets(bind_sockets(port, address, backlog=listen_backlog()))
         start_native_services(self.context)
         metrics.process_started()
