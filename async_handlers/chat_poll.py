@@ -9,19 +9,17 @@ the same user beyond ``LONGPOLL_MAX_PER_USER`` (an empty batch), or shutdown
 (answered at once, ``Connection: close``, so the client re-polls elsewhere).
 
 Memory is the point of this module (issue 7: 10,000 parked polls a process).
-``tornado_dispatch.PathDispatch`` hands a GET of this path to :class:`PollRequest`
-(an ``HTTPMessageDelegate``; no ``RequestHandler``): it builds Tornado's
-``HTTPServerRequest`` (same query/body parsing and limits), then at the end of
-the request takes the connection's stream (``HTTP1Connection.detach``) and
-drops everything else: the request, its headers and raw header bytes, the
-HTTP/1 connection objects and their serving coroutine. What a parked poll
-keeps is one :class:`Poll` (slots: the stream, ids, cursor, the few answer
-fields) registered under its user, plus its entry in the registry's one
-timeout wheel (no loop timer per poll). The request check and each look at
-Redis/the database run as a short task that ends when the poll parks; a wake-up
-starts the next one. The answer is written to the stream (same envelope,
-``X-Request-Id``, CORS and security headers as every native answer) and a
-kept-alive stream is handed back to the HTTP server for the next request.
+``tornado_dispatch.PathDispatch`` hands a GET of this path to
+:meth:`PollParking.start`: no ``RequestHandler``; Tornado reads the request
+and then the stream is detached from its HTTP/1 machinery
+(:mod:`async_handlers.detached`). What a parked poll keeps is one :class:`Poll`
+(slots: the stream, ids, cursor, the few answer fields) registered under its
+user, plus its entry in the registry's one timeout wheel (no loop timer per
+poll). The request check and each look at Redis/the database run as a short
+task that ends when the poll parks; a wake-up starts the next one. The answer
+is written to the stream (same envelope, ``X-Request-Id``, CORS and security
+headers as every native answer) and a kept-alive stream goes back to the
+HTTP server for its next request.
 
 The waiter is registered *before* Redis or the database is read, so a message
 committed between the read and the wait still wakes it. A poll whose cursor
@@ -40,23 +38,21 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Coroutine
-from http.client import responses
-from typing import Any, cast
+from typing import Any
 
 import redis
 from tornado import httputil
-from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
-from tornado.iostream import IOStream, StreamClosedError
+from tornado.iostream import IOStream
 
 from async_handlers.auth import authenticate_async
 from async_handlers.base import NativeApiHandler, NativeContext, render_failure, request_params
+from async_handlers.detached import DetachingRequest, write_answer
 from async_handlers.waiters import EVICTED, GONE, TIMED_OUT
 from wsgi_app import errors, metrics, native_endpoints
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.http_common import (
     REQUEST_ID_HEADER,
-    SECURITY_HEADERS,
     cors_headers,
     log_access,
     request_id_from,
@@ -71,8 +67,8 @@ _AWAKE = "awake"  # Poll.reason while nothing has woken it
 
 
 class ChatPollHandler(NativeApiHandler):
-    """The endpoint's declaration and its CORS preflight (``OPTIONS``); a GET is served by
-    :class:`PollRequest` (``PathDispatch`` routes it there, except while draining)."""
+    """The endpoint's declaration and its CORS preflight (``OPTIONS``); a GET is a :class:`Poll`
+    (``PathDispatch`` routes it to :meth:`PollParking.start`, except while draining)."""
 
     endpoint_specs = {"GET": native_endpoints.CHAT_POLL}
 
@@ -95,61 +91,10 @@ class PollParking:
         """The delegate of a GET poll; None (the ordinary route) for any other method or when draining."""
         if start_line.method != "GET" or self.is_draining():
             return None
-        return PollRequest(self, server_conn, request_conn)
+        return DetachingRequest(self.park, server_conn, request_conn)
 
-    def serve_again(self, stream: IOStream) -> None:
-        """Hand a kept-alive stream back to the HTTP server for its next request."""
-        try:
-            address = stream.socket.getpeername()
-        except OSError:
-            address = None
-        if self.server is None or address is None or stream.closed():
-            stream.close()
-            return
-        self.server.handle_stream(stream, address)
-
-
-class PollRequest(httputil.HTTPMessageDelegate):
-    """One poll request while it is read: Tornado's request object, then a :class:`Poll`."""
-
-    def __init__(
-        self, parking: PollParking, server_conn: object, request_conn: httputil.HTTPConnection
-    ) -> None:
-        self.parking = parking
-        self.server_conn = server_conn
-        self.request_conn = request_conn
-        self.request: httputil.HTTPServerRequest | None = None
-        self.start_line: httputil.RequestStartLine | None = None
-        self.chunks: list[bytes] = []
-
-    def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> None:
-        assert isinstance(start_line, httputil.RequestStartLine)
-        self.start_line = start_line
-        self.request = httputil.HTTPServerRequest(
-            connection=self.request_conn,
-            start_line=start_line,
-            headers=headers,
-            server_connection=self.server_conn,
-        )
-
-    def data_received(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
-
-    def finish(self) -> None:
-        request, start_line, self.request, self.start_line = self.request, self.start_line, None, None
-        assert request is not None and start_line is not None
-        request.body, self.chunks = b"".join(self.chunks), []
-        # Keep-alive as Tornado decides it for this request (detaching forgets it).
-        connection = cast(HTTP1Connection, self.request_conn)
-        keep_alive = connection._can_keep_alive(start_line, request.headers)
-        Poll(self.parking, connection.detach(), request, keep_alive)
-
-    def on_connection_close(self) -> None:
-        self.request, self.chunks = None, []
+    def park(self, stream: IOStream, request: httputil.HTTPServerRequest, keep_alive: bool) -> None:
+        Poll(self, stream, request, keep_alive)
 
 
 class Poll:
@@ -304,36 +249,24 @@ class Poll:
         if stream is None or stream.closed():
             return
         stream.set_close_callback(None)
-        parking = self.parking
-        keep_alive = self.keep_alive and not parking.is_draining()
-        payload = body.encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "Content-Length": str(len(payload)),
-            "Date": httputil.format_timestamp(time.time()),
             REQUEST_ID_HEADER: self.request_id,
-            **cors_headers(self.origin, parking.context.flask_app.config["CORS_ORIGINS"]),
+            **cors_headers(self.origin, self.parking.context.flask_app.config["CORS_ORIGINS"]),
             **extra,
-            **SECURITY_HEADERS,
         }
-        if not keep_alive and not self.http10:
-            headers["Connection"] = "close"
-        elif keep_alive and self.http10:
-            headers["Connection"] = "Keep-Alive"
-        head = f"HTTP/1.1 {status} {responses.get(status, 'Unknown')}\r\n" + "".join(
-            f"{name}: {value}\r\n" for name, value in headers.items()
-        )
         elapsed = time.time() - self.started
         metrics.observe_request(PATH, "GET", status, spec.code if spec else None, elapsed)
         log_access("GET", PATH, status, 1000.0 * elapsed, self.request_id, self.remote_ip, self.user_id, spec)
-        try:
-            written = stream.write(head.encode("latin-1") + b"\r\n" + payload)
-        except StreamClosedError:
-            return
-        if keep_alive:
-            parking.serve_again(stream)
-        else:
-            written.add_done_callback(lambda _: stream.close())
+        write_answer(
+            stream,
+            status,
+            headers,
+            body.encode(),
+            http10=self.http10,
+            keep_alive=self.keep_alive,
+            server=self.parking.server,
+        )
 
 
 def _empty(cursor: int) -> dict[str, Any]:
