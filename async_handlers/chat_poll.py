@@ -135,7 +135,13 @@ class Poll:
         self.task: asyncio.Task[None] | None = None
         self.due = 0  # the registry's timeout wheel
         stream.set_close_callback(self._stream_closed)
-        self._run(self._check(request))
+        try:  # the request object is dropped here, not kept through the request check
+            params: dict[str, str] | ApiError = _params_of(request)
+        except ApiError as exc:
+            params = exc
+        self._run(
+            self._check(params, request.headers.get("Authorization"), request.headers.get(REQUEST_ID_HEADER))
+        )
 
     # -- the registry's side ----------------------------------------------------
     def wake(self, reason: str | None) -> bool:
@@ -167,32 +173,18 @@ class Poll:
         if self.reason == GONE:
             self._unregister()
 
-    async def _check(self, request: httputil.HTTPServerRequest) -> None:
+    async def _check(
+        self, params: dict[str, str] | ApiError, authorization: str | None, retry_id: str | None
+    ) -> None:
         """The request check and parameters; then the first look, registered first."""
+        if isinstance(params, ApiError):
+            raise params
         context = self.parking.context
-        if request.body:  # a form body, as Tornado's handlers parse it
-            try:
-                httputil.parse_body_arguments(
-                    request.headers.get("Content-Type", ""),
-                    request.body,
-                    request.body_arguments,
-                    request.files,
-                    request.headers,
-                )
-            except httputil.HTTPInputError as err:
-                raise ApiError(errors.BAD_REQUEST) from err
-        params = request_params(request)
         caller = await authenticate_async(
-            context,
-            "GET",
-            PATH,
-            params,
-            request.headers.get("Authorization"),
-            need_user=True,
-            retry_id=request.headers.get(REQUEST_ID_HEADER),
+            context, "GET", PATH, params, authorization, need_user=True, retry_id=retry_id
         )
         args = parse_params(list(native_endpoints.POLL_PARAMS), params)
-        del request, params  # a parked poll keeps none of it
+        del params  # a parked poll keeps none of it
         self.user_id, self.limit = caller.signed_in().user_id, args["limit"]
         if args.get("cursor") is None:
             batch = await context.run_blocking(chat.messages_after, self.user_id, None, self.limit)
@@ -267,6 +259,22 @@ class Poll:
             keep_alive=self.keep_alive,
             server=self.parking.server,
         )
+
+
+def _params_of(request: httputil.HTTPServerRequest) -> dict[str, str]:
+    """Query and form-body parameters, the form body parsed as Tornado's handlers parse it."""
+    if request.body:
+        try:
+            httputil.parse_body_arguments(
+                request.headers.get("Content-Type", ""),
+                request.body,
+                request.body_arguments,
+                request.files,
+                request.headers,
+            )
+        except httputil.HTTPInputError as err:
+            raise ApiError(errors.BAD_REQUEST) from err
+    return request_params(request)
 
 
 def _empty(cursor: int) -> dict[str, Any]:
