@@ -1,9 +1,12 @@
 """Per-process long-poll waiters, and the ONE Redis pub/sub listener that wakes them.
 
-Each waiting poll registers a future under its user id in the process's
-:class:`WaiterRegistry`. One :class:`WakeListener` task per process holds one
+Each waiting poll registers a waiter (anything with ``wake(reason)``: a parked
+:class:`~async_handlers.chat_poll.Poll`, or a :class:`FutureWaiter`) under its
+user id in the process's :class:`WaiterRegistry`; its timeout is an entry in
+the registry's one :class:`~async_handlers.timeout_wheel.TimeoutWheel`, never
+a loop timer per poll. One :class:`WakeListener` task per process holds one
 pub/sub subscription to the chat wake-up channel
-(:mod:`wsgi_app.services.chat.events`) and resolves the futures of the user
+(:mod:`wsgi_app.services.chat.events`) and wakes the waiters of the user
 named in each wake-up; there is never a subscription per waiting client.
 
 Waiting polls per user and process are capped (``LONGPOLL_MAX_PER_USER``): a
