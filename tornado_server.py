@@ -277,6 +277,11 @@ class TornadoService:
         self.sampler.start()
         return self.server
 
+    def open_connections(self) -> int:
+        """Client connections still open: the server's, and the polls' detached streams."""
+        server = self.server.open_connections if self.server is not None else 0
+        return server + self.parking.detached
+
     def sample_metrics(self) -> None:
         """This process's gauges: waiting polls, jobs queued on each pool (``metrics`` module)."""
         metrics.sample_process(
@@ -305,7 +310,7 @@ class TornadoService:
             except Exception:
                 log.exception("shutdown hook failed")
         server = self.server
-        while server is not None and server.open_connections > 0 and time.monotonic() < deadline:
+        while server is not None and self.open_connections() > 0 and time.monotonic() < deadline:
             await asyncio.sleep(DRAIN_POLL_INTERVAL_SECS)
         if server is not None and server.open_connections:
             log.warning("%d connections open after %.0fs; closing them", server.open_connections, drain_secs)

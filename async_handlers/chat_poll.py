@@ -81,6 +81,8 @@ class PollParking:
         self.context = context
         self.is_draining = is_draining
         self.server: HTTPServer | None = None
+        # Polls holding a detached stream (the HTTP server no longer counts it): the drain waits for them too.
+        self.detached = 0
 
     def start(
         self,
@@ -94,6 +96,7 @@ class PollParking:
         return DetachingRequest(self.park, server_conn, request_conn)
 
     def park(self, stream: IOStream, request: httputil.HTTPServerRequest, keep_alive: bool) -> None:
+        self.detached += 1  # until the Poll lets go of the stream (answered, or the client went away)
         Poll(self, stream, request, keep_alive)
 
 
@@ -153,7 +156,7 @@ class Poll:
         return True
 
     def _stream_closed(self) -> None:
-        self.stream = None
+        self._release_stream()
         self.reason = GONE  # overrides any other reason: nobody to answer
         if self.task is None:
             self._unregister()
@@ -230,6 +233,12 @@ class Poll:
         if self.user_id is not None:
             self.parking.context.waiters.discard(self.user_id, self)
 
+    def _release_stream(self) -> IOStream | None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            self.parking.detached -= 1
+        return stream
+
     def _answer_batch(self, batch: dict[str, Any]) -> None:
         self._answer(200, errors.dumps_envelope(errors.success_body(batch)), {}, None)
 
@@ -237,7 +246,7 @@ class Poll:
         """Write the whole answer to the stream; then serve its next request or close it."""
         self._unregister()
         self.reason = GONE  # answered: later wake-ups are no-ops
-        stream, self.stream = self.stream, None
+        stream = self._release_stream()
         if stream is None or stream.closed():
             return
         stream.set_close_callback(None)

@@ -20,8 +20,8 @@ Invariants:
   (as every native answer), ``Connection: close`` on HTTP/1.1 when not kept and
   ``Connection: Keep-Alive`` on HTTP/1.0 when kept;
 * a stream handed back is counted by the server again (``handle_stream``), a
-  detached one is not: its owner answers it before the process stops (the
-  registry's drain, ``waiters.drain_waiters``).
+  detached one is not: its owner counts it (``PollParking.detached``, which the
+  drain of ``tornado_server`` waits for beside the server's connections).
 """
 
 from __future__ import annotations

@@ -66,11 +66,12 @@ def test_parked_polls_whose_clients_go_away_leave_nothing_behind(
     socks = [raw_poll(live_server, poll_target(live_api, users[i % 6], cursor="0")) for i in range(18)]
     assert wait_until(lambda: registry.count() == 18), registry.count()
     assert len(registry.timeouts) == 18 and registry.timeouts.armed()
+    assert live_server.service.parking.detached == 18  # the drain waits for them
     assert live_polls() >= 18
     for sock in socks:
         sock.close()
     assert wait_until(lambda: registry.count() == 0), "a waiter leaked"
-    assert registry.users() == set()
+    assert registry.users() == set() and live_server.service.parking.detached == 0
     assert len(registry.timeouts) == 0 and not registry.timeouts.armed()
     assert wait_until(lambda: live_polls() == 0), "a parked poll object outlived its client"
 
@@ -140,6 +141,7 @@ def test_draining_answers_parked_polls_at_once_and_closes_them(
     response = read_answer(sock)
     assert response.status == 200 and response.getheader("Connection") == "close"
     assert sock.recv(1) == b""
+    assert wait_until(lambda: live_server.service.open_connections() == 0)
     sock.close()
 
 
