@@ -21,16 +21,24 @@ Invariants:
   request reaches Flask (``HTTPInputError``: Tornado answers 400), as when
   Tornado parsed it;
 * the path is matched exactly as ``PathMatches`` would (``re.match`` on the
-  path without the query string).
+  path without the query string);
+* a native path may have a fast path (``fast_paths``: the long-poll's parking,
+  :class:`async_handlers.chat_poll.PollParking`): it is asked first and takes
+  the request by returning a delegate, or leaves it to the native router (None).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from tornado import httputil
+
+# (server connection, request connection, request line) -> the request's delegate, or None.
+FastPath = Callable[
+    [object, httputil.HTTPConnection, httputil.RequestStartLine], httputil.HTTPMessageDelegate | None
+]
 
 
 def _max_query_fields() -> int | None:
@@ -112,7 +120,10 @@ class _Dispatching(httputil.HTTPMessageDelegate):
         dispatch = self.dispatch
         path = start_line.path.partition("?")[0]
         if dispatch.native_paths.match(path):
-            self.delegate = dispatch.native_router.start_request(self.server_conn, self.request_conn)
+            fast = dispatch.fast_paths.get(path)
+            self.delegate = fast(self.server_conn, self.request_conn, start_line) if fast else None
+            if self.delegate is None:
+                self.delegate = dispatch.native_router.start_request(self.server_conn, self.request_conn)
         else:
             self.delegate = _WsgiDelegate(dispatch.container, self.server_conn, self.request_conn)
         return self.delegate.headers_received(start_line, headers)
@@ -138,10 +149,12 @@ class PathDispatch(httputil.HTTPServerConnectionDelegate):
         native_paths: re.Pattern[str],
         native_router: httputil.HTTPServerConnectionDelegate,
         container: Callable[[httputil.HTTPServerRequest], None],
+        fast_paths: Mapping[str, FastPath] | None = None,
     ) -> None:
         self.native_paths = native_paths
         self.native_router = native_router
         self.container = container
+        self.fast_paths = dict(fast_paths or {})
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> _Dispatching:
         return _Dispatching(self, server_conn, request_conn)

@@ -61,6 +61,8 @@ from tornado.routing import Matcher, PathMatches, Rule, RuleRouter
 
 from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
+from async_handlers.chat_poll import PATH as POLL_PATH
+from async_handlers.chat_poll import PollParking
 from async_handlers.wsgi_container import WholeCallWSGIContainer
 from async_handlers.wsgi_precheck import WsgiPrecheck
 from tornado_dispatch import PathDispatch
@@ -166,6 +168,8 @@ class TornadoService:
             redis=make_async_client(flask_app.config["REDIS_URL"]),
             write_executor=self.executor,  # native sends: beside Flask, not ahead of woken polls
         )
+        # A GET poll parks as one small object, not a RequestHandler (async_handlers.chat_poll).
+        self.parking = PollParking(self.context, lambda: self.draining)
         self.server: CountingHTTPServer | None = None
         self.sampler: PeriodicCallback | None = None
         self.draining = False
@@ -186,7 +190,7 @@ class TornadoService:
                 Rule(PathMatches(native_re), native_app),
             ]
         )
-        return PathDispatch(native_re, native_router, container)
+        return PathDispatch(native_re, native_router, container, {POLL_PATH: self.parking.start})
 
     def listen(self, port: int, address: str = "127.0.0.1") -> HTTPServer:
         config = self.flask_app.config
@@ -197,12 +201,18 @@ class TornadoService:
             max_body_size=self.flask_app.config["MAX_CONTENT_LENGTH"] + BODY_LIMIT_HEADROOM_BYTES,
             idle_connection_timeout=120,
         )
+        self.parking.server = self.server
         self.server.add_sockets(bind_sockets(port, address, backlog=listen_backlog()))
         start_native_services(self.context)
         metrics.process_started()
         self.sampler = PeriodicCallback(self.sample_metrics, METRICS_SAMPLE_MS)
         self.sampler.start()
         return self.server
+
+    def open_connections(self) -> int:
+        """Client connections still open: the server's, and the polls' detached streams."""
+        server = self.server.open_connections if self.server is not None else 0
+        return server + self.parking.detached
 
     def sample_metrics(self) -> None:
         """This process's gauges: waiting polls, jobs queued on each pool (``metrics`` module)."""
@@ -232,7 +242,7 @@ class TornadoService:
             except Exception:
                 log.exception("shutdown hook failed")
         server = self.server
-        while server is not None and server.open_connections > 0 and time.monotonic() < deadline:
+        while server is not None and self.open_connections() > 0 and time.monotonic() < deadline:
             await asyncio.sleep(DRAIN_POLL_INTERVAL_SECS)
         if server is not None and server.open_connections:
             log.warning("%d connections open after %.0fs; closing them", server.open_connections, drain_secs)

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 import tornado.web
 from flask import Flask
 from sqlalchemy.engine import Engine
+from tornado.httputil import HTTPServerRequest
 from tornado.ioloop import IOLoop
 
 from async_handlers.auth import authenticate_async
@@ -144,9 +145,7 @@ class NativeApiHandler(tornado.web.RequestHandler):
 
     # -- parameters and auth ------------------------------------------------------
     def raw_params(self) -> dict[str, str]:
-        return merge_request_params(
-            _decode(self.request.query_arguments), _decode(self.request.body_arguments)
-        )
+        return request_params(self.request)
 
     async def authenticate(self, *, need_user: bool = True) -> Caller:
         self.caller = await authenticate_async(
@@ -174,21 +173,14 @@ class NativeApiHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Tornado calls this for any exception; ``send_error`` cleared the headers."""
         self.prepare()
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
-            for name, value in exc.headers.items():
-                self.set_header(name, value)
-            self.error_spec = exc.spec
-            self.set_status(exc.http_status)
-            self.finish(errors.dumps_envelope(exc.body()))
-            return
-        spec = self.error_spec = spec_for_native_failure(status_code, exc)
-        if spec is errors.INTERNAL_ERROR:
-            log.error("unhandled error (request %s)", self.request_id, exc_info=kwargs.get("exc_info"))
-        elif exc is not None:
-            log.error("%s: %s (MySQL error %s)", spec.name, type(exc).__name__, mysql_error_code(exc))
-        self.set_status(spec.http_status)
-        self.finish(errors.dumps_envelope(errors.error_body(spec)))
+        exc_info = kwargs.get("exc_info", (None, None, None))
+        self.error_spec, status, headers, body = render_failure(
+            exc_info[1], status_code, self.request_id, exc_info
+        )
+        for name, value in headers.items():
+            self.set_header(name, value)
+        self.set_status(status)
+        self.finish(body)
 
     def log_exception(
         self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
@@ -215,6 +207,27 @@ class NativeApiHandler(tornado.web.RequestHandler):
             self.caller.user_id if self.caller else None,
             self.error_spec,
         )
+
+
+def request_params(request: HTTPServerRequest) -> dict[str, str]:
+    """The request's query and form-body parameters as the request check and ``parse_params``
+    take them (a bad encoding: ``PARAM_INVALID``)."""
+    return merge_request_params(_decode(request.query_arguments), _decode(request.body_arguments))
+
+
+def render_failure(
+    exc: BaseException | None, status_code: int, request_id: str, exc_info: Any = None
+) -> tuple[ErrorSpec, int, dict[str, str], str]:
+    """``(spec, status, extra headers, envelope)`` answering a failed native request, from the
+    one error table; a server fault is logged (an :class:`ApiError` is the client's)."""
+    if isinstance(exc, ApiError):
+        return exc.spec, exc.http_status, dict(exc.headers), errors.dumps_envelope(exc.body())
+    spec = spec_for_native_failure(status_code, exc)
+    if spec is errors.INTERNAL_ERROR:
+        log.error("unhandled error (request %s)", request_id, exc_info=exc_info or exc)
+    elif exc is not None:
+        log.error("%s: %s (MySQL error %s)", spec.name, type(exc).__name__, mysql_error_code(exc))
+    return spec, spec.http_status, {}, errors.dumps_envelope(errors.error_body(spec))
 
 
 def spec_for_native_failure(status_code: int, exc: BaseException | None) -> ErrorSpec:

@@ -1,9 +1,12 @@
 """Per-process long-poll waiters, and the ONE Redis pub/sub listener that wakes them.
 
-Each waiting poll registers a future under its user id in the process's
-:class:`WaiterRegistry`. One :class:`WakeListener` task per process holds one
+Each waiting poll registers a waiter (anything with ``wake(reason)``: a parked
+:class:`~async_handlers.chat_poll.Poll`, or a :class:`FutureWaiter`) under its
+user id in the process's :class:`WaiterRegistry`; its timeout is an entry in
+the registry's one :class:`~async_handlers.timeout_wheel.TimeoutWheel`, never
+a loop timer per poll. One :class:`WakeListener` task per process holds one
 pub/sub subscription to the chat wake-up channel
-(:mod:`wsgi_app.services.chat.events`) and resolves the futures of the user
+(:mod:`wsgi_app.services.chat.events`) and wakes the waiters of the user
 named in each wake-up; there is never a subscription per waiting client.
 
 Waiting polls per user and process are capped (``LONGPOLL_MAX_PER_USER``): a
@@ -22,10 +25,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from async_handlers.timeout_wheel import TimeoutWheel
 from wsgi_app import metrics
 from wsgi_app.config import require_test_suite
 from wsgi_app.services.chat.events import user_id_from_payload, wake_channel
@@ -46,68 +50,89 @@ GONE = "gone"
 RECHECK = "recheck"
 
 
-class WaiterRegistry:
-    """The futures of this process's waiting polls, by user id (event-loop only).
+class Waiter(Protocol):
+    """A waiting poll as the registry holds it: ``wake(reason)`` tells it why it should look
+    (or answer) and returns False when it had already been told; ``due`` is the
+    timeout wheel's bookkeeping (:mod:`async_handlers.timeout_wheel`)."""
 
-    Per waiting poll it keeps one future and, when the poll has a timeout, one
-    loop timer (a ``TimerHandle``), both dropped by :meth:`discard`. A future's
-    result says why it woke: ``None`` (a wake-up: a message to this user was
-    committed, read it), :data:`RECHECK` (the listener's catch-up after a
-    reconnect: something may have been missed, look again), :data:`TIMED_OUT`,
-    :data:`EVICTED` (the user opened more than ``max_per_user`` polls here: the
-    oldest answers) or :data:`GONE` (the client disconnected).
+    due: int
+
+    def wake(self, reason: str | None) -> bool: ...
+
+
+class FutureWaiter(asyncio.Future[str | None]):
+    """A waiter that is a future (resolved with the reason): for code that awaits its wake-up."""
+
+    due = 0
+
+    def wake(self, reason: str | None) -> bool:
+        if self.done():
+            return False
+        self.set_result(reason)
+        return True
+
+
+class WaiterRegistry:
+    """This process's waiting polls, by user id (event-loop only).
+
+    Per waiting poll it keeps the waiter itself (one entry in its user's dict)
+    and, when the poll has a timeout, one entry in the process's ONE
+    :class:`~async_handlers.timeout_wheel.TimeoutWheel` (no loop timer per
+    poll); :meth:`discard` drops both. A waiter is woken with why:
+    ``None`` (a wake-up: a message to this user was committed, read it),
+    :data:`RECHECK` (the listener's catch-up after a reconnect: something may
+    have been missed, look again), :data:`TIMED_OUT`, :data:`EVICTED` (the user
+    opened more than ``max_per_user`` polls here: the oldest answers) or
+    :data:`GONE` (the client disconnected). Waking does not unregister: the
+    poll discards itself once it has answered (or parks again, still registered).
     """
 
     def __init__(self, max_per_user: int = DEFAULT_MAX_POLLS_PER_USER) -> None:
-        # user id -> {future: its timeout timer or None}, oldest first.
-        self._by_user: dict[int, dict[asyncio.Future[str | None], asyncio.TimerHandle | None]] = {}
+        # user id -> its waiters, oldest first (a dict as an ordered set).
+        self._by_user: dict[int, dict[Waiter, None]] = {}
+        self.timeouts: TimeoutWheel[Waiter] = TimeoutWheel(_time_out)
         self.max_per_user = max_per_user
         self.closing = False
         self.evicted = 0
 
-    def add(self, user_id: int, timeout_secs: float | None = None) -> asyncio.Future[str | None]:
+    def add(self, user_id: int, timeout_secs: float | None = None) -> FutureWaiter:
         """A future resolved at the user's next wake-up (already resolved when closing),
         or with :data:`TIMED_OUT` after ``timeout_secs``."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[str | None] = loop.create_future()
-        if self.closing:
-            future.set_result(None)
+        future = FutureWaiter()
+        self.park(user_id, future, timeout_secs)
+        return future
+
+    def park(self, user_id: int, waiter: Waiter, timeout_secs: float | None = None) -> None:
+        """Register ``waiter`` (woken at once when closing); beyond ``max_per_user`` the
+        user's oldest waiter is unregistered and woken with :data:`EVICTED`."""
         waiting = self._by_user.setdefault(user_id, {})
+        if waiter in waiting:
+            return
         while len(waiting) >= self.max_per_user:
             oldest = next(iter(waiting))
             self._forget(waiting, oldest)
-            _resolve(oldest, EVICTED)
+            oldest.wake(EVICTED)
             self.evicted += 1
-        timer = None
-        if timeout_secs is not None and not future.done():
-            timer = loop.call_later(max(0.0, timeout_secs), _resolve, future, TIMED_OUT)
-        waiting[future] = timer
-        return future
+        waiting[waiter] = None
+        if self.closing:
+            waiter.wake(None)
+        elif timeout_secs is not None:
+            self.timeouts.add(waiter, asyncio.get_running_loop().time() + max(0.0, timeout_secs))
 
-    def discard(self, user_id: int, future: asyncio.Future[str | None]) -> None:
+    def discard(self, user_id: int, waiter: Waiter) -> None:
         waiting = self._by_user.get(user_id)
         if waiting is None:
             return
-        self._forget(waiting, future)
+        self._forget(waiting, waiter)
         if not waiting:
             del self._by_user[user_id]
 
-    @staticmethod
-    def _forget(
-        waiting: dict[asyncio.Future[str | None], asyncio.TimerHandle | None],
-        future: asyncio.Future[str | None],
-    ) -> None:
-        if future in waiting:
-            timer = waiting.pop(future)
-            if timer is not None:
-                timer.cancel()
+    def _forget(self, waiting: dict[Waiter, None], waiter: Waiter) -> None:
+        if waiting.pop(waiter, 0) is None:
+            self.timeouts.remove(waiter)
 
     def wake_user(self, user_id: int, reason: str | None = None) -> int:
-        woken = 0
-        for future in self._by_user.get(user_id, ()):
-            if not future.done():
-                future.set_result(reason)
-                woken += 1
+        woken = sum(waiter.wake(reason) for waiter in list(self._by_user.get(user_id, ())))
         metrics.WAKEUPS.inc(woken)
         return woken
 
@@ -121,15 +146,14 @@ class WaiterRegistry:
 
     def count(self) -> int:
         """How many polls are registered (a leak shows here)."""
-        return sum(len(futures) for futures in self._by_user.values())
+        return sum(len(waiters) for waiters in self._by_user.values())
 
     def users(self) -> set[int]:
         return set(self._by_user)
 
 
-def _resolve(future: asyncio.Future[str | None], reason: str | None) -> None:
-    if not future.done():
-        future.set_result(reason)
+def _time_out(waiter: Waiter) -> None:
+    waiter.wake(TIMED_OUT)
 
 
 class WakeListener:

@@ -1,0 +1,93 @@
+"""One timer for all the waiting polls of a process: deadlines in buckets, swept in ticks.
+
+A loop timer (``TimerHandle``) per waiting poll costs an object and a place in
+the loop's heap each; ten thousand parked polls made ten thousand. The wheel
+keeps each item in the bucket of its deadline rounded UP to a tick
+(:data:`TICK_SECS`), and arms ONE loop timer, at the earliest non-empty bucket.
+Each sweep expires every bucket that is due (in deadline order) and re-arms.
+
+Invariants (event-loop only):
+
+* an item expires no earlier than its deadline and at most one tick late;
+* an item is in at most one bucket; :meth:`TimeoutWheel.remove` takes it out
+  at once (nothing is kept for a removed item), and an empty wheel holds no
+  bucket and no loop timer;
+* the wheel records an item's bucket on the item (``due``; 0: in no bucket),
+  so it needs no index of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+TICK_SECS = 0.2
+
+
+class Timed(Protocol):
+    """What the wheel holds: its bucket number is kept on the item."""
+
+    due: int
+
+
+T = TypeVar("T", bound=Timed)
+
+
+class TimeoutWheel(Generic[T]):
+    """Calls ``expire(item)`` once each item's deadline (loop time) has passed."""
+
+    def __init__(self, expire: Callable[[T], object], tick_secs: float = TICK_SECS) -> None:
+        self.expire = expire
+        self.tick_secs = tick_secs
+        self._buckets: dict[int, dict[T, None]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_at = 0
+
+    def add(self, item: T, deadline: float) -> None:
+        """Put ``item`` in the bucket of ``deadline`` (taken out of any earlier one first)."""
+        self.remove(item)
+        due = max(1, math.ceil(deadline / self.tick_secs))
+        bucket = self._buckets.get(due)
+        if bucket is None:
+            bucket = self._buckets[due] = {}
+            if self._timer is None or due < self._armed_at:
+                self._arm(due)
+        bucket[item] = None
+        item.due = due
+
+    def remove(self, item: T) -> None:
+        due, item.due = item.due, 0
+        bucket = self._buckets.get(due) if due else None
+        if bucket is None or item not in bucket:
+            return
+        del bucket[item]
+        if not bucket:
+            del self._buckets[due]
+            if not self._buckets and self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def __len__(self) -> int:
+        return sum(len(bucket) for bucket in self._buckets.values())
+
+    def armed(self) -> bool:
+        return self._timer is not None
+
+    def _arm(self, due: int) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed_at = due
+        self._timer = asyncio.get_running_loop().call_at(due * self.tick_secs, self._sweep)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        now = asyncio.get_running_loop().time()
+        for due in sorted(due for due in self._buckets if due * self.tick_secs <= now):
+            bucket = self._buckets.pop(due, None) or {}
+            for item in bucket:
+                item.due = 0
+                self.expire(item)
+        if self._buckets and self._timer is None:  # expire() may have added (and armed) already
+            self._arm(min(self._buckets))

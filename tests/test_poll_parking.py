@@ -1,0 +1,176 @@
+"""The parked long-poll's lean path (``async_handlers.chat_poll`` + ``detached``) and the timeout wheel.
+
+What a parked poll must not leak (client gone: registry, wheel and poll objects
+all empty), and what its answers written straight to the stream must carry
+(envelope, status, X-Request-Id, CORS and security headers, keep-alive or
+``Connection: close``), including while the process drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import http.client
+import socket
+import time
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from flask import Flask
+
+from async_handlers.chat_poll import Poll
+from async_handlers.timeout_wheel import TimeoutWheel
+from tests.conftest import LiveServer
+from tests.helpers import ApiClient, SignedInUser
+
+PATH = "/api/chat/poll"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def poll_target(api: ApiClient, user: SignedInUser, **params: str) -> str:
+    return f"{PATH}?{urlencode(api.signed('GET', PATH, {**user.params(), **params}))}"
+
+
+def raw_poll(server: LiveServer, target: str, version: str = "HTTP/1.1", extra: str = "") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(f"GET {target} {version}\r\nHost: localhost\r\n{extra}\r\n".encode())
+    return sock
+
+
+def read_answer(sock: socket.socket) -> http.client.HTTPResponse:
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    response.read()
+    return response
+
+
+def live_polls() -> int:
+    gc.collect()
+    return sum(isinstance(obj, Poll) for obj in gc.get_objects())
+
+
+def test_parked_polls_whose_clients_go_away_leave_nothing_behind(
+    live_server: LiveServer, live_api: ApiClient, app: Flask, auth
+) -> None:
+    app.config["LONGPOLL_TIMEOUT_SECS"] = 30
+    registry = live_server.service.context.waiters
+    users = [auth.login() for _ in range(6)]
+    socks = [raw_poll(live_server, poll_target(live_api, users[i % 6], cursor="0")) for i in range(18)]
+    assert wait_until(lambda: registry.count() == 18), registry.count()
+    assert len(registry.timeouts) == 18 and registry.timeouts.armed()
+    assert live_server.service.parking.detached == 18  # the drain waits for them
+    assert live_polls() >= 18
+    for sock in socks:
+        sock.close()
+    assert wait_until(lambda: registry.count() == 0), "a waiter leaked"
+    assert registry.users() == set() and live_server.service.parking.detached == 0
+    assert len(registry.timeouts) == 0 and not registry.timeouts.armed()
+    assert wait_until(lambda: live_polls() == 0), "a parked poll object outlived its client"
+
+
+def test_answers_carry_the_envelope_and_headers_and_keep_the_connection(
+    live_server: LiveServer, live_api: ApiClient, app: Flask, auth
+) -> None:
+    app.config["CORS_ORIGINS"] = ["https://app.example"]
+    alice, bob = auth.login(), auth.login()
+    forged = SignedInUser(alice.user_id, bob.token, alice.phone)
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=10)
+    headers = {"Origin": "https://app.example", "X-Request-Id": "lean-1"}
+    for target, status, code in [
+        (poll_target(live_api, forged, cursor="0"), 401, 504),  # another user's token
+        (poll_target(live_api, alice, cursor="-1"), 400, 300),  # bad parameter
+        (f"{PATH}?cursor=0", 400, 300),  # unsigned
+        (poll_target(live_api, alice), 200, 0),  # no cursor: the current one at once
+    ]:
+        conn.request("GET", target, headers=headers)  # one kept-alive connection throughout
+        response = conn.getresponse()
+        body = response.read()
+        assert (response.status, response.getheader("Content-Type")) == (
+            status,
+            "application/json; charset=utf-8",
+        ), body
+        assert f'"code":{code}'.encode() in body.replace(b" ", b"")
+        assert response.getheader("X-Request-Id") == "lean-1"
+        assert response.getheader("Access-Control-Allow-Origin") == "https://app.example"
+        assert response.getheader("X-Content-Type-Options") == "nosniff"
+        assert response.getheader("Cache-Control") == "no-store"
+        assert response.getheader("Connection") is None and response.getheader("Server") is None
+    conn.close()
+
+
+def test_http10_and_connection_close_are_answered_and_closed(
+    live_server: LiveServer, live_api: ApiClient, auth
+) -> None:
+    alice = auth.login()
+    for version, extra, connection_header in [
+        ("HTTP/1.0", "", None),
+        ("HTTP/1.1", "Connection: close\r\n", "close"),
+    ]:
+        sock = raw_poll(live_server, poll_target(live_api, alice), version, extra)
+        response = read_answer(sock)
+        assert response.status == 200 and response.getheader("Connection") == connection_header
+        assert sock.recv(1) == b"", "the server kept a connection the client did not keep"
+        sock.close()
+    # An HTTP/1.0 client asking for keep-alive gets it.
+    sock = raw_poll(live_server, poll_target(live_api, alice), "HTTP/1.0", "Connection: keep-alive\r\n")
+    assert read_answer(sock).getheader("Connection") == "Keep-Alive"
+    sock.sendall(f"GET {poll_target(live_api, alice)} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    assert read_answer(sock).status == 200
+    sock.close()
+
+
+def test_draining_answers_parked_polls_at_once_and_closes_them(
+    live_server: LiveServer, live_api: ApiClient, app: Flask, auth
+) -> None:
+    app.config["LONGPOLL_TIMEOUT_SECS"] = 30
+    alice = auth.login()
+    cursor = live_api.get(PATH, {}, user=alice).data["cursor"]
+    sock = raw_poll(live_server, poll_target(live_api, alice, cursor=str(cursor)))
+    assert wait_until(lambda: live_server.service.context.waiters.count() == 1)
+    loop = live_server._loop
+    assert loop is not None
+    asyncio.run_coroutine_threadsafe(live_server.service.shutdown(drain_secs=5), loop)
+    response = read_answer(sock)
+    assert response.status == 200 and response.getheader("Connection") == "close"
+    assert sock.recv(1) == b""
+    assert wait_until(lambda: live_server.service.open_connections() == 0)
+    sock.close()
+
+
+class Item:
+    def __init__(self, name: str) -> None:
+        self.name, self.due = name, 0
+
+
+def test_timeout_wheel_expires_due_items_in_order_and_forgets_removed_ones() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        expired: list[str] = []
+        wheel: TimeoutWheel[Item] = TimeoutWheel(lambda item: expired.append(item.name), tick_secs=0.05)
+        now = loop.time()
+        late, early, removed, far = Item("late"), Item("early"), Item("removed"), Item("far")
+        wheel.add(late, now + 0.1)
+        wheel.add(early, now - 1)
+        wheel.add(removed, now)
+        wheel.add(far, now + 3600)
+        wheel.remove(removed)
+        wheel.remove(removed)  # twice is harmless
+        assert len(wheel) == 3 and removed.due == 0
+        while len(expired) < 2:
+            await asyncio.sleep(0.02)
+        assert expired == ["early", "late"] and len(wheel) == 1 and wheel.armed()
+        wheel.add(far, now + 7200)  # moved: still one entry
+        assert len(wheel) == 1
+        wheel.remove(far)
+        assert len(wheel) == 0 and not wheel.armed() and wheel._buckets == {}
+        assert [h for h in loop._scheduled if not h.cancelled()] == []  # type: ignore[attr-defined]
+
+    asyncio.run(scenario())
