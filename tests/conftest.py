@@ -23,6 +23,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from tests.helpers import ApiClient, FlaskTransport, HttpTransport, SignedInUser
+from tests.integration.services import RedisServer
 from wsgi_app import create_app
 from wsgi_app.config import TEST_SUITE_ENV, normalise_database_url
 from wsgi_app.extensions import db, redis_client
@@ -306,3 +307,12 @@ def spawn_server(server_env: dict[str, str]) -> Iterator[Callable[..., ServerPro
     yield spawn
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A ``redis-server`` of the test's own on a free port (tests that stop or restart Redis)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -21,14 +19,6 @@ from wsgi_app.config import engine_options, with_bounded_waits
 from wsgi_app.redis_client import make_async_client, make_sync_client
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server not installed")
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_sync_client_survives_a_redis_restart(own_redis: RedisServer) -> None:

@@ -20,6 +20,7 @@ from tests.test_transactions import (
     _database_round_trips,
     _raw_connection,
     _without_sqlite_begin,
+    kill_pooled_connections,
     mariadb_only,
 )
 from wsgi_app.extensions import db
@@ -89,15 +90,7 @@ def test_a_send_on_a_killed_pooled_connection_reconnects_once(
     app: Flask, api: ApiClient, alice, bob, caplog
 ) -> None:
     assert sent_id(send_text(api, alice, bob, "before", "k-0"))
-    with app.app_context():
-        pooled = [conn.dbapi_connection for conn in list(db.engine.pool._pool.queue)]  # type: ignore[attr-defined]
-    assert pooled
-    killer = _raw_connection(app)
-    try:
-        for conn in pooled:
-            killer.cursor().execute(f"KILL {conn.thread_id()}")
-    finally:
-        killer.close()
+    kill_pooled_connections(app)
     with caplog.at_level(logging.WARNING, logger="datingtoday.database"):
         assert sent_id(send_text(api, alice, bob, "after", "k-1"))
     assert any("reconnecting once" in r.getMessage() for r in caplog.records)

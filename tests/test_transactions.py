@@ -40,6 +40,19 @@ def _raw_connection(app: Flask) -> pymysql.Connection:
     )
 
 
+def kill_pooled_connections(app: Flask) -> None:
+    """Kill, server side, every connection idle in the app's pool (as a MariaDB restart would)."""
+    with app.app_context():
+        pooled = [conn.dbapi_connection for conn in list(db.engine.pool._pool.queue)]  # type: ignore[attr-defined]
+    assert pooled
+    killer = _raw_connection(app)
+    try:
+        for conn in pooled:
+            killer.cursor().execute(f"KILL {conn.thread_id()}")
+    finally:
+        killer.close()
+
+
 def _make_users(app: Flask, count: int) -> list[int]:
     with app.app_context():
         users = [User(phone=f"1390000{i:04d}") for i in range(count)]
@@ -138,15 +151,7 @@ def test_a_killed_pooled_connection_is_replaced_and_the_request_succeeds(
     app: Flask, api: ApiClient, alice, caplog
 ) -> None:
     assert api.get("/api/user/show", user=alice).status == 200
-    with app.app_context():
-        pooled = [conn.dbapi_connection for conn in list(db.engine.pool._pool.queue)]  # type: ignore[attr-defined]
-    assert pooled
-    killer = _raw_connection(app)
-    try:
-        for conn in pooled:
-            killer.cursor().execute(f"KILL {conn.thread_id()}")
-    finally:
-        killer.close()
+    kill_pooled_connections(app)
     with caplog.at_level(logging.WARNING, logger="datingtoday.database"):
         reply = api.get("/api/user/show", user=alice)
         assert reply.status == 200, reply.body
