@@ -102,7 +102,7 @@ def prepare(db_url: str, redis_url: str, users: int) -> tuple[dict[str, str], li
 
 
 def start_server(
-    db_url: str, redis_url: str, root: Path, workdir: Path
+    db_url: str, redis_url: str, root: Path, workdir: Path, index: int = 0
 ) -> tuple[subprocess.Popen[bytes], int]:
     import socket
 
@@ -117,6 +117,9 @@ def start_server(
         UPLOAD_FOLDER=str(workdir / "uploads"),
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(root),
+        # One CPU per process in turn, as supervisord's consecutive ports give them (the
+        # ports here are random: CPU_AFFINITY=auto could put two processes on one CPU).
+        CPU_AFFINITY=str(sorted(os.sched_getaffinity(0))[index % len(os.sched_getaffinity(0))]),
     )
     proc = subprocess.Popen(
         [sys.executable, str(root / "tornado_server.py"), "--port", str(port)],
@@ -229,7 +232,7 @@ def measure(quick: bool, root: Path = REPO_ROOT, processes: int = 1) -> dict[str
         processes = 1  # the in-process Redis stand-in cannot be shared between processes
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-srv-"))
     creds, people = prepare(db_url, redis_url, 40 if quick else USERS * processes)
-    servers = [start_server(db_url, redis_url, root, workdir) for _ in range(processes)]
+    servers = [start_server(db_url, redis_url, root, workdir, index) for index in range(processes)]
     load_before = load_average()
     database_cpu = MariaDbCpu(db_url)
     database_cpu.start()
