@@ -169,8 +169,11 @@ class Poll:
         try:
             await work
         except Exception as exc:  # answered from the one error table, like any native handler
-            spec, status, headers, body = render_failure(exc, 500, self.request_id)
-            self._answer(status, body, headers, spec)
+            if isinstance(exc, ApiError) and exc.spec is errors.SHUTTING_DOWN:
+                self._hang_up()  # the process stops: unanswered, nginx resends the GET elsewhere
+            else:
+                spec, status, headers, body = render_failure(exc, 500, self.request_id)
+                self._answer(status, body, headers, spec)
         finally:
             self.task = None
         if self.reason == GONE:
@@ -238,6 +241,15 @@ class Poll:
         if stream is not None:
             self.parking.detached -= 1
         return stream
+
+    def _hang_up(self) -> None:
+        """Close the stream without an answer, as the drain refuses native GETs (docs/operations.md)."""
+        self._unregister()
+        self.reason = GONE
+        stream = self._release_stream()
+        if stream is not None:
+            stream.set_close_callback(None)
+            stream.close()
 
     def _answer_batch(self, batch: dict[str, Any]) -> None:
         self._answer(200, errors.dumps_envelope(errors.success_body(batch)), {}, None)

@@ -174,3 +174,24 @@ def test_timeout_wheel_expires_due_items_in_order_and_forgets_removed_ones() -> 
         assert [h for h in loop._scheduled if not h.cancelled()] == []  # type: ignore[attr-defined]
 
     asyncio.run(scenario())
+
+
+def test_a_poll_that_finds_the_pools_shut_down_is_hung_up_for_nginx_to_resend(
+    live_server: LiveServer, live_api: ApiClient, auth, monkeypatch
+) -> None:
+    from wsgi_app import errors
+    from wsgi_app.errors import ApiError
+
+    alice = auth.login()
+    context = live_server.service.context
+
+    async def stopping(*_args: object) -> object:
+        raise ApiError(errors.SHUTTING_DOWN)
+
+    monkeypatch.setattr(context, "run_blocking", stopping)
+    parking = live_server.service.parking
+    sock = raw_poll(live_server, poll_target(live_api, alice))  # no cursor: needs the pool
+    assert sock.recv(1) == b"", "a poll the process can no longer serve must get no answer (nginx resends it)"
+    sock.close()
+    assert wait_until(lambda: parking.detached == 0)
+    assert context.waiters.count() == 0
