@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +14,7 @@ from flask import Flask
 
 from tests.chat_support import block, send_text, sent_id
 from tests.conftest import LiveServer
-from tests.helpers import ApiClient, HttpTransport, Reply, SignedInUser
+from tests.helpers import ApiClient, HttpTransport, Reply, SignedInUser, wait_until
 
 WAKE_TIMEOUT_SECS = 10.0  # a poll woken by a message must answer long before this
 
@@ -29,15 +28,6 @@ def pool() -> Any:
 def poll(api: ApiClient, user: SignedInUser, cursor: int | None, **params: Any) -> Reply:
     query = {**({"cursor": cursor} if cursor is not None else {}), **params}
     return api.get("/api/chat/poll", query, user=user)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def waiting(server: LiveServer) -> int:

@@ -18,8 +18,8 @@ from flask import Flask
 from async_handlers.waiters import EVICTED, TIMED_OUT, WaiterRegistry
 from tests.chat_support import send_text, sent_id
 from tests.conftest import LiveServer
-from tests.helpers import ApiClient, Reply, SignedInUser
-from tests.test_chat_poll import WAKE_TIMEOUT_SECS, poll, wait_until, waiting
+from tests.helpers import ApiClient, Reply, SignedInUser, wait_until
+from tests.test_chat_poll import WAKE_TIMEOUT_SECS, poll, waiting
 from wsgi_app.extensions import redis_client
 from wsgi_app.services.chat.events import announce_new_message, latest_message_key
 

@@ -12,8 +12,6 @@ import asyncio
 import gc
 import http.client
 import socket
-import time
-from collections.abc import Callable
 from urllib.parse import urlencode
 
 from flask import Flask
@@ -21,18 +19,9 @@ from flask import Flask
 from async_handlers.chat_poll import Poll
 from async_handlers.timeout_wheel import TimeoutWheel
 from tests.conftest import LiveServer
-from tests.helpers import ApiClient, SignedInUser
+from tests.helpers import ApiClient, SignedInUser, wait_until
 
 PATH = "/api/chat/poll"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def poll_target(api: ApiClient, user: SignedInUser, **params: str) -> str:

@@ -40,7 +40,6 @@ __all__ = [
     "UserCaller",
     "ask_redis",
     "authenticate_and_prefetch",
-    "authenticate_request",
     "bearer_token",
     "judge_prechecked",
 ]
@@ -75,23 +74,6 @@ def ask_redis(client: redis.Redis, plan: AuthPlan, prefetch: Sequence[str] = ())
     return pipe.execute()
 
 
-def authenticate_request(
-    http_method: str,
-    path: str,
-    params: Mapping[str, str],
-    authorization: str | None,
-    *,
-    need_user: bool,
-    retry_id: str | None = None,
-) -> Caller:
-    """Verify the signature and, if ``need_user``, the token; returns the caller.
-
-    ``retry_id``: the ``X-Request-Id`` nginx set (see :mod:`wsgi_app.services.auth.core`)."""
-    return authenticate_and_prefetch(
-        http_method, path, params, authorization, need_user=need_user, retry_id=retry_id
-    )[0]
-
-
 def authenticate_and_prefetch(
     http_method: str,
     path: str,
@@ -102,7 +84,10 @@ def authenticate_and_prefetch(
     retry_id: str | None = None,
     prefetch: Sequence[str] = (),
 ) -> tuple[Caller, dict[str, Any]]:
-    """:func:`authenticate_request`, also reading the Redis keys ``prefetch`` in the same round trip.
+    """Verify the signature and, if ``need_user``, the token; returns the caller and the values of
+    the Redis keys ``prefetch``, read in the same round trip.
+
+    ``retry_id``: the ``X-Request-Id`` nginx set (see :mod:`wsgi_app.services.auth.core`).
 
     The values are returned only once the request passed the check; the caller
     of this function must use only keys that belong to the authenticated caller."""
