@@ -63,6 +63,7 @@ from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
 from async_handlers.chat_poll import PATH as POLL_PATH
 from async_handlers.chat_poll import PollParking
+from async_handlers.process_setup import freeze_startup_objects, listen_backlog, pin_to_one_cpu
 from async_handlers.wsgi_container import WholeCallWSGIContainer
 from async_handlers.wsgi_precheck import WsgiPrecheck
 from tornado_dispatch import PathDispatch
@@ -81,19 +82,8 @@ from wsgi_app.trusted_proxies import parse_networks
 log = logging.getLogger("datingtoday.server")
 
 DRAIN_POLL_INTERVAL_SECS = 0.05
-MAX_LISTEN_BACKLOG = 65535
-SOMAXCONN_PATH = "/proc/sys/net/core/somaxconn"
 BODY_LIMIT_HEADROOM_BYTES = 1024 * 1024
 METRICS_SAMPLE_MS = 1000
-
-
-def listen_backlog() -> int:
-    """``net.core.somaxconn`` (the kernel caps any larger value to it), read once at start-up."""
-    try:
-        with open(SOMAXCONN_PATH) as f:
-            return min(int(f.read().strip()), MAX_LISTEN_BACKLOG)
-    except (OSError, ValueError):
-        return 1024
 
 
 class CountingHTTPServer(GuardedHTTPServer):
@@ -265,30 +255,6 @@ class TornadoService:
         self.stopped.set()
 
 
-def pin_to_one_cpu(setting: str, port: int) -> int | None:
-    """Keep every thread of this process on one CPU; returns it (None: not pinned).
-
-    A process runs Python on one core at a time anyway (the GIL); left free, its
-    event loop and pool threads hand the GIL to each other across cores, which
-    cost 15-20% more CPU per request and a lower rate (bench/crud_profile.md). ``auto``
-    picks the CPU from the port, so consecutive ports (supervisord's processes)
-    spread over the CPUs this process may use."""
-    if setting == "off" or not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) < 2:
-        return None
-    cpu = allowed[port % len(allowed)] if setting == "auto" else int(setting)
-    if cpu not in allowed:
-        log.warning(
-            "CPU_AFFINITY=%s: CPU %d is not one this process may use %s; not pinned", setting, cpu, allowed
-        )
-        return None
-    for thread_id in os.listdir("/proc/self/task"):  # threads started before now as well
-        os.sched_setaffinity(int(thread_id), {cpu})
-    return cpu
-
-
 def parse_args(argv: list[str], settings: ServerSettings | None = None) -> argparse.Namespace:
     """``--port`` and ``--address`` override ``PORT`` and ``BIND_ADDRESS`` (``wsgi_app.config``)."""
     settings = settings or server_settings_from_env()
@@ -306,12 +272,20 @@ async def serve(args: argparse.Namespace, settings: ServerSettings) -> None:
         raise SystemExit(2) from None
     service = TornadoService(flask_app)
     service.listen(args.port, args.address)
+    frozen = freeze_startup_objects()
+    metrics.watch_gc_pauses()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(
             signum, lambda: asyncio.ensure_future(service.shutdown(settings.shutdown_drain_secs))
         )
-    log.info("listening on http://%s:%d (pid %d)", args.address, args.port, os.getpid())
+    log.info(
+        "listening on http://%s:%d (pid %d, %d startup objects frozen)",
+        args.address,
+        args.port,
+        os.getpid(),
+        frozen,
+    )
     await service.stopped.wait()
 
 

@@ -62,7 +62,7 @@ def test_sigterm_serves_flask_requests_on_open_connections_and_closes_native_one
 def test_listen_backlog_is_the_kernels_somaxconn() -> None:
     from pathlib import Path
 
-    from tornado_server import SOMAXCONN_PATH, listen_backlog
+    from async_handlers.process_setup import SOMAXCONN_PATH, listen_backlog
 
     somaxconn = Path(SOMAXCONN_PATH)
     if somaxconn.exists():

@@ -8,6 +8,7 @@ process all show in the scrape of the other.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import time
 import urllib.request
 from collections.abc import Callable
@@ -101,7 +102,27 @@ def test_processes_of_a_host_are_summed(spawn_server, tmp_path: Path, creds: App
     wait_for(lambda: total(scrape(first.base_url), "dt_poll_wakeups_total") >= 1)
     wait_for(lambda: total(scrape(first.base_url), "dt_waiting_polls") == 0)
     assert ("dt_threadpool_queue_depth", (("pool", "wsgi"),)) in scrape(first.base_url)
+    # Every process times its collector's pauses (the youngest generation runs within seconds).
+    wait_for(lambda: total(scrape(first.base_url), "dt_gc_pause_seconds_count", generation="0") >= 1)
     # A stopped process's gauges leave the sum; its counters stay.
     second.stop()
     samples = scrape(first.base_url)
     assert total(samples, "dt_requests_total", endpoint="/api/time", status="200") == 5
+
+
+def test_gc_pauses_are_observed_at_the_next_sample_not_inside_the_collection() -> None:
+    from prometheus_client import REGISTRY
+
+    from wsgi_app import metrics
+
+    def full_collections() -> float:
+        return REGISTRY.get_sample_value("dt_gc_pause_seconds_count", {"generation": "2"}) or 0.0
+
+    metrics.watch_gc_pauses()
+    metrics.watch_gc_pauses()  # once per process: a second call adds no second callback
+    assert gc.callbacks.count(metrics._on_collection) == 1
+    before = full_collections()
+    gc.collect()
+    assert full_collections() == before  # only noted; the callback touches no metric (and no lock)
+    metrics.sample_process(0, {})
+    assert full_collections() == before + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -187,3 +188,15 @@ def test_every_thread_of_a_server_keeps_to_the_cpu_its_port_picks(spawn_server) 
     assert _threads_cpus(pinned.proc.pid) == {frozenset({allowed[pinned.port % len(allowed)]})}
     assert _threads_cpus(free.proc.pid) == {frozenset(allowed)}
     assert len(os.listdir(f"/proc/{pinned.proc.pid}/task")) > 1
+
+
+def test_the_startup_heap_is_frozen_before_the_first_request(spawn_server) -> None:
+    """Full collections walk only what requests created (``process_setup.freeze_startup_objects``)."""
+    server = spawn_server()
+    status, _, _ = _get_json(server.base_url + "/api/health")
+    assert status == 200
+    assert server.stop() == 0
+    output = server.output()
+    found = re.search(r"(\d+) startup objects frozen", output)
+    assert found, output[-2000:]
+    assert int(found.group(1)) > 50_000  # Flask, SQLAlchemy and the app: far more than this

@@ -14,14 +14,21 @@ Invariants:
   live processes only (``livesum``); a stopping process removes its files
   (``mark_process_dead``), and a start removes the files of processes that are
   gone (killed without clean-up).
+- Garbage-collector pauses (``watch_gc_pauses``, the Tornado server's) are noted
+  by a ``gc`` callback into a plain queue and observed at the next sample, never
+  inside the callback: a collection can start while this thread holds
+  prometheus_client's multiprocess lock, which is not reentrant.
 """
 
 from __future__ import annotations
 
+import gc
 import glob
 import ipaddress
 import os
 import re
+import time
+from collections import deque
 from collections.abc import Iterable
 
 from prometheus_client import (
@@ -39,6 +46,8 @@ from wsgi_app.config import PROMETHEUS_MULTIPROC_ENV, prometheus_multiproc_dir
 MULTIPROC_ENV = PROMETHEUS_MULTIPROC_ENV
 DATABASE_ERROR_CODES = {520: "database", 521: "redis"}
 LATENCY_BUCKETS_SECS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+GC_PAUSE_BUCKETS_SECS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+GC_PAUSES_KEPT = 10_000  # between two samples (one second); more are dropped, oldest first
 _PID_IN_FILE_RE = re.compile(r"_(\d+)\.db$")
 
 if _dir := prometheus_multiproc_dir():  # the value files are opened as the metrics below are defined
@@ -69,6 +78,13 @@ POOL_QUEUE = Gauge(
     multiprocess_mode="livesum",
 )
 
+GC_PAUSE = Histogram(
+    "dt_gc_pause_seconds",
+    "Garbage-collector pauses (every thread of the process waits), by generation",
+    ["generation"],
+    buckets=GC_PAUSE_BUCKETS_SECS,
+)
+
 
 def observe_request(
     endpoint: str, method: str, status: int, error_code: int | None, duration_secs: float
@@ -84,6 +100,29 @@ def sample_process(waiting_polls: int, pool_queues: dict[str, int]) -> None:
     WAITING_POLLS.set(waiting_polls)
     for pool, depth in pool_queues.items():
         POOL_QUEUE.labels(pool).set(depth)
+    while _gc_pauses:
+        generation, pause_secs = _gc_pauses.popleft()
+        GC_PAUSE.labels(str(generation)).observe(pause_secs)
+
+
+_gc_pauses: deque[tuple[int, float]] = deque(maxlen=GC_PAUSES_KEPT)
+_gc_started: list[float] = []
+
+
+def _on_collection(phase: str, info: dict[str, int]) -> None:
+    """A ``gc.callbacks`` entry: notes the pause only. It may run inside any code, a metric's
+    lock held (prometheus_client's multiprocess lock is not reentrant), so it observes nothing."""
+    if phase == "start":
+        _gc_started[:] = [time.perf_counter()]
+    elif _gc_started:
+        _gc_pauses.append((info["generation"], time.perf_counter() - _gc_started[0]))
+
+
+def watch_gc_pauses() -> None:
+    """Time every collection of this process; ``sample_process`` files them under
+    ``dt_gc_pause_seconds``. Once per process (a second call changes nothing)."""
+    if _on_collection not in gc.callbacks:
+        gc.callbacks.append(_on_collection)
 
 
 def multiprocess_dir() -> str | None:
