@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,52 @@ def prepare(db_url: str, redis_url: str, users: int) -> tuple[dict[str, str], li
     return {"appkey": creds.appkey, "secret": creds.secret, "sign_method": creds.sign_method}, people
 
 
+def server_env(db_url: str, redis_url: str, root: Path, workdir: Path) -> dict[str, str]:
+    return dict(
+        os.environ,
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        INSTANCE_PATH=str(workdir),
+        UPLOAD_FOLDER=str(workdir / "uploads"),
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(root),
+    )
+
+
+@dataclass
+class Running:
+    """Where the client sends (``ports``), and whose CPU is counted."""
+
+    ports: list[int]
+    server_pids: list[int]
+    nginx_pids: list[int] = field(default_factory=list)
+
+
+def start_direct(
+    stack: ExitStack, db_url: str, redis_url: str, root: Path, workdir: Path, count: int
+) -> Running:
+    """``count`` processes, each its own port; the client spreads its connections over them."""
+    servers = [start_server(db_url, redis_url, root, workdir, index) for index in range(count)]
+    for proc, _ in servers:
+        stack.callback(_stop, proc)
+    return Running([port for _, port in servers], [proc.pid for proc, _ in servers])
+
+
+def start_behind_nginx(
+    stack: ExitStack, db_url: str, redis_url: str, root: Path, workdir: Path, count: int
+) -> Running:
+    """The supervised stack from the repo's configs (``deploy.stack``): every send through nginx."""
+    from bench.realtime import start_stack
+
+    ports, pids, nginx_pids = start_stack(stack, server_env(db_url, redis_url, root, workdir), count, workdir)
+    return Running(ports, pids, nginx_pids)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(15)
+
+
 def start_server(
     db_url: str, redis_url: str, root: Path, workdir: Path, index: int = 0
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -109,18 +156,10 @@ def start_server(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = dict(
-        os.environ,
-        DATABASE_URL=db_url,
-        REDIS_URL=redis_url,
-        INSTANCE_PATH=str(workdir),
-        UPLOAD_FOLDER=str(workdir / "uploads"),
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=str(root),
-        # One CPU per process in turn, as supervisord's consecutive ports give them (the
-        # ports here are random: CPU_AFFINITY=auto could put two processes on one CPU).
-        CPU_AFFINITY=str(sorted(os.sched_getaffinity(0))[index % len(os.sched_getaffinity(0))]),
-    )
+    env = server_env(db_url, redis_url, root, workdir)
+    # One CPU per process in turn, as supervisord's consecutive ports give them (the
+    # ports here are random: CPU_AFFINITY=auto could put two processes on one CPU).
+    env["CPU_AFFINITY"] = str(sorted(os.sched_getaffinity(0))[index % len(os.sched_getaffinity(0))])
     proc = subprocess.Popen(
         [sys.executable, str(root / "tornado_server.py"), "--port", str(port)],
         cwd=root,
@@ -225,23 +264,27 @@ async def drive(
     return tally, time.monotonic() - started
 
 
-def measure(quick: bool, root: Path = REPO_ROOT, processes: int = 1) -> dict[str, Any]:
-    """Send for a while through ``processes`` server processes (connections spread evenly)."""
+def measure(
+    quick: bool, root: Path = REPO_ROOT, processes: int = 1, via_nginx: bool = False
+) -> dict[str, Any]:
+    """Send for a while through ``processes`` server processes, directly or behind nginx."""
     db_url, redis_url, tmp = _services()
     if processes > 1 and redis_url.startswith("memory:"):
-        processes = 1  # the in-process Redis stand-in cannot be shared between processes
+        processes, via_nginx = 1, False  # the in-process Redis stand-in cannot be shared between processes
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-srv-"))
     creds, people = prepare(db_url, redis_url, 40 if quick else USERS * processes)
-    servers = [start_server(db_url, redis_url, root, workdir, index) for index in range(processes)]
-    load_before = load_average()
-    database_cpu = MariaDbCpu(db_url)
-    database_cpu.start()
-    server_cpu_before = sum(process_cpu_secs(proc.pid) for proc, _ in servers)
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-    try:
+    with ExitStack() as stack:
+        start = start_behind_nginx if via_nginx else start_direct
+        running = start(stack, db_url, redis_url, root, workdir, processes)
+        load_before = load_average()
+        database_cpu = MariaDbCpu(db_url)
+        database_cpu.start()
+        server_cpu_before = sum(process_cpu_secs(pid) for pid in running.server_pids)
+        nginx_cpu_before = sum(process_cpu_secs(pid) for pid in running.nginx_pids)
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         tally, elapsed = asyncio.run(
             drive(
-                [port for _, port in servers],
+                running.ports,
                 creds,
                 people,
                 4 if quick else CONCURRENCY * processes,
@@ -249,19 +292,16 @@ def measure(quick: bool, root: Path = REPO_ROOT, processes: int = 1) -> dict[str
                 40 if quick else 10**9,
             )
         )
-        server_cpu = sum(process_cpu_secs(proc.pid) for proc, _ in servers) - server_cpu_before
+        server_cpu = sum(process_cpu_secs(pid) for pid in running.server_pids) - server_cpu_before
+        nginx_cpu = sum(process_cpu_secs(pid) for pid in running.nginx_pids) - nginx_cpu_before
         database = database_cpu.stop()
-    finally:
-        for proc, _ in servers:
-            proc.terminate()
-        for proc, _ in servers:
-            proc.wait(15)
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     sends = len(tally.latencies_ms)
     client_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     return {
         "root": str(root),
         "processes": processes,
+        "via": "nginx" if via_nginx else "direct",
         "database": db_url.split("@")[-1],
         "sends": len(tally.latencies_ms),
         "failures": tally.failures,
@@ -271,7 +311,8 @@ def measure(quick: bool, root: Path = REPO_ROOT, processes: int = 1) -> dict[str
         "load_before": load_before,
         "load_after": load_average(),
         "client_cpu_share": client_cpu / elapsed,
-        "server_cpu_ms_per_send": 1000 * server_cpu / max(1, len(tally.latencies_ms)),
+        "server_cpu_ms_per_send": 1000 * server_cpu / max(1, sends),
+        "nginx_cpu_ms_per_send": 1000 * nginx_cpu / max(1, sends) if via_nginx else None,
         # MariaDB's CPU: its threads serving the bench database, and the whole server process.
         "mariadb_cpu_ms_per_send": database and [1000 * secs / max(1, sends) for secs in database],
     }
@@ -284,9 +325,12 @@ def _row(figures: dict[str, Any]) -> str:
         raise RuntimeError(f"chat sends failed: {failures}")
     mariadb = figures.get("mariadb_cpu_ms_per_send")
     mariadb_cell = f"{mariadb[0]:.2f} / {mariadb[1]:.2f}" if mariadb else "-"
+    nginx = figures.get("nginx_cpu_ms_per_send")
     return (
-        f"| {figures['processes']} | {figures['sends']} | {figures['elapsed']:.1f} | {figures['rate']:.0f} | "
-        f"{failures} | {figures['server_cpu_ms_per_send']:.2f} | {mariadb_cell} | "
+        f"| {figures['processes']} {figures['via']} | {figures['sends']} | {figures['elapsed']:.1f} "
+        f"| {figures['rate']:.0f} | "
+        f"{failures} | {figures['server_cpu_ms_per_send']:.2f} | {'-' if nginx is None else f'{nginx:.2f}'} "
+        f"| {mariadb_cell} | "
         f"{lat['p50']:.1f} | {lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.1f} | "
         f"{figures['client_cpu_share']:.0%} of a core | "
         f"{figures['load_before']} / {figures['load_after']} |"
@@ -294,20 +338,23 @@ def _row(figures: dict[str, Any]) -> str:
 
 
 def run(quick: bool) -> str:
-    rows = [measure(quick, processes=n) for n in ((1,) if quick else (1, 4))]
+    plans = ((1, False),) if quick else ((1, False), (4, False), (4, True))
+    rows = [measure(quick, processes=n, via_nginx=via_nginx) for n, via_nginx in plans]
     return "\n".join(
         [
             "## Chat send throughput",
             "",
             f"Machine: {machine_info()}. Database `{rows[0]['database']}`. One row per number of",
-            "`tornado_server.py` processes (the client spreads its keep-alive connections over them).",
+            "`tornado_server.py` processes: `direct`, the client spreads its keep-alive connections over",
+            "them; `nginx`, the supervised stack from the repo's configs, every send through nginx.",
             "Server CPU per send is the server processes' user+system time over the accepted sends:",
             "unlike sends/s it does not depend on how busy the shared machine is. MariaDB CPU:",
             "its threads serving the bench database / the whole server process (shared).",
             "",
-            "| processes | sends | seconds | sends/s | failures | server CPU ms/send | MariaDB CPU ms/send "
-            "| p50 ms | p95 ms | p99 ms | max ms | client CPU | load avg before / after |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| processes | sends | seconds | sends/s | failures | server CPU ms/send | nginx CPU ms/send "
+            "| MariaDB CPU ms/send | p50 ms | p95 ms | p99 ms | max ms | client CPU "
+            "| load avg before / after |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *(_row(figures) for figures in rows),
             "",
         ]
@@ -317,4 +364,5 @@ def run(quick: bool) -> str:
 if __name__ == "__main__":
     root = Path(os.environ.get("BENCH_SERVER_ROOT") or REPO_ROOT)
     processes = int(os.environ.get("BENCH_PROCESSES") or 1)
-    print(json.dumps(measure("--quick" in sys.argv, root, processes), indent=1))
+    via_nginx = os.environ.get("BENCH_VIA_NGINX") == "1"
+    print(json.dumps(measure("--quick" in sys.argv, root, processes, via_nginx), indent=1))
