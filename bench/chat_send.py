@@ -27,18 +27,17 @@ import os
 import random
 import resource
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.common import REPO_ROOT, load_average, machine_info, percentiles
+from bench.chat_send_setup import prepare, services, start_behind_nginx, start_direct
+from bench.common import REPO_ROOT, load_average, machine_info, percentiles, process_tree_cpu_secs
 from bench.mariadb_cpu import MariaDbCpu
 
 PATH = "/api/chat/send"
@@ -54,136 +53,6 @@ class Tally:
 
     def fail(self, why: str) -> None:
         self.failures[why] = self.failures.get(why, 0) + 1
-
-
-def _services() -> tuple[str, str, Path | None]:
-    db_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    redis_url = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "memory://"
-    if db_url:
-        return db_url, redis_url, None
-    tmp = Path(tempfile.mkdtemp(prefix="bench-chat-"))
-    return f"sqlite:///{tmp}/bench.sqlite3", "memory://", tmp
-
-
-def prepare(db_url: str, redis_url: str, users: int) -> tuple[dict[str, str], list[tuple[int, str]]]:
-    """Fresh schema, one signing application, ``users`` users with a token each."""
-    from flask_migrate import upgrade
-    from sqlalchemy import text
-
-    from wsgi_app import create_app
-    from wsgi_app.config import engine_options, normalise_database_url
-    from wsgi_app.extensions import db
-    from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256
-    from wsgi_app.models.user import User
-    from wsgi_app.services.auth import applications, tokens
-
-    url = normalise_database_url(db_url)
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, 2),
-            "REDIS_URL": redis_url,
-        }
-    )
-    with app.app_context():
-        db.reflect()
-        db.drop_all()
-        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
-        upgrade(revision="heads")
-        creds = applications.create_application("bench-chat", SIGN_METHOD_HMAC_SHA256)
-        rows = [User(phone=f"1770000{i:04d}", nickname=f"b{i}") for i in range(users)]
-        db.session.add_all(rows)
-        db.session.flush()
-        issued = [tokens.issue_token(u.id) for u in rows]
-        db.session.commit()
-        people = [(t.user_id, t.token) for t in issued]
-        db.engine.dispose()
-    return {"appkey": creds.appkey, "secret": creds.secret, "sign_method": creds.sign_method}, people
-
-
-def server_env(db_url: str, redis_url: str, root: Path, workdir: Path) -> dict[str, str]:
-    return dict(
-        os.environ,
-        DATABASE_URL=db_url,
-        REDIS_URL=redis_url,
-        INSTANCE_PATH=str(workdir),
-        UPLOAD_FOLDER=str(workdir / "uploads"),
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=str(root),
-    )
-
-
-@dataclass
-class Running:
-    """Where the client sends (``ports``), and whose CPU is counted."""
-
-    ports: list[int]
-    server_pids: list[int]
-    nginx_pids: list[int] = field(default_factory=list)
-
-
-def start_direct(
-    stack: ExitStack, db_url: str, redis_url: str, root: Path, workdir: Path, count: int
-) -> Running:
-    """``count`` processes, each its own port; the client spreads its connections over them."""
-    servers = [start_server(db_url, redis_url, root, workdir, index) for index in range(count)]
-    for proc, _ in servers:
-        stack.callback(_stop, proc)
-    return Running([port for _, port in servers], [proc.pid for proc, _ in servers])
-
-
-def start_behind_nginx(
-    stack: ExitStack, db_url: str, redis_url: str, root: Path, workdir: Path, count: int
-) -> Running:
-    """The supervised stack from the repo's configs (``deploy.stack``): every send through nginx."""
-    from bench.realtime import start_stack
-
-    ports, pids, nginx_pids = start_stack(stack, server_env(db_url, redis_url, root, workdir), count, workdir)
-    return Running(ports, pids, nginx_pids)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    proc.wait(15)
-
-
-def start_server(
-    db_url: str, redis_url: str, root: Path, workdir: Path, index: int = 0
-) -> tuple[subprocess.Popen[bytes], int]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = server_env(db_url, redis_url, root, workdir)
-    # One CPU per process in turn, as supervisord's consecutive ports give them (the
-    # ports here are random: CPU_AFFINITY=auto could put two processes on one CPU).
-    env["CPU_AFFINITY"] = str(sorted(os.sched_getaffinity(0))[index % len(os.sched_getaffinity(0))])
-    proc = subprocess.Popen(
-        [sys.executable, str(root / "tornado_server.py"), "--port", str(port)],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "server.log").open("w"),  # noqa: SIM115 (the child keeps it)
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1).read()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server did not start; see {workdir / 'server.log'}")
-
-
-def process_cpu_secs(pid: int) -> float:
-    """User + system CPU seconds a process has used (load-independent cost measure)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def signed_body(creds: dict[str, str], user: tuple[int, str], params: dict[str, Any]) -> bytes:
@@ -268,7 +137,7 @@ def measure(
     quick: bool, root: Path = REPO_ROOT, processes: int = 1, via_nginx: bool = False
 ) -> dict[str, Any]:
     """Send for a while through ``processes`` server processes, directly or behind nginx."""
-    db_url, redis_url, tmp = _services()
+    db_url, redis_url, tmp = services()
     if processes > 1 and redis_url.startswith("memory:"):
         processes, via_nginx = 1, False  # the in-process Redis stand-in cannot be shared between processes
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-srv-"))
@@ -279,8 +148,8 @@ def measure(
         load_before = load_average()
         database_cpu = MariaDbCpu(db_url)
         database_cpu.start()
-        server_cpu_before = sum(process_cpu_secs(pid) for pid in running.server_pids)
-        nginx_cpu_before = sum(process_cpu_secs(pid) for pid in running.nginx_pids)
+        server_cpu_before = sum(process_tree_cpu_secs(pid) for pid in running.server_pids)
+        nginx_cpu_before = sum(process_tree_cpu_secs(pid) for pid in running.nginx_pids)
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         tally, elapsed = asyncio.run(
             drive(
@@ -292,8 +161,8 @@ def measure(
                 40 if quick else 10**9,
             )
         )
-        server_cpu = sum(process_cpu_secs(pid) for pid in running.server_pids) - server_cpu_before
-        nginx_cpu = sum(process_cpu_secs(pid) for pid in running.nginx_pids) - nginx_cpu_before
+        server_cpu = sum(process_tree_cpu_secs(pid) for pid in running.server_pids) - server_cpu_before
+        nginx_cpu = sum(process_tree_cpu_secs(pid) for pid in running.nginx_pids) - nginx_cpu_before
         database = database_cpu.stop()
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     sends = len(tally.latencies_ms)
