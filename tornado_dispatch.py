@@ -11,7 +11,7 @@ visible share of a cached profile read's CPU.
 :class:`PathDispatch` matches the path of the request line before any request
 object exists: native paths go to the ``RuleRouter`` of the native handlers
 (unchanged: their handlers read ``arguments``); every other path gets one
-:class:`WsgiRequest`, which leaves the query string unparsed, and its body is
+:class:`~async_handlers.lean_get.RawQueryRequest`, which leaves the query string unparsed, and its body is
 handed over unparsed.
 
 Invariants:
@@ -31,35 +31,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from tornado import httputil
+
+from async_handlers.lean_get import RawQueryRequest
 
 # (server connection, request connection, request line) -> the request's delegate, or None.
 FastPath = Callable[
     [object, httputil.HTTPConnection, httputil.RequestStartLine], httputil.HTTPMessageDelegate | None
 ]
-
-
-def _max_query_fields() -> int | None:
-    config = getattr(httputil, "_DEFAULT_PARSE_BODY_CONFIG", None)
-    return getattr(getattr(config, "urlencoded", None), "max_arguments", None)
-
-
-class WsgiRequest(httputil.HTTPServerRequest):
-    """An ``HTTPServerRequest`` whose query string is kept raw (``arguments`` stay empty)."""
-
-    def __init__(
-        self, connection: httputil.HTTPConnection, start_line: httputil.RequestStartLine, **kwargs: Any
-    ) -> None:
-        path, _, query = start_line.path.partition("?")
-        limit = _max_query_fields()
-        if query and limit is not None and query.count("&") + 1 > limit:  # as urllib's parse_qsl counts
-            raise httputil.HTTPInputError("Invalid query string: too many fields")
-        bare = httputil.RequestStartLine(start_line.method, path, start_line.version)
-        super().__init__(connection=connection, start_line=bare, **kwargs)
-        self.uri = start_line.path
-        self.query = query
 
 
 class _WsgiDelegate(httputil.HTTPMessageDelegate):
@@ -74,7 +54,7 @@ class _WsgiDelegate(httputil.HTTPMessageDelegate):
         self.container = container
         self.server_conn = server_conn
         self.request_conn = request_conn
-        self.request: WsgiRequest | None = None
+        self.request: RawQueryRequest | None = None
         self.chunks: list[bytes] = []
 
     def headers_received(
@@ -83,7 +63,7 @@ class _WsgiDelegate(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> None:
         assert isinstance(start_line, httputil.RequestStartLine)
-        self.request = WsgiRequest(
+        self.request = RawQueryRequest(
             self.request_conn, start_line, headers=headers, server_connection=self.server_conn
         )
 

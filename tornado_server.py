@@ -63,6 +63,9 @@ from async_handlers import native_routes, start_native_services
 from async_handlers.base import NativeContext
 from async_handlers.chat_poll import PATH as POLL_PATH
 from async_handlers.chat_poll import PollParking
+from async_handlers.lean_get import LeanPath
+from async_handlers.nearby import PATH as NEARBY_PATH
+from async_handlers.nearby import answer as nearby_answer
 from async_handlers.process_setup import freeze_startup_objects, listen_backlog, pin_to_one_cpu
 from async_handlers.wsgi_container import WholeCallWSGIContainer
 from async_handlers.wsgi_precheck import WsgiPrecheck
@@ -180,7 +183,9 @@ class TornadoService:
                 Rule(PathMatches(native_re), native_app),
             ]
         )
-        return PathDispatch(native_re, native_router, container, {POLL_PATH: self.parking.start})
+        nearby = LeanPath(self.context, NEARBY_PATH, nearby_answer, lambda: self.draining)
+        fast_paths = {POLL_PATH: self.parking.start, NEARBY_PATH: nearby.start}
+        return PathDispatch(native_re, native_router, container, fast_paths)
 
     def listen(self, port: int, address: str = "127.0.0.1") -> HTTPServer:
         config = self.flask_app.config

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 import tornado.web
 from flask import Flask
 from sqlalchemy.engine import Engine
+from tornado import httputil
 from tornado.httputil import HTTPServerRequest
 from tornado.ioloop import IOLoop
 
@@ -40,6 +41,7 @@ from wsgi_app.params import Param, merge_request_params, parse_params
 from wsgi_app.services.auth.core import Caller, UserCaller
 
 log = logging.getLogger("datingtoday.native")
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 T = TypeVar("T")
 ShutdownHook = Callable[[], Awaitable[None]]
 
@@ -131,7 +133,7 @@ class NativeApiHandler(tornado.web.RequestHandler):
         self.request_id = request_id_from(self.request.headers.get(REQUEST_ID_HEADER))
 
     def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Content-Type", JSON_CONTENT_TYPE)
 
     def prepare(self) -> None:
         self.set_header(REQUEST_ID_HEADER, self.request_id)
@@ -207,6 +209,32 @@ class NativeApiHandler(tornado.web.RequestHandler):
             self.caller.user_id if self.caller else None,
             self.error_spec,
         )
+
+
+def params_of(request: HTTPServerRequest) -> dict[str, str]:
+    """Query and form-body parameters, the form body parsed as Tornado's handlers parse it
+    (for a request answered without a ``RequestHandler``; a malformed body: ``BAD_REQUEST``)."""
+    if request.body:
+        try:
+            httputil.parse_body_arguments(
+                request.headers.get("Content-Type", ""),
+                request.body,
+                request.body_arguments,
+                request.files,
+                request.headers,
+            )
+        except httputil.HTTPInputError as err:
+            raise ApiError(errors.BAD_REQUEST) from err
+    return request_params(request)
+
+
+def answer_headers(context: NativeContext, origin: str | None, request_id: str) -> dict[str, str]:
+    """The headers every native answer starts from: JSON, the request id, CORS for an allowed origin."""
+    return {
+        "Content-Type": JSON_CONTENT_TYPE,
+        REQUEST_ID_HEADER: request_id,
+        **cors_headers(origin, context.flask_app.config["CORS_ORIGINS"]),
+    }
 
 
 def request_params(request: HTTPServerRequest) -> dict[str, str]:

@@ -46,14 +46,13 @@ from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
 from async_handlers.auth import authenticate_async
-from async_handlers.base import NativeApiHandler, NativeContext, render_failure, request_params
+from async_handlers.base import NativeApiHandler, NativeContext, answer_headers, params_of, render_failure
 from async_handlers.detached import DetachingRequest, write_answer
 from async_handlers.waiters import EVICTED, GONE, TIMED_OUT
 from wsgi_app import errors, metrics, native_endpoints
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.http_common import (
     REQUEST_ID_HEADER,
-    cors_headers,
     log_access,
     request_id_from,
 )
@@ -139,7 +138,7 @@ class Poll:
         self.due = 0  # the registry's timeout wheel
         stream.set_close_callback(self._stream_closed)
         try:  # the request object is dropped here, not kept through the request check
-            params: dict[str, str] | ApiError = _params_of(request)
+            params: dict[str, str] | ApiError = params_of(request)
         except ApiError as exc:
             params = exc
         self._run(
@@ -262,12 +261,7 @@ class Poll:
         if stream is None or stream.closed():
             return
         stream.set_close_callback(None)
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            REQUEST_ID_HEADER: self.request_id,
-            **cors_headers(self.origin, self.parking.context.flask_app.config["CORS_ORIGINS"]),
-            **extra,
-        }
+        headers = {**answer_headers(self.parking.context, self.origin, self.request_id), **extra}
         elapsed = time.time() - self.started
         metrics.observe_request(PATH, "GET", status, spec.code if spec else None, elapsed)
         log_access("GET", PATH, status, 1000.0 * elapsed, self.request_id, self.remote_ip, self.user_id, spec)
@@ -280,22 +274,6 @@ class Poll:
             keep_alive=self.keep_alive,
             server=self.parking.server,
         )
-
-
-def _params_of(request: httputil.HTTPServerRequest) -> dict[str, str]:
-    """Query and form-body parameters, the form body parsed as Tornado's handlers parse it."""
-    if request.body:
-        try:
-            httputil.parse_body_arguments(
-                request.headers.get("Content-Type", ""),
-                request.body,
-                request.body_arguments,
-                request.files,
-                request.headers,
-            )
-        except httputil.HTTPInputError as err:
-            raise ApiError(errors.BAD_REQUEST) from err
-    return request_params(request)
 
 
 def _empty(cursor: int) -> dict[str, Any]:

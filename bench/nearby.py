@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,16 @@ def _profile(pid: int, seconds: int, out: Path) -> list[str]:
     return [f"{total} samples while holding the GIL:", "", *lines]
 
 
+def profile_server(pid: int, seconds: int, out: Path, load: Callable[[], object]) -> list[str]:
+    """:func:`_profile` of the server ``pid`` while ``load()`` runs (the first line: how many samples)."""
+    holder: dict[str, list[str]] = {}
+    spy = threading.Thread(target=lambda: holder.update(top=_profile(pid, seconds, out)))
+    spy.start()
+    load()
+    spy.join()
+    return holder.get("top", [])
+
+
 def _measure(
     servers: list[tuple[str, int, int]],
     creds: Any,
@@ -203,13 +214,9 @@ def run(quick: bool) -> str:
         profile: list[str] = []
         if not quick:
             stats.delete(*stats.keys("nearby:query:*") or ["-"])
-            holder: dict[str, list[str]] = {}
-            pid = servers[0][2]
-            spy = threading.Thread(target=lambda: holder.update(top=_profile(pid, 8, tmp / "spy.txt")))
-            spy.start()
-            setup.load(servers[0][1], 16, setup.signed_paths(creds, callers, 4000, 20, 1))
-            spy.join()
-            profile = holder.get("top", [])
+            paths = setup.signed_paths(creds, callers, 4000, 20, 1)
+            port, pid = servers[0][1:]
+            profile = profile_server(pid, 8, tmp / "spy.txt", lambda: setup.load(port, 16, paths))
         sql_runs = 3 if quick else 5
         sql_ms = setup.sql_alternative(app, 20, sql_runs)
     shutil.rmtree(tmp, ignore_errors=True)
