@@ -70,7 +70,7 @@ from async_handlers.process_setup import freeze_startup_objects, listen_backlog,
 from async_handlers.wsgi_container import WholeCallWSGIContainer
 from async_handlers.wsgi_precheck import WsgiPrecheck
 from tornado_dispatch import PathDispatch
-from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform
+from tornado_guard import GuardedHTTPServer, SecurityHeadersTransform, keep_nodelay
 from wsgi_app import create_app, metrics, native_endpoints
 from wsgi_app.config import (
     DEFAULT_SHUTDOWN_DRAIN_SECS,
@@ -96,6 +96,7 @@ class CountingHTTPServer(GuardedHTTPServer):
 
     def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
         self.open_connections += 1
+        keep_nodelay(stream)
         super().handle_stream(stream, address)
 
     def on_close(self, server_conn: object) -> None:

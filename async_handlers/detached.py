@@ -26,7 +26,6 @@ Invariants:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from http.client import responses
 from typing import cast
@@ -36,6 +35,7 @@ from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream, StreamClosedError
 
+from async_handlers.lean_get import http_date
 from wsgi_app.http_common import SECURITY_HEADERS
 
 # (the detached stream, the request as Tornado parsed it, keep-alive) -> None
@@ -111,7 +111,7 @@ def write_answer(
     lines += [f"{name}: {value}" for name, value in headers.items()]
     lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS.items() if name not in headers]
     lines.append(f"Content-Length: {len(payload)}")
-    lines.append(f"Date: {httputil.format_timestamp(time.time())}")
+    lines.append(f"Date: {http_date()}")
     if not keep_alive and not http10:
         lines.append("Connection: close")
     elif keep_alive and http10:

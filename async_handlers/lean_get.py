@@ -48,6 +48,18 @@ def _max_query_fields() -> int | None:
     return getattr(getattr(config, "urlencoded", None), "max_arguments", None)
 
 
+def http_date() -> str:
+    """The ``Date`` header's value now, formatted once per second (``email.utils`` formatting
+    cost ~2% of a nearby page)."""
+    now = int(time.time())
+    if _date[0] != now:
+        _date[:] = [now, httputil.format_timestamp(now)]
+    return str(_date[1])
+
+
+_date: list[int | str] = [0, ""]
+
+
 class RawQueryRequest(httputil.HTTPServerRequest):
     """An ``HTTPServerRequest`` whose query string is kept raw (``arguments`` stay empty):
     Tornado's own parses it into ``arguments`` and deep-copies that into ``query_arguments``.
@@ -173,7 +185,7 @@ class LeanGet(httputil.HTTPMessageDelegate):
             }
         )
         headers["Content-Length"] = str(len(payload))
-        headers["Date"] = httputil.format_timestamp(time.time())
+        headers["Date"] = http_date()
         connection = self.request_conn
         connection.write_headers(
             httputil.ResponseStartLine("HTTP/1.1", status, responses.get(status, "Unknown")), headers, payload

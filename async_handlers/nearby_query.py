@@ -163,15 +163,14 @@ async def _rank(
     ``MAX_CANDIDATES`` people or the radius."""
     ranking = nearby_cells.CellRanking(viewer.excluded, radius_km, nearby.MAX_CANDIDATES)
     for band_lo, band_hi in nearby_cells.stages(radius_km):
-        stage = ranking.within(nearby_cells.ring(viewer.cell, band_lo, band_hi))
-        cells = [cell for _, cell, _ in stage]
-        values = await _cached_cells(context, cells, ttl_secs, limit_command)
+        stage = nearby_cells.stage(viewer.cell, band_lo, band_hi, radius_km)
+        values = await _cached_cells(context, stage, ttl_secs, limit_command)
         limit_command = None
-        missing = [cell for cell, value in zip(cells, values, strict=True) if value is None]
+        missing = [cell for cell, value in zip(stage.cells, values, strict=True) if value is None]
         if missing:
             loaded = await context.run_blocking(nearby_cells.load_cells, missing)
-            values = [loaded.get(cell, value) for cell, value in zip(cells, values, strict=True)]
-        ranking.add(stage, values)
+            values = [loaded.get(cell, value) for cell, value in zip(stage.cells, values, strict=True)]
+        ranking.add(stage.ring, values)
         if ranking.full:
             break
     if limit_command is not None:  # no stage at all (a radius below every cell centre)
@@ -180,12 +179,12 @@ async def _rank(
 
 
 async def _cached_cells(
-    context: NativeContext, cells: list[Cell], ttl_secs: int, limit_command: Command | None
+    context: NativeContext, stage: nearby_cells.Stage, ttl_secs: int, limit_command: Command | None
 ) -> list[Any]:
     """Each cell's cached people (text) or None; the rate limit goes with the first ``MGET``."""
-    chunk = nearby_cells.MGET_CHUNK_KEYS
-    keys = [nearby_cells.cell_key(cell) for cell in cells] if ttl_secs else []
-    commands = [("MGET", *keys[at : at + chunk]) for at in range(0, len(keys), chunk)]
+    commands = stage.reads if ttl_secs else ()
     answers = await _run(context, [limit_command, *commands]) if limit_command or commands else []
+    if len(answers) == 1:
+        return list(answers[0])
     values: list[Any] = [value for answer in answers for value in answer]
-    return values or [None] * len(cells)
+    return values or [None] * len(stage.cells)

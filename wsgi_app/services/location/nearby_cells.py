@@ -28,7 +28,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import and_, or_
@@ -124,6 +124,35 @@ def _ring(centre: Cell, band_lo: int, band_hi: int) -> tuple[RingCell, ...]:
     return tuple(found)
 
 
+class Stage(NamedTuple):
+    """One stage of bands around a caller's cell, within a radius: its cells in visiting order
+    and the ``MGET`` commands reading their cached people (``MGET_CHUNK_KEYS`` keys each)."""
+
+    ring: tuple[RingCell, ...]
+    cells: tuple[Cell, ...]
+    reads: tuple[tuple[str, ...], ...]
+
+
+def stage(centre: Cell, band_lo: int, band_hi: int, radius_km: int) -> Stage:
+    """The cells of bands ``[band_lo, band_hi]`` around ``centre`` whose centre is within
+    ``radius_km``; memoised like :func:`ring` (every caller of a cell asks the same)."""
+    if band_hi <= SMALL_STAGE_MAX_BAND:
+        return _stage_cached(centre, band_lo, band_hi, radius_km)
+    return _stage(centre, band_lo, band_hi, radius_km)
+
+
+@lru_cache(maxsize=8192)
+def _stage_cached(centre: Cell, band_lo: int, band_hi: int, radius_km: int) -> Stage:
+    return _stage(centre, band_lo, band_hi, radius_km)
+
+
+def _stage(centre: Cell, band_lo: int, band_hi: int, radius_km: int) -> Stage:
+    kept = tuple(item for item in ring(centre, band_lo, band_hi) if item[2] <= radius_km)
+    keys = [cell_key(cell) for _, cell, _ in kept]
+    reads = tuple(("MGET", *keys[at : at + MGET_CHUNK_KEYS]) for at in range(0, len(keys), MGET_CHUNK_KEYS))
+    return Stage(kept, tuple(cell for _, cell, _ in kept), reads)
+
+
 def encode(ids: Iterable[int]) -> str:
     return ",".join(map(str, ids))
 
@@ -200,9 +229,6 @@ class CellRanking:
     @property
     def full(self) -> bool:
         return self.total >= self.limit
-
-    def within(self, stage: Sequence[RingCell]) -> list[RingCell]:
-        return [item for item in stage if item[2] <= self.radius_km]
 
     def add(self, stage: Sequence[RingCell], people: Sequence[str | Sequence[int]]) -> None:
         """Count in the people of the stage's cells (``people[i]`` for ``stage[i]``, ids or
