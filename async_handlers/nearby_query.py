@@ -1,5 +1,5 @@
-"""The nearby query on the event loop: ``redis.asyncio`` for everything cached, a thread
-only for the database.
+"""The nearby query on the event loop: Redis (the shared batches) for everything cached, a
+thread only for the database.
 
 Per page, with the caches warm, three Redis round trips and no database query, all
 in the shared pipelines of :mod:`async_handlers.redis_batch` (one write on its lean
@@ -9,7 +9,10 @@ the first stage of bands go together (``EVALSHA`` + ``MGET``: no sort, O(cells)
 work in Redis), then the page's cards (``MGET``,
 :mod:`wsgi_app.services.location.nearby_cards`), which carry what the check of
 every listed person needs. Only cards not cached are read from the database
-(one pool job, which caches them).
+(one pool job, which caches them). Usually two round trips: when this process
+has read the first stage's cells before, the page they would rank is guessed and
+its cards are read with the cells (:func:`_guess`); the guess is used only if the
+cells read with it are the ones guessed from, else the cards are read after.
 
 Invariants (the rules themselves live in :mod:`wsgi_app.services.location`):
 
@@ -23,6 +26,9 @@ Invariants (the rules themselves live in :mod:`wsgi_app.services.location`):
   the database read and voided after every commit), and a page whose check
   finds someone gone, hidden or moved drops those cells and the caller's state
   and ranks once more from fresh reads;
+- a page is ranked from the cells as read for it, never from an earlier read: a
+  guess (:func:`_guess`) only chooses which cards to read along, and counts only
+  when the cells read with it are exactly those it was made from;
 - the caller's cached state is used only at the version read with it
   (:mod:`wsgi_app.services.location.nearby_viewer`), so a move or a block is
   seen by the caller's next query;
@@ -45,6 +51,12 @@ from wsgi_app.services.location.nearby_viewer import Viewer
 
 Command = tuple[Any, ...]
 StateRead = asyncio.Future[list[Any]]
+Chosen = tuple[int, int, Cell]  # (band, user id, cell): one person of a page
+# Each cell's people as last read from Redis, by key: what the next read is guessed to return
+# (:func:`_guess`), never an answer. Cleared when it would outgrow GUESS_MAX_CELLS (~3.5 KB a
+# cell at ~350 people).
+GUESS_MAX_CELLS = 4096
+_LAST_READ: dict[str, str] = {}
 
 
 def prefetch_state(context: NativeContext, params: Mapping[str, str]) -> tuple[int, StateRead] | None:
@@ -99,10 +111,11 @@ async def find_page(
         return nearby.not_located()
     start = (page - 1) * page_count
     for attempt in range(2):
-        ranking = await _rank(context, viewer, radius_km, ttl_secs, limit_command)
+        ranking, chosen, cards = await _rank(
+            context, viewer, radius_km, ttl_secs, limit_command, start, page_count
+        )
         limit_command = None
-        chosen = ranking.page(start, page_count)
-        data, stale_cells = await _page(context, ranking.total, chosen, start, page_count, ttl_secs)
+        data, stale_cells = await _page(context, ranking.total, chosen, start, page_count, ttl_secs, cards)
         if not stale_cells or attempt == 1 or not ttl_secs:
             break
         keys = [nearby_cells.cell_key(cell) for cell in stale_cells]
@@ -117,18 +130,20 @@ async def find_page(
 async def _page(
     context: NativeContext,
     total: int,
-    chosen: list[tuple[int, int, Cell]],
+    chosen: list[Chosen],
     start: int,
     page_count: int,
     ttl_secs: int,
+    answer: list[Any] | None = None,
 ) -> tuple[str, set[Cell]]:
     """The page's ``data`` (JSON text) from the chosen people's cards: cached ones from one
-    ``MGET``, the rest from the database on the pool (cached by the way)."""
+    ``MGET`` (``answer``, when already read), the rest from the database on the pool (cached by the way)."""
     ids = [user_id for _, user_id, _ in chosen]
     if not ids:
         return nearby_cards.page_json(total, chosen, [], start, page_count)
     if ttl_secs:
-        answer = (await context.redis_batch.run([nearby_cards.read_command(ids)]))[0]
+        if answer is None:
+            answer = (await context.redis_batch.run([nearby_cards.read_command(ids)]))[0]
         cards, missing = answer[1:], nearby_cards.missing(ids, answer)
     else:
         cards, missing = [None] * len(ids), ids
@@ -156,35 +171,81 @@ async def _run(context: NativeContext, commands: list[Command | None]) -> list[A
 
 
 async def _rank(
-    context: NativeContext, viewer: Viewer, radius_km: int, ttl_secs: int, limit_command: Command | None
-) -> nearby_cells.CellRanking:
+    context: NativeContext,
+    viewer: Viewer,
+    radius_km: int,
+    ttl_secs: int,
+    limit_command: Command | None,
+    start: int,
+    page_count: int,
+) -> tuple[nearby_cells.CellRanking, list[Chosen], list[Any] | None]:
     """Stage by stage of bands: the cells' people from Redis (one ``MGET`` per stage, the first
     with ``limit_command``), the cells not cached from the database (pool), until
-    ``MAX_CANDIDATES`` people or the radius."""
+    ``MAX_CANDIDATES`` people or the radius. Returns the ranking, the page's people, and
+    their cards' ``MGET`` answer when :func:`_guess` read it with the first stage."""
     ranking = nearby_cells.CellRanking(viewer.excluded, radius_km, nearby.MAX_CANDIDATES)
-    for band_lo, band_hi in nearby_cells.stages(radius_km):
+    steps = nearby_cells.stages(radius_km)
+    for index, (band_lo, band_hi) in enumerate(steps):
         stage = nearby_cells.stage(viewer.cell, band_lo, band_hi, radius_km)
-        values = await _cached_cells(context, stage, ttl_secs, limit_command)
+        guess = None
+        if index == 0 and limit_command is not None and ttl_secs:
+            guess = _guess(viewer, stage, radius_km, len(steps) == 1, start, page_count)
+        extra = [nearby_cards.read_command([user_id for _, user_id, _ in guess[2]])] if guess else []
+        values, extra_answers = await _cached_cells(context, stage, ttl_secs, limit_command, extra)
         limit_command = None
+        if guess is not None and values == guess[0]:  # read as guessed: ranked as guessed
+            return guess[1], guess[2], extra_answers[0]
         missing = [cell for cell, value in zip(stage.cells, values, strict=True) if value is None]
         if missing:
             loaded = await context.run_blocking(nearby_cells.load_cells, missing)
             values = [loaded.get(cell, value) for cell, value in zip(stage.cells, values, strict=True)]
+        elif ttl_secs:
+            _remember(stage, values)
         ranking.add(stage.ring, values)
         if ranking.full:
             break
     if limit_command is not None:  # no stage at all (a radius below every cell centre)
         await _run(context, [limit_command])
-    return ranking
+    return ranking, ranking.page(start, page_count), None
+
+
+def _guess(
+    viewer: Viewer, stage: nearby_cells.Stage, radius_km: int, last: bool, start: int, page_count: int
+) -> tuple[list[Any], nearby_cells.CellRanking, list[Chosen]] | None:
+    """The page as the stage's cells read last time would rank it (``last``: no stage after it),
+    so its cards can be read in the same round trip as the cells: ``(the cells' people guessed,
+    ranking, page)``, or None (a cell not seen yet, or more stages needed).
+
+    Only a guess of what to read: the page is answered from it only when the cells read with
+    it equal the guess, i.e. when the fresh reads rank exactly as guessed."""
+    values: list[Any] = [_LAST_READ.get(key) for key in stage.keys]
+    if None in values:
+        return None
+    ranking = nearby_cells.CellRanking(viewer.excluded, radius_km, nearby.MAX_CANDIDATES)
+    ranking.add(stage.ring, values)
+    chosen = ranking.page(start, page_count) if ranking.full or last else []
+    return (values, ranking, chosen) if chosen else None
+
+
+def _remember(stage: nearby_cells.Stage, values: list[Any]) -> None:
+    if len(_LAST_READ) + len(values) > GUESS_MAX_CELLS:
+        _LAST_READ.clear()
+    _LAST_READ.update(zip(stage.keys, values, strict=True))
 
 
 async def _cached_cells(
-    context: NativeContext, stage: nearby_cells.Stage, ttl_secs: int, limit_command: Command | None
-) -> list[Any]:
-    """Each cell's cached people (text) or None; the rate limit goes with the first ``MGET``."""
-    commands = stage.reads if ttl_secs else ()
+    context: NativeContext,
+    stage: nearby_cells.Stage,
+    ttl_secs: int,
+    limit_command: Command | None,
+    extra: list[Command],
+) -> tuple[list[Any], list[Any]]:
+    """Each cell's cached people (text) or None, and the answers to ``extra`` (sent after the
+    cells' ``MGET``); the rate limit goes first."""
+    commands = [*(stage.reads if ttl_secs else ()), *extra]
     answers = await _run(context, [limit_command, *commands]) if limit_command or commands else []
-    if len(answers) == 1:
-        return list(answers[0])
-    values: list[Any] = [value for answer in answers for value in answer]
-    return values or [None] * len(stage.cells)
+    reads, extra_answers = answers[: len(answers) - len(extra)], answers[len(answers) - len(extra) :]
+    if len(reads) == 1:
+        return list(reads[0]), extra_answers
+    values: list[Any] = [value for answer in reads for value in answer]
+    return values or [None] * len(stage.cells), extra_answers

@@ -130,6 +130,7 @@ class Stage(NamedTuple):
 
     ring: tuple[RingCell, ...]
     cells: tuple[Cell, ...]
+    keys: tuple[str, ...]
     reads: tuple[tuple[str, ...], ...]
 
 
@@ -150,7 +151,7 @@ def _stage(centre: Cell, band_lo: int, band_hi: int, radius_km: int) -> Stage:
     kept = tuple(item for item in ring(centre, band_lo, band_hi) if item[2] <= radius_km)
     keys = [cell_key(cell) for _, cell, _ in kept]
     reads = tuple(("MGET", *keys[at : at + MGET_CHUNK_KEYS]) for at in range(0, len(keys), MGET_CHUNK_KEYS))
-    return Stage(kept, tuple(cell for _, cell, _ in kept), reads)
+    return Stage(kept, tuple(cell for _, cell, _ in kept), tuple(keys), reads)
 
 
 def encode(ids: Iterable[int]) -> str:
