@@ -47,7 +47,14 @@ def md5_legacy_sign(params: Mapping[str, str], secret: str) -> str:
     return hashlib.md5(md5_legacy_string(params, secret).encode("utf-8")).hexdigest()
 
 
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+
+
 def _pct(text: str) -> str:
+    """RFC 3986 percent-encoding; text of unreserved characters only (every signed request's
+    usual parameters) is returned as it is without ``quote``'s encode and checks."""
+    if not text.strip(_UNRESERVED):  # any other character would stop the strip from both ends
+        return text
     return quote(text, safe="-_.~")
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
+from urllib.parse import quote
 
 import pytest
 
+from datingtoday_client import signing as client_signing
 from tests.helpers import ApiClient
 from wsgi_app.errors import PARAM_INVALID, SIGN_INVALID, TIMESTAMP_OUT_OF_WINDOW, ApiError
 from wsgi_app.services.auth import signing
@@ -186,3 +188,12 @@ def test_get_with_a_form_body_like_original_clients(api: ApiClient, user) -> Non
     reply = api.call("GET", "/api/user/show", user=user, in_query=False)
     assert reply.status == 200, reply.body
     assert reply.data["user_id"] == user.user_id
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "abcXYZ019-_.~", "a b", " lead", "trail ", "a+b", "a&b=c", "100%", "é", "日本", "a/b", "~.~", "-"],
+)
+def test_percent_encoding_shortcut_is_quote(text: str) -> None:
+    """The unreserved-only shortcut of ``_pct`` gives exactly what ``quote`` gives."""
+    assert client_signing._pct(text) == quote(text, safe="-_.~")
