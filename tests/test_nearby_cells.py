@@ -217,3 +217,20 @@ def test_the_callers_own_move_and_blocks_count_at_their_next_query(
     assert live_api.post("/api/block/add", {"peerId": me.user_id}, user=near_away).status == 200
     reply = nearby(live_api, me, radius=2)  # blocked by them: neither sees the other
     assert listed(reply) == [] and reply.data["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("members", "token", "listed_there"),
+    [
+        ("3,8,21", "3", True),
+        ("3,8,21", "21", True),
+        ("3,8,21", "2", False),
+        ("13,31", "3", False),
+        ("13,3", "3", True),
+        ("7", "7", True),
+        ("77", "7", False),
+        ("1,12,121", "12", True),
+    ],
+)
+def test_an_excluded_id_is_found_only_as_a_whole_item(members: str, token: str, listed_there: bool) -> None:
+    assert nearby_cells._lists(members, token) is listed_there
