@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.client import responses
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tornado import httputil
 from tornado.escape import parse_qs_bytes
@@ -41,6 +42,7 @@ from tornado.escape import parse_qs_bytes
 from async_handlers.base import NativeContext, answer_headers, params_of, render_failure
 from wsgi_app import metrics
 from wsgi_app.http_common import REQUEST_ID_HEADER, SECURITY_HEADERS, log_access, request_id_from
+from wsgi_app.params import merge_request_params
 
 
 def _max_query_fields() -> int | None:
@@ -85,6 +87,24 @@ class RawQueryRequest(httputil.HTTPServerRequest):
             )
         except Exception as e:
             raise httputil.HTTPInputError(f"Invalid query string: {e}") from e
+
+
+def lean_params(request: RawQueryRequest) -> dict[str, str]:
+    """The request's parameters, exactly as :func:`async_handlers.base.params_of` reads them.
+
+    A bodiless request whose names are ASCII is read by one ``parse_qsl`` (UTF-8, strict):
+    the same pairs as Tornado's parsing (names as Latin-1, values as bytes) and ``params_of``'s
+    UTF-8 decoding, without building both. Anything else (a body, a non-ASCII name, bytes that
+    are not UTF-8) takes ``params_of``, which also words its errors."""
+    if not request.body and request.query.isascii():
+        try:
+            pairs = parse_qsl(request.query, keep_blank_values=True, encoding="utf-8", errors="strict")
+        except UnicodeDecodeError:
+            pairs = None
+        if pairs is not None and all(name.isascii() for name, _ in pairs):
+            return merge_request_params(pairs, ())
+    request.parse_query()
+    return params_of(request)
 
 
 @dataclass(slots=True)
@@ -145,7 +165,6 @@ class LeanGet(httputil.HTTPMessageDelegate):
         self.request = RawQueryRequest(
             self.request_conn, start_line, headers=headers, server_connection=self.server_conn
         )
-        self.request.parse_query()
 
     def data_received(self, chunk: bytes) -> None:
         self.chunks.append(chunk)
@@ -166,7 +185,7 @@ class LeanGet(httputil.HTTPMessageDelegate):
         status, spec = 200, None
         extra: dict[str, str] = {}
         try:
-            call = LeanCall(request, params_of(request))  # a bad body or encoding: its 4xx first
+            call = LeanCall(request, lean_params(request))  # a bad body or encoding: its 4xx first
             try:
                 body = await path.answer(path.context, call)
             finally:

@@ -153,7 +153,7 @@ def _measure(
         for index in range(2):  # concurrency 1, then 16
             for name, port, pid in servers:  # alternate the servers case by case
                 concurrency, count = (1, 16)[index], counts[name][index]
-                stats.delete(*stats.keys("nearby:query:*") or ["-"])
+                setup.forget_rate_limits(stats)
                 paths = setup.signed_paths(creds, callers, count, radius, page)
                 usec0, cpu0 = setup.redis_usec(stats), setup.server_cpu_s(pid)
                 result = setup.load(port, concurrency, paths)
@@ -213,7 +213,7 @@ def run(quick: bool) -> str:
         rows = _measure(servers, creds, callers, stats, quick)
         profile: list[str] = []
         if not quick:
-            stats.delete(*stats.keys("nearby:query:*") or ["-"])
+            setup.forget_rate_limits(stats)
             paths = setup.signed_paths(creds, callers, 4000, 20, 1)
             port, pid = servers[0][1:]
             profile = profile_server(pid, 8, tmp / "spy.txt", lambda: setup.load(port, 16, paths))

@@ -55,7 +55,7 @@ def gc_totals(port: int) -> dict[str, float]:
 
 
 def measure(port: int, pid: int, stats: redis.Redis, paths: list[str], concurrency: int) -> dict[str, Any]:
-    stats.delete(*stats.keys("nearby:query:*") or ["-"])
+    setup.forget_rate_limits(stats)
     gc0, usec0, cpu0 = gc_totals(port), setup.redis_usec(stats), setup.server_cpu_s(pid)
     result = setup.load(port, concurrency, paths)
     usec1, cpu1 = setup.redis_usec(stats), setup.server_cpu_s(pid)
@@ -137,7 +137,7 @@ def main() -> None:
         ]
         for _, port, _ in servers:  # warm: cells, every caller's token and state, cards
             for radius in sorted({case[0] for case in cases}):
-                stats.delete(*stats.keys("nearby:query:*") or ["-"])
+                setup.forget_rate_limits(stats)
                 setup.load(port, 16, setup.signed_paths(creds, callers, len(callers), radius, 1))
         print(
             "| case | server | ok | p50 | p95 | p99 | max | pages/s | CPU ms/page | Redis µs/page "
@@ -155,7 +155,7 @@ def main() -> None:
         if profile_out := os.environ.get("BENCH_AB_PROFILE"):
             radius, page, concurrency, count = cases[0]
             _, port, pid = servers[0]
-            stats.delete(*stats.keys("nearby:query:*") or ["-"])
+            setup.forget_rate_limits(stats)
             paths = setup.signed_paths(creds, callers, 2 * count, radius, page)
             top = profile_server(pid, 8, Path(profile_out), lambda: setup.load(port, concurrency, paths))
             print("\n".join(top))

@@ -4,17 +4,22 @@
 from __future__ import annotations
 
 import http.client
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
+from tornado import httputil
 
 from async_handlers import nearby_query
+from async_handlers.base import params_of
+from async_handlers.lean_get import RawQueryRequest, lean_params
 from async_handlers.nearby import NearbyListHandler
 from tests.conftest import LiveServer
 from tests.helpers import ApiClient, SignedInUser
 from tests.test_nearby import HOME, latlng, listed, nearby, place
+from wsgi_app.errors import ApiError
 from wsgi_app.services.location import nearby_cells
 from wsgi_app.services.location.grid import cell_of
 
@@ -121,3 +126,35 @@ def test_a_wrong_guess_is_never_answered(
         assert reply.data == first.data, guessed
         assert _batches(live_server) - before == 3  # the cards read after the cells, as ever
         assert nearby_query._LAST_READ[key] != guessed  # the fresh read is the next guess
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "a=1&b=2",
+        "b=2&a=1&a=3",
+        "a=&b",
+        "x=%E6%97%A5%E6%9C%AC+b&y=a%2Bb",
+        "%C3%A9=1&a=2",  # a non-ASCII name: Tornado's reading (Latin-1)
+        "a=%FF",  # not UTF-8: the same error
+        "a=1&a=%FF",
+        "sign=abc&token=t&userId=7&radius=5&page=1&pageCount=20&timestamp=1&nonce=n&appkey=K",
+        "",
+    ],
+)
+def test_lean_parameters_are_those_of_the_handlers(query: str) -> None:
+    def request() -> RawQueryRequest:
+        line = httputil.RequestStartLine("GET", f"{PATH}?{query}", "HTTP/1.1")
+        headers = httputil.HTTPHeaders({"Host": "127.0.0.1"})
+        return RawQueryRequest(None, line, headers=headers)  # type: ignore[arg-type]
+
+    def read(parse: Callable[[], dict[str, str]]) -> Any:
+        try:
+            params = parse()
+        except ApiError as exc:
+            return exc.spec, str(exc)
+        return list(params.items())
+
+    slow = request()
+    slow.parse_query()
+    assert read(lambda: lean_params(request())) == read(lambda: params_of(slow))

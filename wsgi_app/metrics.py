@@ -78,6 +78,10 @@ POOL_QUEUE = Gauge(
     multiprocess_mode="livesum",
 )
 
+# (endpoint, method, status, error code) -> that label set's request counter and latency histogram
+# (bounded as the label values are).
+_REQUEST_CHILDREN: dict[tuple[str, str, int, int | None], tuple[Counter, Histogram]] = {}
+
 GC_PAUSE = Histogram(
     "dt_gc_pause_seconds",
     "Garbage-collector pauses (every thread of the process waits), by generation",
@@ -89,8 +93,14 @@ GC_PAUSE = Histogram(
 def observe_request(
     endpoint: str, method: str, status: int, error_code: int | None, duration_secs: float
 ) -> None:
-    REQUESTS.labels(endpoint, method, str(status), str(error_code or 0)).inc()
-    LATENCY.labels(endpoint, method).observe(duration_secs)
+    children = _REQUEST_CHILDREN.get((endpoint, method, status, error_code))
+    if children is None:  # labels() takes a lock and builds its key each time: once per label set
+        children = _REQUEST_CHILDREN[(endpoint, method, status, error_code)] = (
+            REQUESTS.labels(endpoint, method, str(status), str(error_code or 0)),
+            LATENCY.labels(endpoint, method),
+        )
+    children[0].inc()
+    children[1].observe(duration_secs)
     dependency = DATABASE_ERROR_CODES.get(error_code or 0)
     if dependency:
         DEPENDENCY_ERRORS.labels(dependency).inc()
