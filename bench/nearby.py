@@ -55,9 +55,17 @@ What the profiles showed, and what was done about it (details: bench/nearby_prof
   pieces. Its three Redis round trips (request check + state, rate limit +
   cells, cards) go over one lean hiredis connection (`async_handlers/redis_wire.py`)
   instead of redis.asyncio pipelines (~30% of the process at c16 before).
-- What remains (py-spy `--gil`, below): Tornado's HTTP parsing and response
-  writing (~40%, shared with every native endpoint), the request check's
-  signature (~9%), nearby's own ranking and page (~18%).
+- Then (bench/nearby_profile.md, 2026-12-07) the GET left Tornado's
+  `RequestHandler` (its routing request, deep-copied query, `_execute` task,
+  `finish`/`flush` were ~20% of a page at c16): `async_handlers/lean_get.py`
+  answers it on the same connection with the same headers and error envelopes.
+  A warm page takes two Redis round trips instead of three: the cards of the page
+  the process's last read of those cells would rank are read along with the
+  cells, and used only if the cells read equal it. Nagle is set once per
+  connection (was two `setsockopt` per request). 0.7-0.85x the CPU per page.
+- What remains (py-spy `--gil`, below): Tornado's HTTP/1 reading (~27%, shared
+  with every native endpoint), the request check's signature (~10%), nearby's
+  own ranking and page (~20%), the Redis client.
 """
 
 
@@ -105,20 +113,22 @@ def _profile(pid: int, seconds: int, out: Path) -> list[str]:
             inclusive[frame] = inclusive.get(frame, 0) + int(count)
         total += int(count)
     watched = [
-        "NearbyListHandler.get",
-        "NativeApiHandler.authenticate",
+        "LeanGet._serve",
+        "answer",
+        "authenticate_async",
         "find_page",
         "_rank",
         "locate_viewer",
         "_page",
         "page_json",
         "load",
+        "_guess",
         "RedisWire.execute",
         "_Connection.data_received",
         "RedisBatcher._send",
-        "RequestHandler.finish",
+        "HTTP1Connection.write_headers",
         "AppContext.pop",
-        "RequestHandler._execute",
+        "HTTP1ServerConnection._server_request_loop",
     ]
     lines = [f"- {name}: {100 * inclusive.get(name, 0) / max(1, total):.1f}% inclusive" for name in watched]
     lines += [
