@@ -140,8 +140,8 @@ class Run:
 def quiet_collector() -> None:
     """No collection in this process while it measures delivery.
 
-    Its 10,000 pollers' tasks, streams and buffers are hundreds of thousands of
-    objects: a full collection walked them for 130-370 ms, and a generation-1 one
+    Its 10,000 pollers' tasks, streams and buffers make a large heap: a full
+    collection walked it for up to 370 ms, and a generation-1 one
     for up to 50 ms, while answers waited in the socket, which the delivery
     figure then blamed on the servers (bench/realtime_profile.md, 2026-12-07).
     Frozen after parking, and no collections until the send phase ends (its
