@@ -11,6 +11,11 @@ and a Redis database of your own); otherwise a SQLite file and a private
 ``redis-server`` on a free port, both thrown away afterwards. ``--quick`` runs
 one process and a handful of pollers in well under a minute; the full run
 probes 10,000 and 1,000 pollers at 200 messages/s.
+
+Knobs: ``BENCH_PROBES`` (:func:`probes_from_env`), ``BENCH_PROCS``, ``BENCH_STACK=0``
+(processes of its own, no nginx), ``BENCH_SERVER_ROOT`` and ``BENCH_PROFILE_DIR``
+(:func:`start_servers`), ``BENCH_GENERATOR_GC=on`` (the generator keeps collecting
+garbage while it measures, as before 2026-12-07: for comparisons only).
 """
 
 from __future__ import annotations
