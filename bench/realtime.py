@@ -11,6 +11,11 @@ and a Redis database of your own); otherwise a SQLite file and a private
 ``redis-server`` on a free port, both thrown away afterwards. ``--quick`` runs
 one process and a handful of pollers in well under a minute; the full run
 probes 10,000 and 1,000 pollers at 200 messages/s.
+
+Knobs: ``BENCH_PROBES`` (:func:`probes_from_env`), ``BENCH_PROCS``, ``BENCH_STACK=0``
+(processes of its own, no nginx), ``BENCH_SERVER_ROOT`` and ``BENCH_PROFILE_DIR``
+(:func:`start_servers`), ``BENCH_GENERATOR_GC=on`` (the generator keeps collecting
+garbage while it measures, as before 2026-12-07: for comparisons only).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO_ROOT, load_average, machine_info, percentiles
+from bench.common import REPO_ROOT, load_average, machine_info
+from bench.realtime_report import render
 
 PROFILE_NOTES = Path(__file__).with_name("realtime_profile.md")
 
@@ -164,8 +170,9 @@ def _children(pid: int) -> list[int]:
 
 def start_stack(
     stack: ExitStack, env: dict[str, str], count: int, workdir: Path
-) -> tuple[list[int], list[int], list[int]]:
-    """The supervised stack behind nginx (``deploy.stack``): ``(ports, process pids, nginx pids)``."""
+) -> tuple[list[int], list[int], list[int], int]:
+    """The supervised stack behind nginx (``deploy.stack``): ``(ports, process pids, nginx pids,
+    the first process's own port)`` (its ``/metrics`` sums the host's processes)."""
     from deploy import Stack, StackSettings
 
     settings = StackSettings.from_env(
@@ -181,7 +188,7 @@ def start_stack(
     running.start()
     pids = [p["pid"] for p in running.status()["processes"]]
     nginx = running.nginx_pid()
-    return [settings.nginx_port], pids, [nginx, *_children(nginx)]
+    return [settings.nginx_port], pids, [nginx, *_children(nginx)], settings.first_port
 
 
 def seed(env: dict[str, str], pollers: int, senders: int) -> dict[str, Any]:
@@ -255,9 +262,10 @@ def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
             and not os.environ.get("BENCH_SERVER_ROOT")
         )
         if use_stack:
-            ports, pids, nginx_pids = start_stack(stack, env, procs, workdir)
+            ports, pids, nginx_pids, metrics_port = start_stack(stack, env, procs, workdir)
         else:
             (ports, pids), nginx_pids = start_servers(stack, env, procs), []
+            metrics_port = ports[0]  # no multiprocess directory here: that one process only
         plan = {
             **seeded,
             "host": "127.0.0.1",
@@ -269,6 +277,9 @@ def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
             "grace_secs": 15,
             "run_id": secrets.token_hex(4),
             "nginx_pids": nginx_pids,
+            "metrics_port": metrics_port,
+            # "on": the generator collects garbage while it measures (as before 2026-12-07), for A/B only.
+            "generator_gc": os.environ.get("BENCH_GENERATOR_GC", "quiet"),
         }
         load = subprocess.run(
             [sys.executable, "-m", "bench.realtime_load"],
@@ -289,57 +300,6 @@ def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
             via="nginx" if use_stack else "direct",
         )
         return result
-
-
-def render(probe: Probe, r: dict[str, Any]) -> str:
-    park, send, gen = r["park"], r["send"], r["generator_cpu"]
-    after_kb = sum(park["rss_after_kb"].values())
-    rss_delta_kb = after_kb - sum(park["rss_before_kb"].values())
-    total_delta_kb = after_kb - sum(park["rss_idle_kb"].values())
-    d, c = percentiles(r["delivery_ms"]), percentiles(r["crud_ms"])
-    ng_idle, ng_after = park.get("nginx_rss_idle_kb", 0), park.get("nginx_rss_after_kb", 0)
-    nginx = (
-        f"{ng_idle / 1024:.0f} MB idle -> {ng_after / 1024:.0f} MB parked "
-        f"({(ng_after - ng_idle) / probe.pollers:.1f} KB per poll)"
-        if ng_idle
-        else "not in front"
-    )
-    rss = ", ".join(
-        f"{park['rss_idle_kb'][p] / 1024:.0f}->{park['rss_after_kb'][p] / 1024:.0f} MB"
-        for p in park["rss_idle_kb"]
-    )
-    per_poll_ms = 1000 * park["cpu_secs"] / probe.pollers
-    send_rate = send["accepted"] / send["secs"]
-    gen_park = 100 * gen["park"] / max(gen["park_wall"], 1e-9)
-    gen_send = 100 * gen["send"] / max(gen["send_wall"], 1e-9)
-    kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
-    lines = [
-        f"### {probe.pollers:,} pollers, {probe.rate:.0f} msg/s offered, {r['procs']} process(es) "
-        f"{'behind nginx' if r['via'] == 'nginx' else 'direct'}, {r['backend']} "
-        f"(load average {r['load_average']})",
-        "",
-        "| what | measured |",
-        "|---|---|",
-        f"| parking {probe.pollers:,} polls | {park['secs']:.2f} s wall, {per_poll_ms:.2f} ms server "
-        f"CPU per poll, {park['waiting']:,} waiting at the end |",
-        f"| memory per waiting poll (idle process -> all parked) | "
-        f"{total_delta_kb / probe.pollers:.1f} KB, of which {rss_delta_kb / probe.pollers:.1f} KB "
-        f"for parking an open connection (RSS per process, idle -> parked: {rss}) |",
-        f"| nginx RSS (master + workers) | {nginx} |",
-        f"| sends accepted | {send['accepted']:,} of {send['offered']:,} in {send['secs']:.1f} s = "
-        f"{send_rate:.0f}/s ({send_rate / r['procs']:.0f}/s per process), "
-        f"server CPU {send['server_cpu_secs']:.1f} s |",
-        f"| delivery, send accepted -> poll answered | p50 {d['p50']:.1f} ms, p95 {d['p95']:.1f} ms, "
-        f"p99 {d['p99']:.1f} ms, max {d['max']:.1f} ms |",
-        f"| not delivered within the {r.get('grace_secs', 15)} s grace after the last send / duplicated | "
-        f"{r['lost']} / {r['duplicated']} |",
-        f"| CRUD reads beside it ({len(r['crud_ms'])}) | p50 {c['p50']:.1f} ms, p99 {c['p99']:.1f} ms |",
-        f"| generator CPU (its own process) | park {gen_park:.0f}% of a core, send {gen_send:.0f}% of a "
-        f"core, max RSS {r['generator_max_rss_kb'] / 1024:.0f} MB |",
-        f"| answers by kind (status/code) | {kinds} |",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def probes_from_env() -> list[Probe] | None:

@@ -14,12 +14,16 @@ JSON result on stdout. Loopback only. Phases:
    carried it; lost = accepted, never delivered within ``grace_secs``;
    duplicated = delivered twice.
 
-The generator's own CPU is reported so a reader can see it was not the bottleneck.
+The generator's own CPU is reported so a reader can see it was not the bottleneck,
+and garbage-collector pauses of the servers and of the generator during the send
+phase (:mod:`bench.gc_watch`); the generator collects nothing while it measures
+(:func:`quiet_collector`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 import resource
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.gc_watch import PauseLog, pause_delta, scrape_gc_pauses
 from wsgi_app.services.auth.signing import sign_params
 
 QUIET_CPU_FRACTION = 0.10  # servers below 10% of a core ...
@@ -42,6 +47,12 @@ CONNECT_CONCURRENCY = 500
 def proc_cpu_secs(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, in clock ticks
+
+
+def machine_busy_secs() -> float:
+    """CPU seconds all CPUs spent on anything but idle and I/O wait since boot (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / 100.0
 
 
 def proc_rss_kb(pid: int) -> int:
@@ -124,6 +135,20 @@ class Run:
     def count(self, what: str, status: int, body: Any) -> None:
         key = f"{what} {status}/{body.get('code') if isinstance(body, dict) else '?'}"
         self.statuses[key] = self.statuses.get(key, 0) + 1
+
+
+def quiet_collector() -> None:
+    """No collection in this process while it measures delivery.
+
+    Its 10,000 pollers' tasks, streams and buffers make a large heap: a full
+    collection walked it for up to 370 ms, and a generation-1 one
+    for up to 50 ms, while answers waited in the socket, which the delivery
+    figure then blamed on the servers (bench/realtime_profile.md, 2026-12-07).
+    Frozen after parking, and no collections until the send phase ends (its
+    garbage is freed by reference counting; cycles wait for ``gc.enable``)."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
 
 
 def servers_cpu(pids: list[int]) -> float:
@@ -300,7 +325,15 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
                 return peer
         return random.choice(poller_ids)
 
+    metrics_at = (plan["host"], plan["metrics_port"])
+    server_gc0 = await asyncio.to_thread(scrape_gc_pauses, *metrics_at)
+    if plan.get("generator_gc") != "on":
+        quiet_collector()
+    own_gc = PauseLog()
+    own_gc.start()
+    nginx_pids = plan.get("nginx_pids", [])
     cpu_send0, send_started = servers_cpu(pids), time.monotonic()
+    machine0, nginx0 = machine_busy_secs(), servers_cpu(nginx_pids)
     sends, cruds = await asyncio.gather(
         open_loop(
             plan["rate"],
@@ -317,7 +350,12 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     while time.monotonic() < deadline and any(m not in run.received_at for m in run.accepted_at):
         await asyncio.sleep(0.05)
     cpu_send = servers_cpu(pids) - cpu_send0
+    machine, nginx_cpu = machine_busy_secs() - machine0, servers_cpu(nginx_pids) - nginx0
     usage3 = resource.getrusage(resource.RUSAGE_SELF)
+    own_gc.stop()
+    gc.enable()
+    await asyncio.sleep(1.5)  # the servers file their pauses about once a second
+    server_gc = pause_delta(server_gc0, await asyncio.to_thread(scrape_gc_pauses, *metrics_at))
     run.stopping = True
     for task in tasks:
         task.cancel()
@@ -337,6 +375,9 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
             "accepted": len(run.accepted_at),
             "offered": int(plan["rate"] * plan["send_secs"]),
             "server_cpu_secs": cpu_send,
+            "machine_busy_secs": machine,  # every process on the host (another session's too)
+            "nginx_cpu_secs": nginx_cpu,
+            "wall_secs": time.monotonic() - send_started,  # with the grace wait: the CPU figures' window
         },
         "delivery_ms": delivery,
         "lost": sum(1 for m in run.accepted_at if m not in run.received_at),
@@ -351,6 +392,7 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
             "send_wall": send_secs,
         },
         "generator_max_rss_kb": usage3.ru_maxrss,
+        "gc_pauses": {"servers": server_gc, "generator": own_gc.summary()},
     }
 
 
