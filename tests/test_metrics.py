@@ -124,5 +124,8 @@ def test_gc_pauses_are_observed_at_the_next_sample_not_inside_the_collection() -
     before = full_collections()
     gc.collect()
     assert full_collections() == before  # only noted; the callback touches no metric (and no lock)
+    cpu_before = REGISTRY.get_sample_value("dt_gc_cpu_seconds_total", {"generation": "2"}) or 0.0
     metrics.sample_process(0, {})
     assert full_collections() == before + 1
+    cpu_after = REGISTRY.get_sample_value("dt_gc_cpu_seconds_total", {"generation": "2"})
+    assert cpu_after is not None and cpu_after > cpu_before  # a full collection walks the test process

@@ -88,6 +88,11 @@ GC_PAUSE = Histogram(
     ["generation"],
     buckets=GC_PAUSE_BUCKETS_SECS,
 )
+GC_CPU = Counter(
+    "dt_gc_cpu_seconds",
+    "CPU the garbage collector used, by generation (a pause far longer than this CPU: the host was busy)",
+    ["generation"],
+)
 
 
 def observe_request(
@@ -111,26 +116,30 @@ def sample_process(waiting_polls: int, pool_queues: dict[str, int]) -> None:
     for pool, depth in pool_queues.items():
         POOL_QUEUE.labels(pool).set(depth)
     while _gc_pauses:
-        generation, pause_secs = _gc_pauses.popleft()
+        generation, pause_secs, cpu_secs = _gc_pauses.popleft()
         GC_PAUSE.labels(str(generation)).observe(pause_secs)
+        GC_CPU.labels(str(generation)).inc(cpu_secs)
 
 
-_gc_pauses: deque[tuple[int, float]] = deque(maxlen=GC_PAUSES_KEPT)
-_gc_started: list[float] = []
+_gc_pauses: deque[tuple[int, float, float]] = deque(maxlen=GC_PAUSES_KEPT)  # generation, wall, CPU
+_gc_started: list[float] = []  # wall clock, this thread's CPU clock
 
 
 def _on_collection(phase: str, info: dict[str, int]) -> None:
     """A ``gc.callbacks`` entry: notes the pause only. It may run inside any code, a metric's
     lock held (prometheus_client's multiprocess lock is not reentrant), so it observes nothing."""
     if phase == "start":
-        _gc_started[:] = [time.perf_counter()]
+        _gc_started[:] = [time.perf_counter(), time.thread_time()]
     elif _gc_started:
-        _gc_pauses.append((info["generation"], time.perf_counter() - _gc_started[0]))
+        wall_secs = time.perf_counter() - _gc_started[0]
+        _gc_pauses.append((info["generation"], wall_secs, time.thread_time() - _gc_started[1]))
 
 
 def watch_gc_pauses() -> None:
     """Time every collection of this process; ``sample_process`` files them under
-    ``dt_gc_pause_seconds``. Once per process (a second call changes nothing)."""
+    ``dt_gc_pause_seconds`` (wall clock: what requests wait) and ``dt_gc_cpu_seconds``
+    (what the collector did; the rest of a pause was the host running something else).
+    Once per process (a second call changes nothing)."""
     if _on_collection not in gc.callbacks:
         gc.callbacks.append(_on_collection)
 
