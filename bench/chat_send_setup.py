@@ -103,7 +103,8 @@ def start_behind_nginx(
     """The supervised stack from the repo's configs (``deploy.stack``): every send through nginx."""
     from bench.realtime import start_stack
 
-    ports, pids, nginx_pids = start_stack(stack, server_env(db_url, redis_url, root, workdir), count, workdir)
+    env = server_env(db_url, redis_url, root, workdir)
+    ports, pids, nginx_pids, _ = start_stack(stack, env, count, workdir)
     return Running(ports, pids, nginx_pids)
 
 
