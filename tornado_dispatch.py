@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from tornado import httputil
 
-from async_handlers.lean_get import RawQueryRequest
+from async_handlers.lean_get import RawQueryRequest, RawRequestReader
 
 # (server connection, request connection, request line) -> the request's delegate, or None.
 FastPath = Callable[
@@ -42,7 +42,7 @@ FastPath = Callable[
 ]
 
 
-class _WsgiDelegate(httputil.HTTPMessageDelegate):
+class _WsgiDelegate(RawRequestReader):
     """Collects the body and hands the request to the WSGI container (no form parsing)."""
 
     def __init__(
@@ -51,33 +51,11 @@ class _WsgiDelegate(httputil.HTTPMessageDelegate):
         server_conn: object,
         request_conn: httputil.HTTPConnection,
     ) -> None:
+        super().__init__(server_conn, request_conn)
         self.container = container
-        self.server_conn = server_conn
-        self.request_conn = request_conn
-        self.request: RawQueryRequest | None = None
-        self.chunks: list[bytes] = []
 
-    def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> None:
-        assert isinstance(start_line, httputil.RequestStartLine)
-        self.request = RawQueryRequest(
-            self.request_conn, start_line, headers=headers, server_connection=self.server_conn
-        )
-
-    def data_received(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
-
-    def finish(self) -> None:
-        assert self.request is not None
-        self.request.body = b"".join(self.chunks)
-        self.chunks = []
-        self.container(self.request)
-
-    def on_connection_close(self) -> None:
-        self.chunks = []
+    def handle(self, request: RawQueryRequest) -> None:
+        self.container(request)
 
 
 class _Dispatching(httputil.HTTPMessageDelegate):

@@ -144,16 +144,15 @@ class LeanPath:
         return LeanGet(self, server_conn, request_conn)
 
 
-class LeanGet(httputil.HTTPMessageDelegate):
-    """One GET: read by Tornado, answered by ``path.answer`` in one task."""
+class RawRequestReader(httputil.HTTPMessageDelegate):
+    """Reads one request as a :class:`RawQueryRequest` (its body collected, unparsed) and
+    hands it to :meth:`handle` once whole."""
 
-    def __init__(self, path: LeanPath, server_conn: object, request_conn: httputil.HTTPConnection) -> None:
-        self.path = path
+    def __init__(self, server_conn: object, request_conn: httputil.HTTPConnection) -> None:
         self.server_conn = server_conn
         self.request_conn = request_conn
         self.request: RawQueryRequest | None = None
         self.chunks: list[bytes] = []
-        self.task: asyncio.Task[None] | None = None  # held: the loop keeps only a weak reference
 
     def headers_received(
         self,
@@ -173,10 +172,25 @@ class LeanGet(httputil.HTTPMessageDelegate):
         request, self.request = self.request, None
         assert request is not None
         request.body, self.chunks = b"".join(self.chunks), []
-        self.task = asyncio.get_running_loop().create_task(self._serve(request))
+        self.handle(request)
 
     def on_connection_close(self) -> None:
         self.request, self.chunks = None, []
+
+    def handle(self, request: RawQueryRequest) -> None:
+        raise NotImplementedError
+
+
+class LeanGet(RawRequestReader):
+    """One GET: read by Tornado, answered by ``path.answer`` in one task."""
+
+    def __init__(self, path: LeanPath, server_conn: object, request_conn: httputil.HTTPConnection) -> None:
+        super().__init__(server_conn, request_conn)
+        self.path = path
+        self.task: asyncio.Task[None] | None = None  # held: the loop keeps only a weak reference
+
+    def handle(self, request: RawQueryRequest) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._serve(request))
 
     async def _serve(self, request: RawQueryRequest) -> None:
         path = self.path

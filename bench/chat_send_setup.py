@@ -101,7 +101,7 @@ def start_behind_nginx(
     stack: ExitStack, db_url: str, redis_url: str, root: Path, workdir: Path, count: int
 ) -> Running:
     """The supervised stack from the repo's configs (``deploy.stack``): every send through nginx."""
-    from bench.realtime import start_stack
+    from bench.realtime_servers import start_stack
 
     env = server_env(db_url, redis_url, root, workdir)
     ports, pids, nginx_pids, _ = start_stack(stack, env, count, workdir)

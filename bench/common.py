@@ -165,7 +165,7 @@ def git_revision() -> str:
         return "unknown"
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
     kids: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -187,5 +187,5 @@ def process_tree_cpu_secs(pid: int) -> float:
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
-        pending.extend(_children(current))
+        pending.extend(child_pids(current))
     return total

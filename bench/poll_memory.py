@@ -32,8 +32,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.common import REPO_ROOT, load_average
-from bench.realtime import backends, free_port, seed, server_env, wait_listening
-from bench.realtime_load import proc_cpu_secs, proc_rss_kb
+from bench.proc_stats import proc_cpu_secs, proc_rss_kb
+from bench.realtime import seed
+from bench.realtime_servers import backends, free_port, server_env, wait_listening
 from wsgi_app.services.auth.signing import sign_params
 
 CONNECT_CONCURRENCY = 500  # as bench.realtime_load

@@ -29,112 +29,17 @@ import random
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from bench.gc_watch import PauseLog, pause_delta, scrape_gc_pauses
-from wsgi_app.services.auth.signing import sign_params
+from bench.proc_stats import machine_busy_secs, proc_cpu_secs, proc_rss_kb
+from bench.realtime_client import Conn, Run
 
 QUIET_CPU_FRACTION = 0.10  # servers below 10% of a core ...
 QUIET_SAMPLES = 10  # ... for this many samples in a row (2 s) count as idle
 SAMPLE_SECS = 0.2
 SEND_CONNECTIONS = 64
 CONNECT_CONCURRENCY = 500
-
-
-def proc_cpu_secs(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0  # utime + stime, in clock ticks
-
-
-def machine_busy_secs() -> float:
-    """CPU seconds all CPUs spent on anything but idle and I/O wait since boot (``/proc/stat``)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields) - fields[3] - fields[4]) / 100.0
-
-
-def proc_rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-class Conn:
-    """One keep-alive HTTP/1.1 connection; one request at a time."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, method: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        query = urlencode(params)
-        if method == "GET":
-            head = f"GET {path}?{query} HTTP/1.1\r\nHost: {self.host}\r\n\r\n"
-            self.writer.write(head.encode())
-        else:
-            body = query.encode()
-            head = (
-                f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n"
-                f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
-            )
-            self.writer.write(head.encode() + body)
-        assert self.reader is not None
-        status = int((await self.reader.readline()).split()[1])
-        length, chunked = 0, False
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "transfer-encoding" and "chunked" in value.lower():
-                chunked = True
-        if chunked:
-            parts = []
-            while size := int((await self.reader.readline()).strip(), 16):
-                parts.append(await self.reader.readexactly(size + 2))
-            await self.reader.readline()
-            payload = b"".join(p[:-2] for p in parts)
-        else:
-            payload = await self.reader.readexactly(length)
-        return status, json.loads(payload)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-
-
-@dataclass
-class Run:
-    plan: dict[str, Any]
-    statuses: dict[str, int] = field(default_factory=dict)
-    waiting: set[int] = field(default_factory=set)
-    accepted_at: dict[int, float] = field(default_factory=dict)
-    received_at: dict[int, float] = field(default_factory=dict)
-    duplicates: int = 0
-    crud_ms: list[float] = field(default_factory=list)
-    parked_requests: int = 0
-    stopping: bool = False
-
-    def signed(self, method: str, path: str, params: dict[str, Any]) -> dict[str, str]:
-        plan = self.plan
-        return sign_params(
-            {k: str(v) for k, v in params.items()},
-            appkey=plan["appkey"],
-            secret=plan["secret"],
-            sign_method=plan["sign_method"],
-            http_method=method,
-            path=path,
-        )
-
-    def count(self, what: str, status: int, body: Any) -> None:
-        key = f"{what} {status}/{body.get('code') if isinstance(body, dict) else '?'}"
-        self.statuses[key] = self.statuses.get(key, 0) + 1
 
 
 def quiet_collector() -> None:

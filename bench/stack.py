@@ -14,7 +14,6 @@ the throughput of that mix at that user count, not the stack's ceiling.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import common, fixture
+from bench.realtime_servers import free_port_block
 from bench.servers import free_port
 
 STACK_DIR = common.BENCH_DIR / "_stack"
@@ -38,24 +38,6 @@ class Settings:
 
 FULL = Settings(processes=4, users=50, spawn_rate=10, run_secs=60, demo_users=2000)
 QUICK = Settings(processes=2, users=4, spawn_rate=4, run_secs=6, demo_users=40)
-
-
-def free_port_run(count: int) -> int:
-    """The first of ``count`` consecutive free ports."""
-    for _ in range(50):
-        first = free_port()
-        if first + count < 65535 and all(_is_free(first + i) for i in range(count)):
-            return first
-    raise RuntimeError(f"no {count} consecutive free ports")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def run_locust(base_url: str, pop: fixture.Population, cfg: Settings, out: Path) -> None:
@@ -96,7 +78,7 @@ def run(quick: bool) -> str:
 
     cfg = QUICK if quick else FULL
     pop = fixture.prepare(cfg.demo_users, callers=1)
-    first_port = free_port_run(cfg.processes)
+    first_port = free_port_block(cfg.processes)
     settings = StackSettings.from_env(
         processes=cfg.processes,
         first_port=first_port,
