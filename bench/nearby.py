@@ -175,9 +175,6 @@ def _measure(
 def run(quick: bool) -> str:
     from flask_migrate import upgrade
 
-    from wsgi_app import create_app
-    from wsgi_app.config import engine_options, normalise_database_url
-
     people = 3000 if quick else 1_000_000
     tmp = Path(tempfile.mkdtemp(prefix="bench-nearby-"))
     default_url = "mysql+pymysql://root@127.0.0.1:3306/dt_nb_bench"
@@ -191,27 +188,12 @@ def run(quick: bool) -> str:
     baseline = os.environ.get("BENCH_NEARBY_BASELINE")
     with ExitStack() as stack:
         redis_url = stack.enter_context(setup.redis_server())
-        app = create_app(
-            {
-                "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-                "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url, 4),
-                "REDIS_URL": redis_url,
-                "INSTANCE_DIR": str(tmp),
-                "UPLOAD_FOLDER": str(tmp / "uploads"),
-            }
-        )
+        app = setup.bench_app(database_url, redis_url, tmp)
         with app.app_context():
             upgrade(revision="heads")
         first_id, load_s, existed = setup.load_people(app, people)
         creds, callers = setup.credentials(app, first_id)
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "INSTANCE_PATH": str(tmp),
-            "UPLOAD_FOLDER": str(tmp / "uploads"),
-            "LOG_LEVEL": "WARNING",
-        }
+        env = setup.server_env(database_url, redis_url, tmp)
         stats = redis.Redis.from_url(redis_url)
         servers = [("now", *stack.enter_context(setup.api_server(env)))]
         if baseline:

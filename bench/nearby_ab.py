@@ -97,8 +97,6 @@ def parse_cases(text: str) -> list[tuple[int, int, int, int]]:
 
 
 def main() -> None:
-    from wsgi_app import create_app
-    from wsgi_app.config import engine_options, normalise_database_url
 
     baseline = Path(os.environ["BENCH_NEARBY_BASELINE"])
     rounds = int(os.environ.get("BENCH_AB_ROUNDS", "4"))
@@ -110,26 +108,11 @@ def main() -> None:
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with ExitStack() as stack:
         redis_url = stack.enter_context(setup.redis_server())
-        app = create_app(
-            {
-                "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-                "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url, 4),
-                "REDIS_URL": redis_url,
-                "INSTANCE_DIR": str(tmp),
-                "UPLOAD_FOLDER": str(tmp / "uploads"),
-            }
-        )
+        app = setup.bench_app(database_url, redis_url, tmp)
         first_id, _, existed = setup.load_people(app, 1_000_000)
         assert existed, "load the people first: python -m bench nearby"
         creds, callers = setup.credentials(app, first_id)
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "INSTANCE_PATH": str(tmp),
-            "UPLOAD_FOLDER": str(tmp / "uploads"),
-            "LOG_LEVEL": "WARNING",
-        }
+        env = setup.server_env(database_url, redis_url, tmp)
         stats = redis.Redis.from_url(redis_url)
         servers = [
             ("now", *stack.enter_context(setup.api_server(env))),

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import redis
 from sqlalchemy import func, text
 
 from bench.common import REPO_ROOT
+from bench.realtime_servers import free_port, wait_listening
 
 CENTRE = (39.9042, 116.4074)
 CITY_RADIUS_KM = 30.0
@@ -35,24 +35,32 @@ RADII_KM = (2, 5, 20)
 INSERT_BATCH = 20_000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def bench_app(database_url: str, redis_url: str, tmp: Path) -> Any:
+    """The Flask app the case loads people with (on the bench's database and Redis)."""
+    from wsgi_app import create_app
+    from wsgi_app.config import engine_options, normalise_database_url
+
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url, 4),
+            "REDIS_URL": redis_url,
+            "INSTANCE_DIR": str(tmp),
+            "UPLOAD_FOLDER": str(tmp / "uploads"),
+        }
+    )
 
 
-def wait_port(port: int, proc: subprocess.Popen[Any], deadline_s: float = 30) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited early: {proc.args!r}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
+def server_env(database_url: str, redis_url: str, tmp: Path) -> dict[str, str]:
+    """The environment of a server under test (same database, Redis and instance folder)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "INSTANCE_PATH": str(tmp),
+        "UPLOAD_FOLDER": str(tmp / "uploads"),
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 @contextmanager
@@ -63,7 +71,7 @@ def redis_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     try:
-        wait_port(port, proc)
+        wait_listening(port, proc)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
@@ -82,7 +90,7 @@ def api_server(env: dict[str, str], root: Path = REPO_ROOT) -> Iterator[tuple[in
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_port(port, proc)
+        wait_listening(port, proc)
         yield port, proc.pid
     finally:
         proc.terminate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -177,3 +178,20 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def assert_native_answer(
+    response: http.client.HTTPResponse, body: bytes, status: int, code: int, request_id: str, origin: str
+) -> None:
+    """A native answer on the wire: its status and envelope code, JSON, the request id, CORS for
+    ``origin``, the security headers, no ``Server`` banner."""
+    assert (response.status, response.getheader("Content-Type")) == (
+        status,
+        "application/json; charset=utf-8",
+    ), body
+    assert f'"code":{code}'.encode() in body.replace(b" ", b""), body
+    assert response.getheader("X-Request-Id") == request_id
+    assert response.getheader("Access-Control-Allow-Origin") == origin
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert response.getheader("Cache-Control") == "no-store"
+    assert response.getheader("Server") is None
