@@ -1,4 +1,5 @@
-"""``chat_send``: accepted chat sends per second through one, then four ``tornado_server.py`` processes.
+"""``chat_send``: accepted chat sends per second through one, then four ``tornado_server.py``
+processes (directly, then behind nginx as the supervised stack from the repo's configs).
 
 Starts the server processes on the database and Redis of ``BENCH_DATABASE_URL`` /
 ``BENCH_REDIS_URL`` (else ``DATABASE_URL`` / ``REDIS_URL``; else a temporary
@@ -16,7 +17,8 @@ With a local MariaDB it also reports MariaDB's CPU per send (the threads of the
 bench database's connections, and the whole server: :mod:`bench.mariadb_cpu`).
 
 ``BENCH_SERVER_ROOT`` runs the server from another checkout (same schema), for
-before/after figures with the same client.
+before/after figures with the same client. Run alone (``python -m bench.chat_send``),
+``BENCH_PROCESSES`` sets the process count and ``BENCH_VIA_NGINX=1`` puts nginx in front.
 """
 
 from __future__ import annotations
