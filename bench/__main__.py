@@ -34,6 +34,7 @@ def header(quick: bool) -> str:
     return (
         f"Last run: {when}, {mode}, revision `{common.git_revision()}`.\n"
         f"Machine: {common.machine_info()}; load average at start {common.load_average()}.\n"
+        f"Versions: {common.versions()}.\n"
         "Re-run: `python -m bench [case ...]` (see README); each case's block is replaced on its own."
     )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import subprocess
 from collections import Counter
@@ -53,6 +54,41 @@ def machine_info() -> str:
         pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, Python {platform.python_version()}"
+
+
+BENCH_PACKAGES = (
+    "tornado", "uvloop", "flask", "werkzeug", "sqlalchemy", "pymysql", "redis", "hiredis",
+    "gunicorn", "granian", "locust",
+)  # fmt: skip
+# (name, command): the first line of its output (stdout or stderr) names the version
+SERVICE_VERSION_COMMANDS = (
+    ("MariaDB", ("mariadbd", "--version")),
+    ("Redis", ("redis-server", "--version")),
+    ("nginx", ("nginx", "-v")),
+    ("wrk", ("wrk", "--version")),
+)
+
+
+def versions() -> str:
+    """The versions the figures were measured with: the Python packages on the server and
+    client side, and the services and tools the cases start (``-`` where one is missing)."""
+    from importlib import metadata
+
+    found = []
+    for name in BENCH_PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} -")
+    for label, command in SERVICE_VERSION_COMMANDS:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+            line = (done.stdout or done.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            line = "-"
+        version = re.search(r"\d+\.\d+(?:\.\d+)?", line)
+        found.append(f"{label} {version.group() if version else '-'}")
+    return ", ".join(found)
 
 
 def percentiles(values_ms: Sequence[float]) -> dict[str, float]:

@@ -6,6 +6,7 @@ No timings are asserted: these check that the instrument counts and signs right.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -269,3 +270,13 @@ def test_bench_compare_names_other_checkouts(monkeypatch: pytest.MonkeyPatch, tm
         servers.compare_checkouts()
     monkeypatch.delenv("BENCH_COMPARE")
     assert servers.compare_checkouts() == {}
+
+
+def test_versions_name_every_package_and_service_with_a_version_or_a_dash() -> None:
+    import tornado
+
+    text = common.versions()
+    assert f"tornado {tornado.version}" in text
+    for label, _ in common.SERVICE_VERSION_COMMANDS:
+        found = re.search(rf"\b{label} (\S+?)(,|$)", text)
+        assert found and (found.group(1) == "-" or found.group(1)[0].isdigit()), text
