@@ -7,8 +7,10 @@ is one job. Before it, the request check's Redis round trip is made on the
 loop (:mod:`async_handlers.wsgi_precheck`); a request whose view will then make
 no I/O call runs on the loop instead of the pool.
 
-Invariants: a failure outside Flask's own error handling is answered with the
-JSON envelope of :func:`wsgi_app.failures.failure_spec` (never a trace); a
+Invariants: every request is answered; a failure outside Flask's own error handling
+(any exception) is answered with the JSON envelope of
+:func:`wsgi_app.failures.failure_spec` (never a trace), a ``Host`` whose port is not
+a number (no WSGI environ can be built) with ``BAD_REQUEST``'s; a
 request that reaches a pool already shut down (it cannot, by the drain's
 ordering) gets a retryable 503; access logging is the Flask app's job.
 """
@@ -55,6 +57,13 @@ def run_wsgi_app(app: Callable[..., Any], environ: dict[str, Any]) -> WsgiResult
     return captured["status"], captured["headers"], b"".join(chunks)
 
 
+def error_answer(spec: errors.ErrorSpec, *extra: tuple[str, str]) -> WsgiResult:
+    """The JSON envelope of ``spec`` as a WSGI result (an answer made outside Flask)."""
+    status = f"{spec.http_status} {responses.get(spec.http_status, 'Error')}"
+    headers = [("Content-Type", "application/json"), *extra, *SECURITY_HEADERS.items()]
+    return status, headers, errors.dumps_envelope(errors.error_body(spec)).encode()
+
+
 class WholeCallWSGIContainer(WSGIContainer):
     """``WSGIContainer`` that runs each request as a single executor job (see the module)."""
 
@@ -68,7 +77,11 @@ class WholeCallWSGIContainer(WSGIContainer):
         self.precheck = precheck
 
     async def handle_request(self, request: httputil.HTTPServerRequest) -> None:
-        environ = self.environ(request)
+        try:
+            environ = self.environ(request)
+        except ValueError:  # a Host whose port is not a number: tornado.wsgi's int() of it
+            write_answer(request, error_answer(errors.BAD_REQUEST))
+            return
         # The request check's Redis round trip, on the loop; a view that will then make
         # no I/O call (a cache hit, an error) runs here too, without the thread hop.
         no_io = self.precheck is not None and await self.precheck(environ, request.body)
@@ -79,31 +92,27 @@ class WholeCallWSGIContainer(WSGIContainer):
                 status, headers, body = await IOLoop.current().run_in_executor(
                     self.executor, run_wsgi_app, self.wsgi_application, environ
                 )
-        except RuntimeError as exc:
-            if "after shutdown" not in str(exc):
-                raise
-            # Cannot happen with the drain's ordering; if it ever does, a retryable 503.
-            status = "503 Service Unavailable"
-            headers = [
-                ("Content-Type", "application/json"),
-                ("Connection", "close"),
-                *SECURITY_HEADERS.items(),
-            ]
-            body = errors.dumps_envelope(errors.error_body(errors.SHUTTING_DOWN)).encode()
         except Exception as exc:
-            log.exception("WSGI call failed outside Flask's error handling")
-            spec = failure_spec(exc)
-            status = f"{spec.http_status} {responses.get(spec.http_status, 'Error')}"
-            headers = [("Content-Type", "application/json"), *SECURITY_HEADERS.items()]
-            body = errors.dumps_envelope(errors.error_body(spec)).encode()
-        code_text, reason = status.split(" ", 1)
-        header_obj = httputil.HTTPHeaders()
-        for name, value in headers:
-            header_obj.add(name, value)
-        if "Content-Length" not in header_obj and int(code_text) != 304:
-            header_obj["Content-Length"] = str(len(body))
-        assert request.connection is not None
-        request.connection.write_headers(
-            httputil.ResponseStartLine("HTTP/1.1", int(code_text), reason), header_obj, chunk=body
-        )
-        request.connection.finish()
+            if isinstance(exc, RuntimeError) and "after shutdown" in str(exc):
+                # Cannot happen with the drain's ordering; if it ever does, a retryable 503.
+                status, headers, body = error_answer(errors.SHUTTING_DOWN, ("Connection", "close"))
+            else:
+                log.exception("WSGI call failed outside Flask's error handling")
+                status, headers, body = error_answer(failure_spec(exc))
+        write_answer(request, (status, headers, body))
+
+
+def write_answer(request: httputil.HTTPServerRequest, result: WsgiResult) -> None:
+    """Write ``result`` (a WSGI status, headers, body) as the request's answer."""
+    status, headers, body = result
+    code_text, reason = status.split(" ", 1)
+    header_obj = httputil.HTTPHeaders()
+    for name, value in headers:
+        header_obj.add(name, value)
+    if "Content-Length" not in header_obj and int(code_text) != 304:
+        header_obj["Content-Length"] = str(len(body))
+    assert request.connection is not None
+    request.connection.write_headers(
+        httputil.ResponseStartLine("HTTP/1.1", int(code_text), reason), header_obj, chunk=body
+    )
+    request.connection.finish()

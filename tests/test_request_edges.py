@@ -1,0 +1,51 @@
+"""Odd requests a client can send, answered as any bad input is: a JSON error envelope (never
+a stack trace or no answer), the metrics' labels bounded, no ERROR log for a client's mistake."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import pytest
+
+from async_handlers import wsgi_container
+from tests.conftest import LiveServer
+
+
+def exchange(port: int, request: bytes, wait_secs: float = 3.0) -> bytes:
+    """``request`` sent on a fresh connection; what came back before the close or ``wait_secs``."""
+    out = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_secs) as conn:
+        conn.sendall(request)
+        deadline = time.monotonic() + wait_secs
+        try:
+            while time.monotonic() < deadline and b"\r\n\r\n" not in out:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except TimeoutError:
+            pass
+    return out
+
+
+@pytest.mark.parametrize("host", [b":", b"example.com:", b"example.com:http"])
+def test_a_host_whose_port_is_not_a_number_is_a_400_envelope_on_flask_paths(
+    live_server: LiveServer, host: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = exchange(live_server.port, b"GET /api/health HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    assert b"application/json" in out and b"nosniff" in out, out
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_runtime_error_outside_flask_is_a_500_envelope_not_a_silent_hang(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("WSGI app did not call start_response")
+
+    monkeypatch.setattr(wsgi_container, "run_wsgi_app", broken)
+    out = exchange(live_server.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 500 ") and b"application/json" in out, out
