@@ -11,6 +11,7 @@ import pytest
 
 from async_handlers import wsgi_container
 from tests.conftest import LiveServer
+from wsgi_app import metrics
 
 
 def exchange(port: int, request: bytes, wait_secs: float = 3.0) -> bytes:
@@ -38,6 +39,18 @@ def test_a_host_whose_port_is_not_a_number_is_a_400_envelope_on_flask_paths(
     assert out.startswith(b"HTTP/1.1 400 "), out
     assert b"application/json" in out and b"nosniff" in out, out
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_method_nobody_serves_adds_no_metric_label_set(live_server: LiveServer) -> None:
+    for path in (b"/api/user/nearby/list", b"/api/time", b"/api/health"):
+        exchange(live_server.port, b"WARMUP " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    before = len(metrics._REQUEST_CHILDREN)
+    for index in range(5):
+        for path in (b"/api/user/nearby/list", b"/api/time", b"/api/health"):
+            method = f"M{index}X".encode()
+            out = exchange(live_server.port, method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 405 "), out
+    assert len(metrics._REQUEST_CHILDREN) == before
 
 
 def test_a_runtime_error_outside_flask_is_a_500_envelope_not_a_silent_hang(

@@ -8,7 +8,8 @@ Invariants:
   files in that directory and ``/metrics`` on ANY process sums the whole
   host (``prometheus_client.multiprocess``); without it, one process's values.
 - Label values are bounded: the endpoint is the route pattern (Flask's URL
-  rule, the native handler's fixed path, or ``unmatched``), never a raw path.
+  rule, the native handler's fixed path, or ``unmatched``), never a raw path;
+  a method outside :data:`HTTP_METHODS` (any token a client sends) is ``other``.
 - Gauges of a process (waiting polls, thread-pool queue depth) are sampled by
   the process itself about once a second (``sample_process``) and summed over
   live processes only (``livesum``); a stopping process removes its files
@@ -49,6 +50,9 @@ LATENCY_BUCKETS_SECS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 GC_PAUSE_BUCKETS_SECS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 GC_PAUSES_KEPT = 10_000  # between two samples (one second); more are dropped, oldest first
 _PID_IN_FILE_RE = re.compile(r"_(\d+)\.db$")
+# Methods counted by name; any other is counted as OTHER_METHOD (a client may send any token).
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 
 if _dir := prometheus_multiproc_dir():  # the value files are opened as the metrics below are defined
     os.makedirs(_dir, exist_ok=True)
@@ -98,6 +102,8 @@ GC_CPU = Counter(
 def observe_request(
     endpoint: str, method: str, status: int, error_code: int | None, duration_secs: float
 ) -> None:
+    if method not in HTTP_METHODS:
+        method = OTHER_METHOD
     children = _REQUEST_CHILDREN.get((endpoint, method, status, error_code))
     if children is None:  # labels() takes a lock and builds its key each time: once per label set
         children = _REQUEST_CHILDREN[(endpoint, method, status, error_code)] = (
