@@ -247,13 +247,14 @@ def render_failure(
     exc: BaseException | None, status_code: int, request_id: str, exc_info: Any = None
 ) -> tuple[ErrorSpec, int, dict[str, str], str]:
     """``(spec, status, extra headers, envelope)`` answering a failed native request, from the
-    one error table; a server fault is logged (an :class:`ApiError` is the client's)."""
+    one error table; a server fault is logged (an :class:`ApiError`, or Tornado's 4xx such as a
+    405 for a method the handler lacks, is the client's)."""
     if isinstance(exc, ApiError):
         return exc.spec, exc.http_status, dict(exc.headers), errors.dumps_envelope(exc.body())
     spec = spec_for_native_failure(status_code, exc)
     if spec is errors.INTERNAL_ERROR:
         log.error("unhandled error (request %s)", request_id, exc_info=exc_info or exc)
-    elif exc is not None:
+    elif exc is not None and spec.http_status >= 500:  # a dependency failure
         log.error("%s: %s (MySQL error %s)", spec.name, type(exc).__name__, mysql_error_code(exc))
     return spec, spec.http_status, {}, errors.dumps_envelope(errors.error_body(spec))
 

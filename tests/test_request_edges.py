@@ -53,6 +53,15 @@ def test_a_method_nobody_serves_adds_no_metric_label_set(live_server: LiveServer
     assert len(metrics._REQUEST_CHILDREN) == before
 
 
+def test_a_method_not_allowed_is_no_server_error_in_the_log(
+    live_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    for method in (b"POST", b"HEAD", b"PATCH"):
+        request = method + b" /api/user/nearby/list HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        assert exchange(live_server.port, request).startswith(b"HTTP/1.1 405 ")
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_a_runtime_error_outside_flask_is_a_500_envelope_not_a_silent_hang(
     live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
