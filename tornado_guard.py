@@ -88,7 +88,9 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
             # check (auth_core); from anyone else it would let a captured request be replayed.
             del headers[REQUEST_ID_HEADER]
         declared = headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
+        # ASCII digits only: str.isdigit() also takes '²' (a Latin-1 header byte), which int()
+        # refuses; Tornado answers any other malformed length with its 400.
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_body_bytes:
             self.too_large = True
             if int(declared) <= OVERSIZE_DRAIN_MAX_BYTES:
                 self.connection.set_max_body_size(int(declared))  # read it, drop it, answer 413

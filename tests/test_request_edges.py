@@ -71,3 +71,13 @@ def test_a_runtime_error_outside_flask_is_a_500_envelope_not_a_silent_hang(
     monkeypatch.setattr(wsgi_container, "run_wsgi_app", broken)
     out = exchange(live_server.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 500 ") and b"application/json" in out, out
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", b"1\xb2", b"\xb9" * 10])  # Latin-1 superscript digits
+def test_a_content_length_of_non_ascii_digits_is_tornados_400_not_an_uncaught_error(
+    live_server: LiveServer, declared: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path in (b"/api/user/nearby/list?radius=5", b"/api/time", b"/api/health"):
+        request = b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: " + declared + b"\r\n\r\n"
+        assert exchange(live_server.port, request).startswith(b"HTTP/1.1 400 "), path
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
