@@ -65,7 +65,9 @@ def prefetch_state(context: NativeContext, params: Mapping[str, str]) -> tuple[i
     Nothing is decided from it until the caller is authenticated as that user (see
     :func:`find_page`). None when nothing is cached or the request reports a position."""
     claimed = params.get("userId", "")
-    if "latlng" in params or not claimed.isdigit() or not nearby_cells.cache_secs(context.flask_app.config):
+    # ASCII digits: str.isdigit() also takes '²', which int() refuses (a 500 before the auth).
+    digits = claimed.isascii() and claimed.isdigit()
+    if "latlng" in params or not digits or not nearby_cells.cache_secs(context.flask_app.config):
         return None
     user_id = int(claimed)
     read = asyncio.ensure_future(context.redis_batch.run(nearby_viewer.read_commands(user_id)))

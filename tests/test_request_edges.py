@@ -8,9 +8,11 @@ import socket
 import time
 
 import pytest
+from flask import Flask
 
 from async_handlers import wsgi_container
 from tests.conftest import LiveServer
+from tests.helpers import ApiClient, SignedInUser
 from wsgi_app import metrics
 
 
@@ -80,4 +82,20 @@ def test_a_content_length_of_non_ascii_digits_is_tornados_400_not_an_uncaught_er
     for path in (b"/api/user/nearby/list?radius=5", b"/api/time", b"/api/health"):
         request = b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: " + declared + b"\r\n\r\n"
         assert exchange(live_server.port, request).startswith(b"HTTP/1.1 400 "), path
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("path", ["/api/user/nearby/list", "/api/user/show"])
+def test_a_user_id_of_superscript_digits_is_answered_as_any_non_number(
+    app: Flask, live_api: ApiClient, user: SignedInUser, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """'²' passes str.isdigit() but not int(): the prefetch of the claimed user's cache must not
+    turn it into a 500."""
+    app.config["NEARBY_CELL_CACHE_SECS"] = 300  # the nearby caller's state is prefetched
+    answers = [
+        (reply.status, reply.code)
+        for claimed in ("abc", "\u00b2", f"{user.user_id}\u00b9")
+        for reply in [live_api.get(path, {"userId": claimed, "token": user.token})]
+    ]
+    assert answers[0][0] < 500 and answers == [answers[0]] * 3, answers
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

@@ -169,7 +169,8 @@ def prefetch_keys(claimed_user_id: str | None) -> list[str]:
 
     Only the caller's own keys are ever used: :func:`profile_row` looks them up by
     the authenticated user id, which must equal the claimed one when one is sent."""
-    if not claimed_user_id or not claimed_user_id.strip().isdigit():
+    stripped = (claimed_user_id or "").strip()
+    if not (stripped.isascii() and stripped.isdigit()):  # isdigit() alone takes '²', int() not
         return []
     return _keys(int(claimed_user_id))
 
