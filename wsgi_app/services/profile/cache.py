@@ -172,7 +172,7 @@ def prefetch_keys(claimed_user_id: str | None) -> list[str]:
     stripped = (claimed_user_id or "").strip()
     if not (stripped.isascii() and stripped.isdigit()):  # isdigit() alone takes '²', int() not
         return []
-    return _keys(int(claimed_user_id))
+    return _keys(int(stripped))
 
 
 def profile_row(user_id: int, prefetched: Mapping[str, Any] | None = None) -> Any:
