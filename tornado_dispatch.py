@@ -18,8 +18,9 @@ Invariants:
 
 * a query string with more fields than Tornado's limit
   (``ParseUrlencodedConfig.max_arguments``) is still refused before the
-  request reaches Flask (``HTTPInputError``: Tornado answers 400), as when
-  Tornado parsed it;
+  request reaches Flask, as when Tornado parsed it, but with ``BAD_REQUEST``'s
+  JSON envelope on a connection that stays open (``RawRequestReader``), not
+  Tornado's bare 400 and a close;
 * the path is matched exactly as ``PathMatches`` would (``re.match`` on the
   path without the query string);
 * a native path may have a fast path (``fast_paths``: the long-poll's parking,

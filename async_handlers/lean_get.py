@@ -39,8 +39,8 @@ from urllib.parse import parse_qsl
 from tornado import httputil
 from tornado.escape import parse_qs_bytes
 
-from async_handlers.base import NativeContext, answer_headers, params_of, render_failure
-from wsgi_app import metrics
+from async_handlers.base import JSON_CONTENT_TYPE, NativeContext, answer_headers, params_of, render_failure
+from wsgi_app import errors, metrics
 from wsgi_app.http_common import REQUEST_ID_HEADER, SECURITY_HEADERS, log_access, request_id_from
 from wsgi_app.params import merge_request_params
 
@@ -65,7 +65,8 @@ _date: list[int | str] = [0, ""]
 class RawQueryRequest(httputil.HTTPServerRequest):
     """An ``HTTPServerRequest`` whose query string is kept raw (``arguments`` stay empty):
     Tornado's own parses it into ``arguments`` and deep-copies that into ``query_arguments``.
-    A query with more fields than Tornado's limit is refused (``HTTPInputError``: a 400)."""
+    A query with more fields than Tornado's limit is refused (``HTTPInputError``, which
+    :class:`RawRequestReader` answers with a JSON 400)."""
 
     def __init__(
         self, connection: httputil.HTTPConnection, start_line: httputil.RequestStartLine, **kwargs: Any
@@ -87,6 +88,19 @@ class RawQueryRequest(httputil.HTTPServerRequest):
             )
         except Exception as e:
             raise httputil.HTTPInputError(f"Invalid query string: {e}") from e
+
+
+def write_envelope(connection: httputil.HTTPConnection, spec: errors.ErrorSpec) -> None:
+    """Answer ``spec``'s JSON envelope with the security headers (a request never made)."""
+    payload = errors.dumps_envelope(errors.error_body(spec)).encode()
+    headers = httputil.HTTPHeaders(
+        {"Content-Type": JSON_CONTENT_TYPE, **SECURITY_HEADERS, "Content-Length": str(len(payload))}
+    )
+    headers["Date"] = http_date()
+    connection.write_headers(
+        httputil.ResponseStartLine("HTTP/1.1", spec.http_status, spec.name), headers, payload
+    )
+    connection.finish()
 
 
 def lean_params(request: RawQueryRequest) -> dict[str, str]:
@@ -146,13 +160,16 @@ class LeanPath:
 
 class RawRequestReader(httputil.HTTPMessageDelegate):
     """Reads one request as a :class:`RawQueryRequest` (its body collected, unparsed) and
-    hands it to :meth:`handle` once whole."""
+    hands it to :meth:`handle` once whole. A request line no request object can be made of
+    (a query over Tornado's field limit) is answered with ``BAD_REQUEST``'s envelope, on a
+    connection that stays usable, instead of Tornado's bare 400 and a close."""
 
     def __init__(self, server_conn: object, request_conn: httputil.HTTPConnection) -> None:
         self.server_conn = server_conn
         self.request_conn = request_conn
         self.request: RawQueryRequest | None = None
         self.chunks: list[bytes] = []
+        self.refused = False
 
     def headers_received(
         self,
@@ -160,15 +177,21 @@ class RawRequestReader(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> None:
         assert isinstance(start_line, httputil.RequestStartLine)
-        # Built now, while the guard's proxy headers apply (remote_ip); raises Tornado's 400s.
-        self.request = RawQueryRequest(
-            self.request_conn, start_line, headers=headers, server_connection=self.server_conn
-        )
+        try:  # built now, while the guard's proxy headers apply (remote_ip)
+            self.request = RawQueryRequest(
+                self.request_conn, start_line, headers=headers, server_connection=self.server_conn
+            )
+        except httputil.HTTPInputError:
+            self.refused = True  # the body is still read (and dropped), then answered
 
     def data_received(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
+        if not self.refused:
+            self.chunks.append(chunk)
 
     def finish(self) -> None:
+        if self.refused:
+            write_envelope(self.request_conn, errors.BAD_REQUEST)
+            return
         request, self.request = self.request, None
         assert request is not None
         request.body, self.chunks = b"".join(self.chunks), []

@@ -99,3 +99,35 @@ def test_a_user_id_of_superscript_digits_is_answered_as_any_non_number(
     ]
     assert answers[0][0] < 500 and answers == [answers[0]] * 3, answers
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("path", [b"/api/user/nearby/list", b"/api/health"])
+def test_a_query_over_the_field_limit_is_a_400_envelope_on_a_connection_that_stays_open(
+    live_server: LiveServer, path: bytes
+) -> None:
+    """Tornado's limit (1,000 fields) refused such a query with a bare 400 and a close."""
+    query = b"&".join(b"f%d=1" % i for i in range(1500))
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=5) as conn:
+        for target in (path + b"?" + query, b"/api/time"):
+            conn.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(65536)
+                assert chunk, head
+                head += chunk
+            headers, _, body = head.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in headers.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            if target.startswith(path):
+                assert headers.startswith(b"HTTP/1.1 400 "), headers
+                assert b"application/json" in headers and b"nosniff" in headers, headers
+                assert b'"code":400' in body.replace(b" ", b""), body
+            else:  # the next request on the same connection is served
+                assert headers.startswith(b"HTTP/1.1 200 "), headers
