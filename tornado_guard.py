@@ -24,6 +24,7 @@ from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
+from async_handlers.lean_get import envelope_response, write_envelope
 from wsgi_app import errors
 from wsgi_app.http_common import REQUEST_ID_HEADER, SECURITY_HEADERS
 from wsgi_app.trusted_proxies import Network, is_trusted
@@ -45,16 +46,6 @@ class SecurityHeadersTransform(tornado.web.OutputTransform):
         if "Server" in headers:
             del headers["Server"]
         return status_code, headers, chunk
-
-
-def _json_error_response(
-    spec: errors.ErrorSpec,
-) -> tuple[httputil.ResponseStartLine, httputil.HTTPHeaders, bytes]:
-    body = errors.dumps_envelope(errors.error_body(spec)).encode()
-    headers = httputil.HTTPHeaders({"Content-Type": "application/json", "Content-Length": str(len(body))})
-    for name, value in SECURITY_HEADERS.items():
-        headers[name] = value
-    return httputil.ResponseStartLine("HTTP/1.1", spec.http_status, spec.name), headers, body
 
 
 class _GuardAdapter(httputil.HTTPMessageDelegate):
@@ -98,7 +89,7 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
             stream = self.connection.detach()  # far too large to read: answer and hang up
             if stream.closed():  # the client already hung up (its FIN came with the headers)
                 return None
-            line, out_headers, body = _json_error_response(errors.PAYLOAD_TOO_LARGE)
+            line, out_headers, body = envelope_response(errors.PAYLOAD_TOO_LARGE)
             out_headers["Connection"] = "close"
             head = f"HTTP/1.1 {line.code} {line.reason}\r\n" + "".join(
                 f"{name}: {value}\r\n" for name, value in out_headers.get_all()
@@ -118,9 +109,7 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
 
     def finish(self) -> None:
         if self.too_large:
-            line, headers, body = _json_error_response(errors.PAYLOAD_TOO_LARGE)
-            self.connection.write_headers(line, headers, chunk=body)
-            self.connection.finish()
+            write_envelope(self.connection, errors.PAYLOAD_TOO_LARGE)
         else:
             self.delegate.finish()
         self._cleanup()

@@ -90,16 +90,22 @@ class RawQueryRequest(httputil.HTTPServerRequest):
             raise httputil.HTTPInputError(f"Invalid query string: {e}") from e
 
 
-def write_envelope(connection: httputil.HTTPConnection, spec: errors.ErrorSpec) -> None:
-    """Answer ``spec``'s JSON envelope with the security headers (a request never made)."""
+def envelope_response(
+    spec: errors.ErrorSpec,
+) -> tuple[httputil.ResponseStartLine, httputil.HTTPHeaders, bytes]:
+    """``spec``'s JSON envelope with the security headers, for an answer made outside any
+    handler (a request never made, the edge guard's 413)."""
     payload = errors.dumps_envelope(errors.error_body(spec)).encode()
     headers = httputil.HTTPHeaders(
         {"Content-Type": JSON_CONTENT_TYPE, **SECURITY_HEADERS, "Content-Length": str(len(payload))}
     )
     headers["Date"] = http_date()
-    connection.write_headers(
-        httputil.ResponseStartLine("HTTP/1.1", spec.http_status, spec.name), headers, payload
-    )
+    return httputil.ResponseStartLine("HTTP/1.1", spec.http_status, spec.name), headers, payload
+
+
+def write_envelope(connection: httputil.HTTPConnection, spec: errors.ErrorSpec) -> None:
+    """Answer ``spec``'s :func:`envelope_response` on ``connection``."""
+    connection.write_headers(*envelope_response(spec))
     connection.finish()
 
 
