@@ -14,7 +14,7 @@ import re
 import resource
 from pathlib import Path
 
-from deploy.settings import REPO_DIR, StackSettings
+from deploy.settings import REPO_DIR, UPSTREAM_FAIL_TIMEOUT_SECS, StackSettings
 from wsgi_app import errors
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -53,10 +53,9 @@ def _fd_limit(wanted: int) -> int:
 
 
 def template_values(settings: StackSettings) -> dict[str, object]:
-    servers = "\n".join(
-        f"        server {settings.bind_address}:{port} max_fails=1 fail_timeout=2s;"
-        for port in settings.ports
-    )
+    failures = f"max_fails=1 fail_timeout={UPSTREAM_FAIL_TIMEOUT_SECS}s"
+    address = settings.bind_address
+    servers = "\n".join(f"        server {address}:{port} {failures};" for port in settings.ports)
     return {
         "repo_dir": REPO_DIR,
         "run_dir": settings.run_dir,

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 REPO_DIR = Path(__file__).resolve().parent.parent
+# nginx skips a process for this long after a connection to it failed (``fail_timeout``,
+# with ``max_fails=1``): rendered into nginx.conf, and waited out by a rolling restart.
+UPSTREAM_FAIL_TIMEOUT_SECS = 2
 
 
 def _env_int(name: str, default: int) -> int:

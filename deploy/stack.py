@@ -8,9 +8,10 @@
 
 Invariants: a process counts as started only when ``GET /api/health`` on its own
 port answers 200; ``start`` returns only when every process and nginx answer;
-``rolling_restart`` never has more than one process out of service (it stops
-one, starts it, waits for its health, then moves on) and raises if a process
-does not come back within ``ready_timeout_secs``.
+``rolling_restart`` never has more than one process out of service, for its
+supervisor nor for nginx (it stops one, starts it, waits for its health and then
+for nginx's ``fail_timeout`` to pass, so nginx takes it back, then moves on) and
+raises if a process does not come back within ``ready_timeout_secs``.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from deploy.render import render_all
-from deploy.settings import StackSettings
+from deploy.settings import UPSTREAM_FAIL_TIMEOUT_SECS, StackSettings
 
 GROUP = "datingtoday"
 HEALTH_PATH = "/api/health"
 HEALTH_TIMEOUT_SECS = 2.0
 POLL_INTERVAL_SECS = 0.1
 NGINX_QUIT_WAIT_SECS = 10.0
+REJOIN_MARGIN_SECS = 0.5  # beyond nginx's fail_timeout, before the next process stops
 
 
 class StackError(RuntimeError):
@@ -187,7 +189,11 @@ class Stack:
             self._wait_until(
                 lambda p=port: health_ok(self.process_url(p) + HEALTH_PATH), f"{name} answering /api/health"
             )
-            records.append(RestartRecord(name, stopped - began, time.monotonic() - stopped))
+            ready = time.monotonic()
+            records.append(RestartRecord(name, stopped - began, ready - stopped))
+            # nginx may have marked it failed as late as just before it listened; until that
+            # passes, stopping the next one could leave nginx no process to send to (503).
+            time.sleep(max(0.0, ready + UPSTREAM_FAIL_TIMEOUT_SECS + REJOIN_MARGIN_SECS - time.monotonic()))
         return records
 
     def stop(self) -> None:

@@ -95,3 +95,34 @@ def test_loadtest_verdict_fails_on_a_failure_or_a_slow_endpoint(tmp_path: Path) 
     failures.write_text("Method,Name,Error,Occurrences\nPOST,/api/chat/send,rate limited (429),1\n")
     verdict = loadtest.judge(stats, failures, poll_limit_ms=15000, default_limit_ms=1000)
     assert not verdict.ok and "rate limited (429)" in verdict.report
+
+
+def test_a_rolling_restart_stops_the_next_process_only_once_nginx_takes_the_last_back(
+    settings: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nginx skips a process for ``fail_timeout`` after a refused connection: a process that is
+    ready in under a second must not leave nginx without any when the next one drains."""
+    from deploy import stack as stack_module
+    from deploy.settings import UPSTREAM_FAIL_TIMEOUT_SECS
+
+    events: list[tuple[str, str | float]] = []
+
+    class FakeSupervisor:
+        def getProcessInfo(self, name: str) -> dict[str, str]:
+            return {"statename": "RUNNING"}
+
+        def stopProcess(self, name: str, wait: bool) -> None:
+            events.append(("stop", name))
+
+        def startProcess(self, name: str, wait: bool) -> None:
+            events.append(("start", name))
+
+    monkeypatch.setattr(stack_module.Stack, "_rpc", lambda self: FakeSupervisor())
+    monkeypatch.setattr(stack_module, "health_ok", lambda url, timeout_secs=2.0: True)
+    monkeypatch.setattr("deploy.stack.time.sleep", lambda secs: events.append(("sleep", secs)))
+    stack_module.Stack(settings).rolling_restart()
+    stops = [i for i, (kind, _) in enumerate(events) if kind == "stop"]
+    assert len(stops) == len(settings.ports) > 1
+    for before, after in zip(stops, stops[1:], strict=False):
+        waited = sum(float(secs) for kind, secs in events[before:after] if kind == "sleep")
+        assert waited >= UPSTREAM_FAIL_TIMEOUT_SECS, events
