@@ -16,8 +16,8 @@ handed over unparsed.
 
 Invariants:
 
-* a query string with more fields than Tornado's limit
-  (``ParseUrlencodedConfig.max_arguments``) is still refused before the
+* a query string with more than ``http_common.MAX_URLENCODED_FIELDS`` fields
+  (Tornado's own limit) is still refused before the
   request reaches Flask, as when Tornado parsed it, but with ``BAD_REQUEST``'s
   JSON envelope on a connection that stays open (``RawRequestReader``), not
   Tornado's bare 400 and a close;

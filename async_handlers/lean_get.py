@@ -41,13 +41,14 @@ from tornado.escape import parse_qs_bytes
 
 from async_handlers.base import JSON_CONTENT_TYPE, NativeContext, answer_headers, params_of, render_failure
 from wsgi_app import errors, metrics
-from wsgi_app.http_common import REQUEST_ID_HEADER, SECURITY_HEADERS, log_access, request_id_from
+from wsgi_app.http_common import (
+    MAX_URLENCODED_FIELDS,
+    REQUEST_ID_HEADER,
+    SECURITY_HEADERS,
+    log_access,
+    request_id_from,
+)
 from wsgi_app.params import merge_request_params
-
-
-def _max_query_fields() -> int | None:
-    config = getattr(httputil, "_DEFAULT_PARSE_BODY_CONFIG", None)
-    return getattr(getattr(config, "urlencoded", None), "max_arguments", None)
 
 
 def http_date() -> str:
@@ -65,15 +66,14 @@ _date: list[int | str] = [0, ""]
 class RawQueryRequest(httputil.HTTPServerRequest):
     """An ``HTTPServerRequest`` whose query string is kept raw (``arguments`` stay empty):
     Tornado's own parses it into ``arguments`` and deep-copies that into ``query_arguments``.
-    A query with more fields than Tornado's limit is refused (``HTTPInputError``, which
+    A query with more than ``MAX_URLENCODED_FIELDS`` fields is refused (``HTTPInputError``, which
     :class:`RawRequestReader` answers with a JSON 400)."""
 
     def __init__(
         self, connection: httputil.HTTPConnection, start_line: httputil.RequestStartLine, **kwargs: Any
     ) -> None:
         path, _, query = start_line.path.partition("?")
-        limit = _max_query_fields()
-        if query and limit is not None and query.count("&") + 1 > limit:  # as urllib's parse_qsl counts
+        if query and query.count("&") + 1 > MAX_URLENCODED_FIELDS:  # as urllib's parse_qsl counts
             raise httputil.HTTPInputError("Invalid query string: too many fields")
         bare = httputil.RequestStartLine(start_line.method, path, start_line.version)
         super().__init__(connection=connection, start_line=bare, **kwargs)
@@ -84,7 +84,7 @@ class RawQueryRequest(httputil.HTTPServerRequest):
         """``query_arguments`` as Tornado's request fills them (``arguments`` stay empty)."""
         try:
             self.query_arguments = parse_qs_bytes(
-                self.query, keep_blank_values=True, max_num_fields=_max_query_fields()
+                self.query, keep_blank_values=True, max_num_fields=MAX_URLENCODED_FIELDS
             )
         except Exception as e:
             raise httputil.HTTPInputError(f"Invalid query string: {e}") from e
@@ -167,7 +167,7 @@ class LeanPath:
 class RawRequestReader(httputil.HTTPMessageDelegate):
     """Reads one request as a :class:`RawQueryRequest` (its body collected, unparsed) and
     hands it to :meth:`handle` once whole. A request line no request object can be made of
-    (a query over Tornado's field limit) is answered with ``BAD_REQUEST``'s envelope, on a
+    (a query of more than ``MAX_URLENCODED_FIELDS`` fields) is answered with ``BAD_REQUEST``'s envelope, on a
     connection that stays usable, instead of Tornado's bare 400 and a close."""
 
     def __init__(self, server_conn: object, request_conn: httputil.HTTPConnection) -> None:
@@ -235,7 +235,7 @@ class LeanGet(RawRequestReader):
                 user_id = call.user_id
         except Exception as exc:  # answered from the one error table, like any native handler
             spec, status, extra, body = render_failure(exc, 500, request_id)
-        elapsed = time.time() - request._start_time
+        elapsed = request.request_time()
         metrics.observe_request(path.path, "GET", status, spec.code if spec else None, elapsed)
         log_access("GET", path.path, status, 1000.0 * elapsed, request_id, request.remote_ip, user_id, spec)
         payload = body.encode()

@@ -131,3 +131,56 @@ def test_a_query_over_the_field_limit_is_a_400_envelope_on_a_connection_that_sta
                 assert b'"code":400' in body.replace(b" ", b""), body
             else:  # the next request on the same connection is served
                 assert headers.startswith(b"HTTP/1.1 200 "), headers
+
+
+def _answer(port: int, request: bytes, wait_secs: float = 5.0) -> tuple[bytes, bytes]:
+    """(head, body) of the answer to ``request``, read until the server closes; the body of
+    ``request`` (if it declares one) is never sent."""
+    out = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_secs) as conn:
+        conn.sendall(request)
+        try:
+            while chunk := conn.recv(65536):
+                out += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    head, _, body = out.partition(b"\r\n\r\n")
+    return head, body
+
+
+EDGE_PATHS = [b"/api/health", b"/api/time", b"/api/chat/poll", b"/api/user/nearby/list", b"/api/chat/send"]
+
+
+@pytest.mark.parametrize("path", EDGE_PATHS)
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(app: Flask, path: bytes) -> None:
+    """Between the limit and 64 MiB the body was read to its end before the 413; the answer now
+    comes at once, while the client has sent only the head."""
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    live = LiveServer(app)
+    try:
+        request = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n"
+        head, body = _answer(live.port, request)
+    finally:
+        live.stop()
+    assert head.startswith(b"HTTP/1.1 413 "), head
+    assert b"application/json" in head and b"nosniff" in head and b"Connection: close" in head
+    assert b'"code":413' in body.replace(b" ", b""), body
+
+
+@pytest.mark.parametrize("path", EDGE_PATHS)
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        (b"?q=" + b"a" * 70_000, b"414"),  # a request line over 64 KiB
+        (b"", b"431"),  # a header block over 64 KiB
+    ],
+)
+def test_an_over_long_head_is_answered_in_the_envelope_not_with_a_close(
+    live_server: LiveServer, path: bytes, extra: bytes, status: bytes
+) -> None:
+    big_header = b"" if extra else b"X-Big: " + b"b" * 70_000 + b"\r\n"
+    request = b"GET " + path + extra + b" HTTP/1.1\r\nHost: x\r\n" + big_header + b"\r\n"
+    head, body = _answer(live_server.port, request)
+    assert head.startswith(b"HTTP/1.1 " + status + b" "), head[:200]
+    assert b"application/json" in head and b"nosniff" in head
+    assert b'"code":' + status in body.replace(b" ", b""), body

@@ -19,6 +19,9 @@ from wsgi_app.logging_setup import ACCESS_FIELDS_ATTR
 access_log = logging.getLogger("datingtoday.access")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+# Fields of a query string or an x-www-form-urlencoded body (Tornado's own default): a request
+# with more is refused at the edge (400), before anything parses it.
+MAX_URLENCODED_FIELDS = 1000
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 CORS_ALLOW_HEADERS = "Content-Type, Authorization, X-Request-Id"
 CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
