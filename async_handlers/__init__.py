@@ -3,8 +3,9 @@
 ``NATIVE_HANDLERS`` maps each path declared in :data:`wsgi_app.native_endpoints.NATIVE_ENDPOINTS`
 to its handler; ``tornado_server.py`` mounts ``native_routes(context)``
 ahead of the Flask container (every other path goes to Flask), calls
-``start_native_services(context)`` once its loop runs (the chat wake-up
-listener, and the shutdown hook that answers waiting polls). Invariant: this
+``start_native_services(context)`` once its loop runs (the pub/sub
+listener of chat wake-ups and application changes, and the shutdown hook
+that answers waiting polls). Invariant: this
 package imports ``wsgi_app`` (services, declarations, errors), never ``wsgi_app.api``,
 and nothing under ``wsgi_app`` imports it.
 """
@@ -17,7 +18,8 @@ from async_handlers.base import NativeApiHandler, NativeContext, ServerTimeHandl
 from async_handlers.chat_poll import ChatPollHandler
 from async_handlers.chat_send import ChatSendHandler
 from async_handlers.nearby import NearbyListHandler
-from async_handlers.waiters import WakeListener, drain_waiters
+from async_handlers.waiters import Subscription, WakeListener, drain_waiters
+from wsgi_app.services.auth import application_changes
 
 NATIVE_HANDLERS: list[tuple[str, type[NativeApiHandler]]] = [
     ("/api/time", ServerTimeHandler),
@@ -33,11 +35,17 @@ def native_routes(context: NativeContext) -> list[tuple[str, type, dict[str, Any
 
 
 def start_native_services(context: NativeContext) -> None:
-    """Start the process's one wake-up listener (needs the running loop) and register
+    """Start the process's one pub/sub listener (needs the running loop): chat wake-ups, and
+    application changes (the credentials cache forgets a changed appkey at once); register
     the shutdown hook that answers every waiting poll, then stops the listener."""
     if context.listener is not None:
         return
-    listener = WakeListener(context.redis, context.waiters)
+    app_changes = Subscription(
+        application_changes.changes_channel(context.redis),
+        application_changes.forget_changed,
+        application_changes.forget_all,
+    )
+    listener = WakeListener(context.redis, context.waiters, [app_changes])
     context.listener = listener
     listener.start()
 

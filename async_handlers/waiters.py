@@ -18,6 +18,11 @@ cursor. So when the subscription breaks (Redis restarted, connection killed),
 the listener reconnects with backoff and, once subscribed again, wakes every
 waiter so each re-reads the database and picks up whatever was sent while
 the subscription was down. Nothing is lost; at worst it arrives a little late.
+
+The same connection carries the process's other subscriptions (:class:`Subscription`:
+a channel, what to do with each message, and what to do on each (re)subscription
+for the messages it may have missed), such as the application changes
+(:mod:`wsgi_app.services.auth.application_changes`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -156,13 +163,27 @@ def _time_out(waiter: Waiter) -> None:
     waiter.wake(TIMED_OUT)
 
 
-class WakeListener:
-    """One pub/sub subscription per process, reconnecting with backoff."""
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """Another channel on the listener's connection: ``on_message(data)`` for each message,
+    ``on_subscribed()`` each time the channel is (re)subscribed (what was missed)."""
 
-    def __init__(self, redis: aioredis.Redis, registry: WaiterRegistry) -> None:
+    channel: str
+    on_message: Callable[[str], None]
+    on_subscribed: Callable[[], None]
+
+
+class WakeListener:
+    """One pub/sub connection per process (the wake-up channel and ``subscriptions``),
+    reconnecting with backoff."""
+
+    def __init__(
+        self, redis: aioredis.Redis, registry: WaiterRegistry, subscriptions: Sequence[Subscription] = ()
+    ) -> None:
         self.redis = redis
         self.registry = registry
         self.channel = wake_channel(redis)
+        self.others = {sub.channel: sub for sub in subscriptions}
         self.subscribed = asyncio.Event()
         self.connect_count = 0
         self.wakeups_received = 0
@@ -207,7 +228,7 @@ class WakeListener:
 
     async def _listen_once(self) -> None:
         self._pubsub = self.redis.pubsub()
-        await self._pubsub.subscribe(self.channel)
+        await self._pubsub.subscribe(self.channel, *self.others)
         last_traffic = time.monotonic()
         while not self._stopping:
             message = await self._pubsub.get_message(timeout=LISTENER_READ_TIMEOUT_SECS)
@@ -219,7 +240,16 @@ class WakeListener:
                 continue
             last_traffic = now
             kind = message.get("type")
-            if kind == "subscribe":
+            other = self.others.get(message.get("channel") or "")
+            if other is not None:
+                try:
+                    if kind == "subscribe":
+                        other.on_subscribed()
+                    elif kind == "message":
+                        other.on_message(message.get("data") or "")
+                except Exception:
+                    log.exception("handler of a message on %s failed", other.channel)
+            elif kind == "subscribe":
                 self.connect_count += 1
                 self.subscribed.set()
                 # Anything sent while we were not subscribed: let every waiter look again.

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from flask import Flask
 
 from async_handlers.base import NativeContext
-from async_handlers.waiters import WaiterRegistry, WakeListener, drain_waiters
+from async_handlers.waiters import Subscription, WaiterRegistry, WakeListener, drain_waiters
 from tests.conftest import free_port
 from wsgi_app.errors import SHUTTING_DOWN, ApiError
 from wsgi_app.redis_client import make_async_client
@@ -135,5 +135,39 @@ def test_native_calls_after_the_pool_shut_down_answer_shutting_down(app: Flask) 
         with pytest.raises(ApiError) as info:
             await context.run_blocking(lambda: 42)
         assert info.value.spec is SHUTTING_DOWN
+
+    run(scenario())
+
+
+def test_another_subscription_gets_its_messages_and_each_resubscription(base_config: dict[str, Any]) -> None:
+    """The application changes ride on the listener's connection: each message reaches its
+    handler (a failing handler stops nothing), and a new subscription after a lost one says so
+    (the credentials cache then forgets everything it may have missed)."""
+    seen: list[str] = []
+    subscribed: list[int] = []
+
+    def on_message(data: str) -> None:
+        if data == "boom":
+            raise ValueError(data)
+        seen.append(data)
+
+    async def scenario() -> None:
+        client = make_async_client(base_config["REDIS_URL"])
+        registry = WaiterRegistry()
+        other = Subscription("test:other", on_message, lambda: subscribed.append(1))
+        listener = WakeListener(client, registry, [other])
+        listener.start()
+        try:
+            assert await _wait_for(lambda: len(subscribed) == 1)
+            waiter = registry.add(7)
+            for data in ("A1", "boom", "B2"):
+                await client.publish("test:other", data)
+            assert await _wait_for(lambda: seen == ["A1", "B2"])
+            assert not waiter.done()  # another channel's message wakes no poll
+            await listener.drop_connection_for_testing()
+            assert await _wait_for(lambda: len(subscribed) == 2)
+        finally:
+            await listener.stop()
+            await client.aclose()
 
     run(scenario())

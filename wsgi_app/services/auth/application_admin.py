@@ -1,9 +1,9 @@
 """Administration of calling applications: list, enable/disable, rotate the secret.
 
 Used by ``flask apps ...``. Secrets are printed only when created or rotated,
-never by ``list``. A disabled application or an old secret stops working in
-every process within ``applications.APP_CACHE_TTL_SECS`` (the per-process
-lookup cache); this process's cache is cleared at once.
+never by ``list``. After each change's commit, every server process forgets
+the appkey at once (:mod:`~wsgi_app.services.auth.application_changes`); if
+Redis cannot take that publish, they follow within ``applications.APP_CACHE_TTL_SECS``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from wsgi_app.extensions import db
 from wsgi_app.models.application import Application
-from wsgi_app.services.auth import applications
+from wsgi_app.services.auth import application_changes, applications
 
 SECRET_BYTES = 24
 
@@ -44,12 +44,12 @@ def _find(appkey: str) -> Application:
 def set_active(appkey: str, active: bool) -> None:
     _find(appkey).is_active = active
     db.session.commit()
-    applications.clear_cache()
+    application_changes.announce_change(appkey)
 
 
 def rotate_secret(appkey: str) -> applications.AppCredentials:
     row = _find(appkey)
     row.secret = secrets.token_hex(SECRET_BYTES)
     db.session.commit()
-    applications.clear_cache()
+    application_changes.announce_change(appkey)
     return applications.AppCredentials(row.id, row.appkey, row.secret, row.sign_method)

@@ -9,8 +9,9 @@ Invariants of the cache (issue 11, memory exhaustion without credentials):
   (:data:`APP_CACHE_MAX_ENTRIES`, :data:`APP_MISS_CACHE_MAX_ENTRIES`), so
   with the key length bound both are bounded in bytes, and a flood of made-up
   appkeys can evict only other misses, never a real application;
-- entries live :data:`APP_CACHE_TTL_SECS`: a deactivated application stops
-  working within that time.
+- an admin change is published to every server process, which forgets that
+  appkey at once (:mod:`wsgi_app.services.auth.application_changes`); entries
+  also live only :data:`APP_CACHE_TTL_SECS`, the bound when a publish is lost.
 
 The cache is shared by the worker threads and the event loop (a lock guards it;
 a lookup never does I/O under it).
@@ -72,6 +73,9 @@ class _BoundedTtlCache:
     def clear(self) -> None:
         self._entries.clear()
 
+    def discard(self, key: str) -> None:
+        self._entries.pop(key, None)
+
 
 _hits = _BoundedTtlCache(APP_CACHE_MAX_ENTRIES, APP_CACHE_TTL_SECS)
 _misses = _BoundedTtlCache(APP_MISS_CACHE_MAX_ENTRIES, APP_CACHE_TTL_SECS)
@@ -127,6 +131,13 @@ def cache_sizes() -> tuple[int, int]:
     """``(hits, misses)`` held now (tests check the bound)."""
     with _cache_lock:
         return len(_hits), len(_misses)
+
+
+def forget(appkey: str) -> None:
+    """Forget one appkey's cached credentials (hit or miss) in this process."""
+    with _cache_lock:
+        _hits.discard(appkey)
+        _misses.discard(appkey)
 
 
 def clear_cache() -> None:
