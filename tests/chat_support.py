@@ -14,6 +14,8 @@ from tests.helpers import ApiClient, Reply, SignedInUser
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Block
 from wsgi_app.models.user import AUTHORITY_HIDDEN, User
+from wsgi_app.services.location import nearby_viewer
+from wsgi_app.services.profile import cache as profile_cache
 
 _client_ids = itertools.count(1)
 
@@ -66,6 +68,7 @@ def sent_id(reply: Reply) -> int:
 def block(app: Flask, blocker: SignedInUser, blocked: SignedInUser) -> None:
     with app.app_context():
         db.session.add(Block(blocker_id=blocker.user_id, blocked_id=blocked.user_id))
+        nearby_viewer.forget_after_commit([blocker.user_id, blocked.user_id])  # as the service says
         db.session.commit()
 
 
@@ -74,4 +77,5 @@ def hide_profile(app: Flask, user: SignedInUser) -> None:
         row = db.session.get(User, user.user_id)
         assert row is not None
         row.authority = AUTHORITY_HIDDEN
+        profile_cache.invalidate_after_commit([user.user_id])  # a change outside the services says so
         db.session.commit()

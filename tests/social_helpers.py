@@ -12,6 +12,7 @@ from PIL import Image
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Block, Visit
 from wsgi_app.models.user import User
+from wsgi_app.services.profile import cache as profile_cache
 from wsgi_app.timeutil import utcnow
 
 
@@ -28,8 +29,10 @@ def upload_file(content: bytes, name: str = "face.png") -> tuple[io.BytesIO, str
 
 
 def set_user_fields(app: Flask, user_id: int, **fields: Any) -> None:
+    """A change made outside the services: it says what it changed, as a service does."""
     with app.app_context():
         db.session.execute(db.update(User).where(User.id == user_id).values(**fields))
+        profile_cache.invalidate_after_commit([user_id])
         db.session.commit()
 
 

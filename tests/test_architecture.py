@@ -145,10 +145,47 @@ def test_native_handlers_mount_exactly_the_declared_native_endpoints() -> None:
     assert sorted(mounted) == sorted((path, method, id(spec)) for path, method, spec in declared)
 
 
-def test_no_module_is_over_the_size_limit() -> None:
-    """Modules stay under about 300 lines (a guide, enforced with a little slack)."""
-    too_long = {module_name(p): n for p in all_modules() if (n := len(p.read_text().splitlines())) > 320}
-    assert too_long == {}
+SERVER_MODULES = ("tornado_server.py", "tornado_guard.py", "tornado_dispatch.py")
+
+
+def listeners_registered_on_import(path: Path) -> list[str]:
+    """``@event.listens_for`` anywhere, or ``event.listen(...)`` run at a module's top level:
+    a listener must be registered by a function ``create_app`` calls (``init_app``)."""
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(target, ast.Attribute) and target.attr == "listens_for":
+                    found.append(f"{path.name}:{decorator.lineno} @listens_for")
+    for statement in tree.body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        for node in ast.walk(statement):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "listen"
+            ):
+                found.append(f"{path.name}:{node.lineno} event.listen at import")
+    return found
+
+
+def test_no_listener_is_registered_as_an_import_side_effect() -> None:
+    paths = [*all_modules(), *(ROOT / name for name in SERVER_MODULES)]
+    assert [hit for path in paths for hit in listeners_registered_on_import(path)] == []
+
+
+def test_the_listener_check_catches_an_import_side_effect(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from sqlalchemy import event\n"
+        "@event.listens_for(Session, 'after_commit')\ndef a(s): pass\n"
+        "event.listen(Engine, 'connect', a)\n"
+        "def init_app(app):\n    event.listen(Session, 'after_commit', a)\n"
+    )
+    assert listeners_registered_on_import(module) == ["m.py:2 @listens_for", "m.py:4 event.listen at import"]
 
 
 def test_every_module_says_what_it_is() -> None:

@@ -19,6 +19,7 @@ from wsgi_app.extensions import db
 from wsgi_app.models.location import UserLocation
 from wsgi_app.services.location import nearby_cards
 from wsgi_app.services.location.grid import Cell, snap_to_grid
+from wsgi_app.services.profile import cache as profile_cache
 
 
 @pytest.fixture
@@ -68,14 +69,15 @@ def test_every_committed_change_of_a_listed_person_shows_at_the_next_page(
     assert live_api.post("/api/user/update", {"nickname": "renamed"}, user=other).status == 200
     reply = nearby(live_api, me)
     assert [item["nickname"] for item in reply.data["list"]][0] == "renamed"
-    with app.app_context():  # a position changed through the session, no service: the card goes
+    with app.app_context():  # a position changed outside the services, saying so: the card goes
         row = db.session.get_one(UserLocation, third.user_id)
         moved_to = snap_to_grid(*offset(6, 0))
         row.lat, row.lng = moved_to.lat, moved_to.lng
+        profile_cache.invalidate_after_commit([third.user_id])
         db.session.commit()
     bands = {item["user_id"]: item["distance_km"] for item in nearby(live_api, me).data["list"]}
     assert bands == {other.user_id: 1, third.user_id: 6}
-    block(app, third, me)  # a block written without the service counts at the next query
+    block(app, third, me)  # a block written outside the service, saying so, counts at once
     assert listed(nearby(live_api, me)) == [other.user_id]
 
 

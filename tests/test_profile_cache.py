@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from tests.social_helpers import set_user_fields
+from tests.social_helpers import image_bytes, set_user_fields
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import User
 from wsgi_app.services.profile import cache as profile_cache
@@ -67,23 +67,31 @@ def test_an_update_drops_only_its_users_entry(app, api, alice, bob):
     assert nickname(api, alice) == "alice2"
 
 
-def test_orm_change_is_seen_at_once(app, api, user):
+def test_a_change_outside_the_services_is_seen_once_it_says_what_it_changed(app, api, user):
     nickname(api, user)
     with app.app_context():
         row = db.session.get_one(User, user.user_id)
         row.nickname = "orm"
+        profile_cache.invalidate_after_commit([user.user_id])
         db.session.commit()
     assert nickname(api, user) == "orm"
-
-
-def test_core_and_raw_sql_changes_are_seen_at_once(app, api, user):
-    nickname(api, user)
     set_user_fields(app, user.user_id, nickname="core")
     assert nickname(api, user) == "core"
-    with app.app_context():
+    with app.app_context():  # users unknown: every cached row voided
         db.session.execute(db.text("UPDATE users SET nickname = 'raw'"))
+        profile_cache.invalidate_after_commit([profile_cache.ALL_USERS])
         db.session.commit()
     assert nickname(api, user) == "raw"
+
+
+def test_nothing_reads_statements_to_guess_what_changed(app, api, user):
+    """Invalidation is explicit: a write that does not say what it changed drops nothing (so a
+    service that forgets to say it is caught by its own stale-read test, never papered over)."""
+    nickname(api, user)
+    with app.app_context():
+        db.session.execute(db.text("UPDATE users SET nickname = 'silent'"))
+        db.session.commit()
+        assert redis_client().get(profile_cache.row_key(user.user_id)) is not None
 
 
 def test_rolled_back_change_invalidates_nothing_and_is_not_seen(app, api, user):
@@ -109,3 +117,14 @@ def test_a_fill_racing_a_change_is_refused(app, api, user, monkeypatch):
     nickname(api, user)
     with app.app_context():
         assert redis_client().get(profile_cache.row_key(user.user_id)) is None
+
+
+def test_an_avatar_set_is_seen_at_once(api, user):
+    """Each service that changes a cached column says so (``invalidate_after_commit``): the cached
+    own profile shows the change at the next read."""
+    from tests.test_photos import upload
+
+    photo = upload(api, user, image_bytes()).data
+    assert api.get("/api/user/show", user=user).data["avatar"] is None  # cached
+    assert api.post("/api/photo/avatar", {"photoId": photo["photo_id"]}, user=user).status == 200
+    assert api.get("/api/user/show", user=user).data["avatar"] == photo["url"]

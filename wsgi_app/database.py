@@ -35,6 +35,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from wsgi_app.db_connect import install_connect_listeners
+
 log = logging.getLogger("datingtoday.database")
 
 # MySQL protocol server status flags (include/mysql_com.h).
@@ -142,6 +144,7 @@ def tune_engine(engine: Engine) -> None:
     if getattr(engine, "_datingtoday_tuned", False):
         return
     engine._datingtoday_tuned = True  # type: ignore[attr-defined]
+    install_connect_listeners(engine)
     event.listen(engine, "before_cursor_execute", _begin_before_first_write)
     dialect = engine.dialect
     if dialect.name not in ("mysql", "mariadb"):

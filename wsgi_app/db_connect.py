@@ -1,7 +1,9 @@
 """Bounded, cheap connections to MySQL/MariaDB, for every engine that uses PyMySQL.
 
-Importing this module (``wsgi_app.config`` does) installs one SQLAlchemy
-``do_connect`` listener that adds to each PyMySQL connection attempt:
+:func:`install_connect_listeners` (``database.tune_engine``, called by
+``create_app`` for the app's engines, and the CLI for its server engine) adds
+one SQLAlchemy ``do_connect`` listener to an engine, which adds to each PyMySQL
+connection attempt:
 
 - ``connect_timeout`` (``DB_CONNECT_TIMEOUT_SECS``): an unreachable database is
   answered 503 (520) fast instead of holding a worker;
@@ -27,7 +29,26 @@ DB_POOL_TIMEOUT_SECS = 2
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-@event.listens_for(Engine, "do_connect")
+def install_connect_listeners(engine: Engine) -> None:
+    """The listeners of this module on ``engine`` (once): bounded PyMySQL connects, and SQLite's
+    WAL, foreign keys and busy timeout on each new connection."""
+    if not event.contains(engine, "do_connect", bounded_pymysql_connect):
+        event.listen(engine, "do_connect", bounded_pymysql_connect)
+        event.listen(engine, "connect", sqlite_pragmas)
+
+
+def sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """WAL and foreign keys for SQLite; other databases are left alone."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 def bounded_pymysql_connect(dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
     if getattr(dialect, "driver", "") != "pymysql":
         return

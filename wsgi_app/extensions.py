@@ -15,8 +15,7 @@ import sqlalchemy
 from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Table, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table
 from sqlalchemy.orm import DeclarativeBase
 
 from wsgi_app.redis_client import make_sync_client
@@ -68,19 +67,6 @@ class RedisStore:
 
 
 redis_store = RedisStore()
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """WAL and foreign keys for SQLite; other databases are left alone."""
-    module = type(dbapi_connection).__module__
-    if not module.startswith("sqlite3"):
-        return
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def redis_client() -> redis.Redis:

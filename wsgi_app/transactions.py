@@ -44,6 +44,12 @@ BACKOFF_MAX_SECS = 0.2
 _ACTIVE_KEY = "datingtoday.write_active"
 
 
+def in_write() -> bool:
+    """Whether the current session is inside :func:`write` (its work may not have run a
+    statement yet, so the session need not be in a transaction)."""
+    return bool(db.session().info.get(_ACTIVE_KEY))
+
+
 def is_retryable(error: BaseException) -> bool:
     return mysql_error_code(error) in RETRYABLE_ERRORS
 

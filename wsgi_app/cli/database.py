@@ -20,6 +20,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from wsgi_app.db_connect import install_connect_listeners
+
 MYSQL_UNKNOWN_DATABASE = 1049
 MYSQL_ACCESS_DENIED = 1045
 MYSQL_CANNOT_CONNECT = 2003
@@ -76,6 +78,7 @@ def create_database_if_missing(url_text: str) -> bool:
     if not name or "`" in name:
         raise click.ClickException("DATABASE_URL must name a database (e.g. .../datingtoday)")
     server = create_engine(url._replace(database=None), pool_pre_ping=False)  # .set(None) keeps it
+    install_connect_listeners(server)
     try:
         with server.connect() as conn:
             exists = conn.execute(text("SHOW DATABASES LIKE :name"), {"name": name}).first() is not None

@@ -29,6 +29,7 @@ from wsgi_app.models.social import Label, Photo, UserLabel, Visit
 from wsgi_app.models.user import AUTHORITY_CONTACTS, AUTHORITY_EVERYONE, AUTHORITY_HIDDEN, User
 from wsgi_app.services.location import nearby_cells
 from wsgi_app.services.location.grid import Cell, cell_of
+from wsgi_app.services.profile import cache as profile_cache
 from wsgi_app.services.profile import hot_list, labels
 from wsgi_app.timeutil import utcnow
 
@@ -282,4 +283,5 @@ def seed_demo(
             on_batch(count)
     nearby_cells.invalidate(seeder.touched_cells)
     hot_list.invalidate()
+    profile_cache.invalidate([profile_cache.ALL_USERS])  # bulk rows: every cached row and card voided
     return seeder.report

@@ -15,15 +15,11 @@ from collections.abc import Iterable
 from typing import IO
 
 from flask import current_app
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from wsgi_app.errors import PARAM_INVALID, PAYLOAD_TOO_LARGE, ApiError
-from wsgi_app.extensions import db
+from wsgi_app.on_commit import collect_on_commit
 
 log = logging.getLogger("datingtoday.files")
-
-_PENDING_KEY = "files_to_remove_after_commit"
 
 
 def read_bounded(stream: IO[bytes], limit_bytes: int, what: str) -> bytes:
@@ -46,8 +42,8 @@ def upload_url(filename: str) -> str:
 
 
 def remove_after_commit(paths: Iterable[str]) -> None:
-    """Schedule ``paths`` for removal when the current session commits."""
-    db.session().info.setdefault(_PENDING_KEY, []).extend(paths)
+    """Schedule ``paths`` for removal when the current transaction commits."""
+    collect_on_commit("remove-files", paths, remove_files)
 
 
 def remove_files(paths: Iterable[str]) -> None:
@@ -59,14 +55,3 @@ def remove_files(paths: Iterable[str]) -> None:
             pass
         except OSError:
             log.exception("could not remove %s", path)
-
-
-@event.listens_for(Session, "after_commit")
-def _remove_pending_files(session: Session) -> None:
-    remove_files(session.info.pop(_PENDING_KEY, []))
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_pending_files(session: Session, previous_transaction: object) -> None:
-    if not session.in_transaction():
-        session.info.pop(_PENDING_KEY, None)

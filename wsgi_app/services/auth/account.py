@@ -20,7 +20,9 @@ from wsgi_app.models.social import Block, Report, UserLabel, Visit
 from wsgi_app.models.vip import Order
 from wsgi_app.services.auth import tokens
 from wsgi_app.services.chat import media as chat_media
+from wsgi_app.services.location import nearby_viewer
 from wsgi_app.services.location.positions import forget_location
+from wsgi_app.services.profile import cache as profile_cache
 from wsgi_app.services.profile import profiles
 from wsgi_app.services.profile.photos import delete_all_photos_for_user
 from wsgi_app.services.upload_files import remove_after_commit, upload_path
@@ -38,12 +40,16 @@ def delete_account(user_id: int) -> None:
 def _delete_rows(user_id: int) -> None:
     """The deletion transaction (repeatable: transactions.write retries it)."""
     user = profiles.get_user(user_id)
+    profile_cache.invalidate_after_commit([user_id])
     # Database-only steps first; the steps that also touch Redis (nearby cell cache,
     # token cache) come last, so a failure before them leaves Redis untouched.
     delete_all_photos_for_user(user_id)  # files go only once the commit succeeded
     db.session.execute(db.delete(UserLabel).where(UserLabel.user_id == user_id))
     db.session.execute(db.delete(Visit).where(or_(Visit.visitor_id == user_id, Visit.visited_id == user_id)))
-    db.session.execute(db.delete(Block).where(or_(Block.blocker_id == user_id, Block.blocked_id == user_id)))
+    their_blocks = or_(Block.blocker_id == user_id, Block.blocked_id == user_id)
+    peers = db.session.execute(db.select(Block.blocker_id, Block.blocked_id).where(their_blocks)).all()
+    nearby_viewer.forget_after_commit({person for pair in peers for person in pair})
+    db.session.execute(db.delete(Block).where(their_blocks))
     db.session.execute(db.delete(Contact).where(or_(Contact.user_id == user_id, Contact.peer_id == user_id)))
     their_messages = or_(Message.sender_id == user_id, Message.recipient_id == user_id)
     media = [

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wsgi_app.extensions import redis_client
+from wsgi_app.on_commit import collect_on_commit
 from wsgi_app.services.location.grid import Cell
 from wsgi_app.services.location.nearby_cells import cache_secs
 
@@ -80,6 +81,12 @@ def decode(user_id: int, state: str | None, version: str | None) -> Viewer | Non
 
 def store_command(viewer: Viewer, version: str | None, ttl_secs: int) -> tuple[Any, ...]:
     return ("SET", state_key(viewer.user_id), encode(viewer, version), "EX", ttl_secs)
+
+
+def forget_after_commit(user_ids: Iterable[int]) -> None:
+    """Say, inside the transaction that changes these users' blocks, that their cached states
+    stop counting after its commit (:func:`forget`, once per transaction)."""
+    collect_on_commit("nearby-viewer", user_ids, forget)
 
 
 def forget(user_ids: Iterable[int], config: Mapping[str, Any] | None = None) -> None:

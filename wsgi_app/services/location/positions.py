@@ -42,6 +42,7 @@ from wsgi_app.services.location.grid import (  # noqa: F401  (re-exported: the l
     distance_label,
     snap_to_grid,
 )
+from wsgi_app.services.profile import cache as profile_cache
 from wsgi_app.timeutil import utcnow
 
 # Latitudes beyond this are refused (the grid's rows get degenerate near the poles).
@@ -100,10 +101,13 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     row = db.session.get(UserLocation, user_id)
     if row is not None and snap_to_grid(row.lat, row.lng) == point:
         was_stale = row.updated_at < now - timedelta(days=nearby_cells.LOCATION_MAX_AGE_DAYS)
-        transactions.write_statement(
-            db.update(UserLocation).where(UserLocation.user_id == user_id).values(updated_at=now),
-            what="location refresh",
-        )
+        refresh = db.update(UserLocation).where(UserLocation.user_id == user_id).values(updated_at=now)
+
+        def store_refresh() -> None:
+            profile_cache.invalidate_after_commit([user_id])  # cached cards copy the position row
+            db.session.execute(transactions.single_statement(refresh))
+
+        transactions.write(store_refresh, what="location refresh")
         if was_stale:  # cached cells left them out
             nearby_cells.invalidate([cell_of(point.lat, point.lng)])
         return point
@@ -114,6 +118,7 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     rate_limit.enforce(redis_client(), f"loc:change:{user_id}", change_limits(), "location changes")
 
     def store() -> None:
+        profile_cache.invalidate_after_commit([user_id])
         current = db.session.get(UserLocation, user_id)
         if current is None:
             db.session.add(UserLocation(user_id=user_id, lat=point.lat, lng=point.lng, updated_at=now))
@@ -148,6 +153,7 @@ def forget_location(user_id: int) -> None:
     row = db.session.get(UserLocation, user_id)
     if row is None:
         return
+    profile_cache.invalidate_after_commit([user_id])
     db.session.delete(row)
     db.session.flush()
     nearby_cells.invalidate([cell_of(row.lat, row.lng)])

@@ -159,8 +159,13 @@ def update_profile(user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     if "avatar" in values and not photos.is_own_photo_url(user_id, values["avatar"]):
         raise ApiError(PARAM_INVALID, "avatar: must be the URL of one of your photos")
     if values:
-        statement = _update_statement(tuple(sorted(values)))
-        transactions.write_statement(statement, {**values, "user_id": user_id}, what="profile update")
+        statement, params = _update_statement(tuple(sorted(values))), {**values, "user_id": user_id}
+
+        def store() -> None:
+            profile_cache.invalidate_after_commit([user_id])
+            db.session.execute(statement, params)
+
+        transactions.write(store, what="profile update")
         if "authority" in values:
             hot_list.invalidate()
             position = location.current_position(user_id)

@@ -10,15 +10,13 @@ no database round trip at all.
 
 Invariants (why the cache never serves a row older than a committed change):
 
-* every change of a ``users`` row made through the session invalidates after
-  its commit: :func:`invalidate` increments the user's generation
-  (``profile:gen:<id>``) and deletes the row in one script. Session
-  listeners find the changes: ORM flushes of a ``User`` (insert, update,
-  delete: avatar changes, sign-up, account deletion, purchases) and Core
-  ``UPDATE``/``DELETE``/``INSERT`` on ``users`` (``access.update_profile``).
-  When a statement's users cannot be told (no ``users.id ==`` / ``IN`` in its
-  WHERE, or raw SQL text naming ``users``), the global epoch
-  (``profile:epoch``) is incremented instead, which voids every cached row;
+* every service that changes a ``users`` row says so in the same transaction
+  (:func:`invalidate_after_commit`: ``access.update_profile``, the avatar and
+  photo changes, account deletion, positions; a VIP purchase changes no cached column); after its commit
+  :func:`invalidate` increments the user's generation (``profile:gen:<id>``)
+  and deletes the row in one script. A change whose users are unknown (bulk
+  seeding) passes :data:`ALL_USERS`: the global epoch (``profile:epoch``) is
+  incremented instead, which voids every cached row;
 * a reader reads epoch and generation BEFORE it reads the database, and fills
   only if both are unchanged (:data:`_FILL_SCRIPT`, atomic). A change the
   database read missed committed after that read began, so its invalidation
@@ -30,17 +28,17 @@ Invariants (why the cache never serves a row older than a committed change):
 
 If Redis fails right after a commit, the request fails (the change is
 committed); the stale row then lives at most :data:`PROFILE_CACHE_TTL_SECS`.
-A ``users`` row changed outside the app (SQL console) needs ``INCR
-profile:epoch``.
+A ``users`` or ``user_locations`` row changed outside the services (SQL
+console, a test's direct write) needs :func:`invalidate` or ``INCR profile:epoch``.
 
 List cards (``profile:card:<user id>``, written by
 :mod:`wsgi_app.services.location.nearby_cards`) live under the same epoch and
-generations, filled by the same script, and are deleted with the row: so a
-change of a user's ``user_locations`` row (ORM flush, Core ``UPDATE``/``DELETE``
-by ``user_id``; a Core ``INSERT`` or an unknown ``WHERE`` bumps the epoch)
-invalidates that user exactly like a change of their ``users`` row. A flushed
-``Block`` (either side) makes both users' cached nearby state stop counting
-(:func:`wsgi_app.services.location.nearby_viewer.forget`) after the commit.
+generations, filled by the same script, and are deleted with the row: so the
+services that change a user's ``user_locations`` row
+(:mod:`wsgi_app.services.location.positions`) invalidate that user exactly like a
+change of their ``users`` row. A block or unblock makes both users' cached nearby
+state stop counting (:func:`wsgi_app.services.location.nearby_viewer.forget`)
+after its commit (:mod:`wsgi_app.services.social.blocks`).
 """
 
 from __future__ import annotations
@@ -52,6 +50,7 @@ from typing import Any
 
 from wsgi_app.extensions import redis_client
 from wsgi_app.models.user import User
+from wsgi_app.on_commit import collect_on_commit
 from wsgi_app.services.profile.profiles import PROFILE_COLUMNS, load_profile_row
 from wsgi_app.services.redis_scripts import LuaScript
 
@@ -227,5 +226,8 @@ def invalidate(user_ids: Iterable[int]) -> None:
     _INVALIDATE.run(redis_client(), keys, [GENERATION_TTL_SECS, int(ALL_USERS in ids)])
 
 
-# The session listeners that find every committed change (registered on import).
-from wsgi_app.services.profile import cache_invalidation  # noqa: E402, F401
+def invalidate_after_commit(user_ids: Iterable[int]) -> None:
+    """Say, inside the transaction that changes these users' ``users`` or ``user_locations``
+    rows, that their cached rows and cards go after its commit (:data:`ALL_USERS`: users
+    unknown). One :func:`invalidate` per transaction, whatever the number of calls."""
+    collect_on_commit("profile-cache", user_ids, invalidate)

@@ -30,6 +30,7 @@ from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.social import Photo
 from wsgi_app.models.user import User
 from wsgi_app.services import rate_limit
+from wsgi_app.services.profile import cache as profile_cache
 from wsgi_app.services.upload_files import (
     read_bounded,
     remove_after_commit,
@@ -183,6 +184,7 @@ def delete_photo(user_id: int, photo_id: int) -> None:
         owner = db.session.get(User, user_id)
         if owner is not None and owner.avatar == upload_url(photo.filename):
             owner.avatar = None
+            profile_cache.invalidate_after_commit([user_id])
         remove_after_commit([upload_path(photo.filename)])
         db.session.delete(photo)
 
@@ -214,6 +216,7 @@ def set_avatar(user_id: int, photo_id: int) -> User:
         owner = db.session.get(User, user_id)
         assert owner is not None
         owner.avatar = url
+        profile_cache.invalidate_after_commit([user_id])
         return owner
 
     return transactions.write(work, what="avatar")
@@ -243,5 +246,6 @@ def delete_all_photos_for_user(user_id: int) -> None:
     owner = db.session.get(User, user_id)
     if owner is not None and owner.avatar is not None and owner.avatar.startswith(upload_url("")):
         owner.avatar = None
+        profile_cache.invalidate_after_commit([user_id])
     db.session.execute(db.delete(Photo).where(Photo.user_id == user_id))
     remove_after_commit(upload_path(name) for name in filenames)

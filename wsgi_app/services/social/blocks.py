@@ -78,21 +78,26 @@ def block(blocker_id: int, peer_id: int) -> None:
     exists = db.session.get(Block, (blocker_id, peer_id))
     if exists is not None:
         return
+
+    def store() -> None:
+        nearby_viewer.forget_after_commit([blocker_id, peer_id])  # their cached nearby exclusions
+        db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id))
+
     with contextlib.suppress(IntegrityError):  # a concurrent identical block won; same outcome
-        transactions.write(
-            lambda: db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id)), what="block"
-        )
-    nearby_viewer.forget([blocker_id, peer_id])  # their cached nearby exclusions
+        transactions.write(store, what="block")
 
 
 def unblock(blocker_id: int, peer_id: int) -> None:
     """Lift the caller's block of ``peer_id`` (idempotent). A block by the peer stays."""
     other_user(blocker_id, peer_id, "unblock")
     _limit_block_changes(blocker_id)
-    transactions.write_statement(
-        db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == peer_id), what="unblock"
-    )
-    nearby_viewer.forget([blocker_id, peer_id])  # their cached nearby exclusions
+    statement = db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == peer_id)
+
+    def store() -> None:
+        nearby_viewer.forget_after_commit([blocker_id, peer_id])  # their cached nearby exclusions
+        db.session.execute(transactions.single_statement(statement))
+
+    transactions.write(store, what="unblock")
 
 
 def blocks_page(blocker_id: int, page: int, page_count: int) -> dict[str, Any]:
