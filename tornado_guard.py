@@ -41,6 +41,7 @@ from tornado.iostream import IOStream, StreamClosedError
 from async_handlers.lean_get import envelope_response, write_envelope
 from wsgi_app import errors
 from wsgi_app.http_common import MAX_URLENCODED_FIELDS, REQUEST_ID_HEADER, SECURITY_HEADERS
+from wsgi_app.private_apis import apply_proxy_headers, peer_address, unapply_proxy_headers
 from wsgi_app.trusted_proxies import Network, is_trusted
 
 MAX_REQUEST_TARGET_BYTES = 64 * 1024
@@ -148,11 +149,10 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
         if refusal is not None:
             refuse_and_close(self.connection, refusal)
             return None
-        context = self.connection.context
-        if is_trusted(getattr(context, "remote_ip", None), self.trusted):
+        if is_trusted(peer_address(self.connection), self.trusted):
             # Without these headers Tornado's rewrite changes nothing (and costs a getaddrinfo).
             if any(name in headers for name in _XHEADERS):
-                context._apply_xheaders(headers)
+                apply_proxy_headers(self.connection, headers)
                 self.xheaders_applied = True
         elif REQUEST_ID_HEADER in headers:
             # A trusted proxy's request id lets its resend of a signed request pass the nonce
@@ -197,7 +197,7 @@ class _GuardAdapter(httputil.HTTPMessageDelegate):
 
     def _cleanup(self) -> None:
         if self.xheaders_applied:
-            self.connection.context._unapply_xheaders()
+            unapply_proxy_headers(self.connection)
             self.xheaders_applied = False
 
 

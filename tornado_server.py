@@ -44,9 +44,11 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar, cast
 
 import tornado.web
 import uvloop
@@ -83,10 +85,31 @@ from wsgi_app.redis_client import make_async_client
 from wsgi_app.trusted_proxies import parse_networks
 
 log = logging.getLogger("datingtoday.server")
+T = TypeVar("T")
 
 DRAIN_POLL_INTERVAL_SECS = 0.05
 BODY_LIMIT_HEADROOM_BYTES = 1024 * 1024
 METRICS_SAMPLE_MS = 1000
+
+
+class QueueCountingExecutor(ThreadPoolExecutor):
+    """A ``ThreadPoolExecutor`` that counts its submitted jobs not yet started (the metrics'
+    queue gauge), through its public ``submit``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.waiting = 0
+        self._waiting_lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        with self._waiting_lock:
+            self.waiting += 1
+        return super().submit(self._run, fn, args, kwargs)
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        with self._waiting_lock:
+            self.waiting -= 1
+        return fn(*args, **kwargs)
 
 
 class CountingHTTPServer(GuardedHTTPServer):
@@ -148,12 +171,12 @@ class TornadoService:
 
     def __init__(self, flask_app: Flask, threads: int | None = None) -> None:
         self.flask_app = flask_app
-        self.executor = ThreadPoolExecutor(
+        self.executor = QueueCountingExecutor(
             max_workers=threads or flask_app.config["WSGI_THREADS"], thread_name_prefix="wsgi"
         )
         # Native handlers' blocking calls get their own small pool, so long-poll and
         # nearby answers never queue behind slow Flask requests.
-        self.native_executor = ThreadPoolExecutor(
+        self.native_executor = QueueCountingExecutor(
             max_workers=flask_app.config.get("NATIVE_THREADS", 4), thread_name_prefix="native"
         )
         self.context = NativeContext(
@@ -215,8 +238,8 @@ class TornadoService:
         metrics.sample_process(
             self.context.waiters.count(),
             {
-                "wsgi": self.executor._work_queue.qsize(),
-                "native": self.native_executor._work_queue.qsize(),
+                "wsgi": self.executor.waiting,
+                "native": self.native_executor.waiting,
             },
         )
 

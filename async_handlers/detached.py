@@ -31,7 +31,7 @@ from http.client import responses
 from typing import cast
 
 from tornado import httputil
-from tornado.http1connection import HTTP1Connection
+from tornado.http1connection import HTTP1Connection, is_transfer_encoding_chunked
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream, StreamClosedError
 
@@ -75,12 +75,28 @@ class DetachingRequest(httputil.HTTPMessageDelegate):
         assert request is not None and start_line is not None
         request.body, self.chunks = b"".join(self.chunks), []
         connection = cast(HTTP1Connection, self.request_conn)
-        # Keep-alive as Tornado decides it for this request (detaching forgets it).
-        keep_alive = connection._can_keep_alive(start_line, request.headers)
+        # Keep-alive decided as Tornado does for this request (detaching forgets it).
+        keep_alive = request_keeps_alive(start_line, request.headers)
         self.start(connection.detach(), request, keep_alive)
 
     def on_connection_close(self) -> None:
         self.request, self.start_line, self.chunks = None, None, []
+
+
+def request_keeps_alive(start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders) -> bool:
+    """Whether the connection stays open after this request's answer, by HTTP/1's rules as
+    Tornado applies them (``HTTP1Connection``; the server never sets ``no_keep_alive``):
+    HTTP/1.1 unless ``Connection: close``; HTTP/1.0 only with ``Connection: keep-alive`` and
+    a body length it can read (``Content-Length``, chunked) or a GET / HEAD."""
+    connection = (headers.get("Connection") or "").lower()
+    if start_line.version == "HTTP/1.1":
+        return connection != "close"
+    readable = (
+        "Content-Length" in headers
+        or is_transfer_encoding_chunked(headers)
+        or start_line.method in ("HEAD", "GET")
+    )
+    return readable and connection == "keep-alive"
 
 
 def hand_back(server: HTTPServer | None, stream: IOStream) -> None:

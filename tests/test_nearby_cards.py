@@ -142,3 +142,21 @@ def test_a_card_fill_racing_a_change_is_refused(app: Flask, auth, cached: None) 
         assert client.get(profile_cache.card_key(calm.user_id)) == f"{epoch}|old"
         profile_cache.invalidate([calm.user_id])  # and every committed change drops it
         assert client.get(profile_cache.card_key(calm.user_id)) is None
+
+
+def test_a_move_and_a_block_through_the_services_show_at_the_next_page(
+    live_api: ApiClient, app: Flask, auth, cached: None
+) -> None:
+    """The services say what they changed (``on_commit``): a moved person's cached card and the
+    blocking pair's cached states go after the commit."""
+    me, other, third = auth.login(), auth.login(), auth.login()
+    place(app, other, offset(1, 0))
+    place(app, third, offset(2, 0))
+    assert listed(nearby(live_api, me, latlng=latlng(HOME))) == [other.user_id, third.user_id]
+    place(app, third, offset(4, 0))  # within the jump allowance
+    bands = {item["user_id"]: item["distance_km"] for item in nearby(live_api, me).data["list"]}
+    assert bands == {other.user_id: 1, third.user_id: 4}
+    assert live_api.post("/api/block/add", {"peerId": third.user_id}, user=me).status == 200
+    assert listed(nearby(live_api, me)) == [other.user_id]
+    assert live_api.post("/api/block/remove", {"peerId": third.user_id}, user=me).status == 200
+    assert listed(nearby(live_api, me)) == [other.user_id, third.user_id]

@@ -36,6 +36,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from wsgi_app.db_connect import install_connect_listeners
+from wsgi_app.private_apis import pymysql_server_status, pymysql_socket
 
 log = logging.getLogger("datingtoday.database")
 
@@ -60,8 +61,8 @@ def is_write(statement: str) -> bool:
 
 def mysql_in_transaction(dbapi_connection: Any) -> bool:
     """Whether MariaDB has a transaction open on this (PyMySQL) connection; True when unsure."""
-    status = getattr(dbapi_connection, "server_status", None)
-    if not isinstance(status, int) or not status & SERVER_STATUS_AUTOCOMMIT:
+    status = pymysql_server_status(dbapi_connection)
+    if status is None or not status & SERVER_STATUS_AUTOCOMMIT:
         return True
     return bool(status & SERVER_STATUS_IN_TRANS)
 
@@ -86,7 +87,7 @@ def closed_by_server(dbapi_connection: Any) -> bool:
     The server never speaks first on an idle connection, so a socket that is
     readable before we send (its FIN or error packet arrived) is dead. One
     zero-timeout ``select``, no round trip."""
-    sock = getattr(dbapi_connection, "_sock", None)
+    sock = pymysql_socket(dbapi_connection)
     if sock is None:
         return False
     try:
@@ -141,9 +142,8 @@ def _begin_before_first_write(
 
 def tune_engine(engine: Engine) -> None:
     """Install the behaviour described in the module docstring on ``engine`` (once)."""
-    if getattr(engine, "_datingtoday_tuned", False):
+    if event.contains(engine, "before_cursor_execute", _begin_before_first_write):
         return
-    engine._datingtoday_tuned = True  # type: ignore[attr-defined]
     install_connect_listeners(engine)
     event.listen(engine, "before_cursor_execute", _begin_before_first_write)
     dialect = engine.dialect
