@@ -210,3 +210,179 @@ def test_only_config_reads_the_environment() -> None:
             ):
                 readers.append(f"{module_name(path)}:{node.lineno}")
     assert readers == []
+
+
+# -- private attributes of dependencies ----------------------------------------------------
+
+PRIVATE_API_WRAPPER = "wsgi_app.private_apis"
+# Leading-underscore names that are public API: namedtuple's methods (urllib's SplitResult,
+# SQLAlchemy's URL).
+PUBLIC_UNDERSCORE_NAMES = frozenset({"_replace", "_asdict", "_fields", "_make"})
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def own_private_names(paths: list[Path]) -> set[str]:
+    """Every leading-underscore name our own code defines (functions, classes, attributes it
+    assigns, parameters, import aliases): reading one of them is not reaching into a dependency."""
+    names: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+            elif isinstance(node, ast.alias) and node.asname:
+                names.add(node.asname)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+            elif isinstance(node, ast.keyword) and node.arg:
+                names.add(node.arg)
+    return {name for name in names if _is_private(name)}
+
+
+def private_uses(path: Path, own: set[str]) -> list[str]:
+    """``x._name`` (``x`` not ``self`` / ``cls``) and ``getattr(x, "_name")`` where ``_name`` is
+    none of ours: a private attribute of a dependency."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        name = None
+        if isinstance(node, ast.Attribute) and _is_private(node.attr):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                name = node.attr
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr", "hasattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and _is_private(node.args[1].value)
+        ):
+            name = node.args[1].value
+        if name is not None and name not in own and name not in PUBLIC_UNDERSCORE_NAMES:
+            found.append(f"{path.name}:{node.lineno} {name}")
+    return found
+
+
+def _server_side_modules() -> list[Path]:
+    return [*all_modules(), *(ROOT / name for name in SERVER_MODULES)]
+
+
+def test_no_private_attribute_of_a_dependency_outside_the_wrapper_module() -> None:
+    """Tornado, Flask/Werkzeug, SQLAlchemy, PyMySQL, redis-py: public APIs only, except in
+    ``wsgi_app/private_apis.py`` (each use pinned and guarded by tests/test_private_apis.py)."""
+    paths = _server_side_modules()
+    own = own_private_names([p for p in paths if module_name(p) != PRIVATE_API_WRAPPER])
+    uses = [hit for p in paths if module_name(p) != PRIVATE_API_WRAPPER for hit in private_uses(p, own)]
+    assert uses == []
+
+
+def test_the_private_attribute_check_catches_a_use(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "def f(conn, ctx, parts):\n"
+        "    conn._can_keep_alive(1, 2)\n"
+        "    getattr(ctx, '_start_time', 0)\n"
+        "    parts._replace(query='')\n"
+        "    conn._ours()\n"
+    )
+    assert sorted(private_uses(module, {"_ours"})) == ["m.py:2 _can_keep_alive", "m.py:3 _start_time"]
+
+
+# -- import cycles ---------------------------------------------------------------------------
+
+
+def module_level_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """What a module imports when it is imported (``(module, names)`` per statement; names empty
+    for ``import module``): not inside functions, not under TYPE_CHECKING."""
+    tree = ast.parse(path.read_text())
+    package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else module_name(path)
+    found: list[tuple[str, list[str]]] = []
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                visit(node.orelse)
+                continue
+            if isinstance(node, ast.Import):
+                found.extend((alias.name, []) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+                found.append((base, [alias.name for alias in node.names]))
+            elif isinstance(node, ast.If | ast.Try | ast.With):
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    for child in getattr(node, field, []):
+                        visit(child.body if isinstance(child, ast.ExceptHandler) else [child])
+
+    visit(tree.body)
+    return found
+
+
+def import_cycles(paths: list[Path]) -> list[list[str]]:
+    """The cycles of the module-level import graph among our modules (Tarjan's strongly
+    connected components of more than one module)."""
+    modules = {module_name(p): p for p in paths}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges = graph.setdefault(name, set())
+        for base, names in module_level_imports(path):
+            # ``from package import submodule`` depends on the submodule (a package is always
+            # initialised before its submodules, so that edge is implied for every module).
+            submodules = [f"{base}.{n}" for n in names if f"{base}.{n}" in modules]
+            edges.update(submodules or ([base] if base in modules and base != name else []))
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for succ in sorted(graph[node]):
+            if succ not in index:
+                connect(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in on_stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for name in graph:
+        if name not in index:
+            connect(name)
+    return cycles
+
+
+def test_no_import_cycles() -> None:
+    assert import_cycles(_server_side_modules()) == []
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "wsgi_app").mkdir()
+    a, b, c = (tmp_path / "wsgi_app" / f"{n}.py" for n in "abc")
+    a.write_text("from wsgi_app import b\n")
+    b.write_text("import wsgi_app.a\n")
+    c.write_text("def f():\n    from wsgi_app import a\n")  # inside a function: not a cycle
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert import_cycles([a, b, c]) == [["wsgi_app.a", "wsgi_app.b"]]
