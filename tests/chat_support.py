@@ -11,6 +11,7 @@ from flask import Flask
 from PIL import Image
 
 from tests.helpers import ApiClient, Reply, SignedInUser
+from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Block
 from wsgi_app.models.user import AUTHORITY_HIDDEN, User
@@ -67,15 +68,19 @@ def sent_id(reply: Reply) -> int:
 
 def block(app: Flask, blocker: SignedInUser, blocked: SignedInUser) -> None:
     with app.app_context():
-        db.session.add(Block(blocker_id=blocker.user_id, blocked_id=blocked.user_id))
-        nearby_viewer.forget_after_commit([blocker.user_id, blocked.user_id])  # as the service says
-        db.session.commit()
+
+        def change() -> None:
+            db.session.add(Block(blocker_id=blocker.user_id, blocked_id=blocked.user_id))
+            nearby_viewer.forget_after_commit([blocker.user_id, blocked.user_id])  # as the service says
+
+        transactions.write(change)
 
 
 def hide_profile(app: Flask, user: SignedInUser) -> None:
     with app.app_context():
-        row = db.session.get(User, user.user_id)
-        assert row is not None
-        row.authority = AUTHORITY_HIDDEN
-        profile_cache.invalidate_after_commit([user.user_id])  # a change outside the services says so
-        db.session.commit()
+
+        def change() -> None:
+            db.session.get_one(User, user.user_id).authority = AUTHORITY_HIDDEN
+            profile_cache.invalidate_after_commit([user.user_id])  # a change outside the services says so
+
+        transactions.write(change)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from PIL import Image
 
+from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Block, Visit
 from wsgi_app.models.user import User
@@ -31,9 +32,12 @@ def upload_file(content: bytes, name: str = "face.png") -> tuple[io.BytesIO, str
 def set_user_fields(app: Flask, user_id: int, **fields: Any) -> None:
     """A change made outside the services: it says what it changed, as a service does."""
     with app.app_context():
-        db.session.execute(db.update(User).where(User.id == user_id).values(**fields))
-        profile_cache.invalidate_after_commit([user_id])
-        db.session.commit()
+
+        def change() -> None:
+            db.session.execute(db.update(User).where(User.id == user_id).values(**fields))
+            profile_cache.invalidate_after_commit([user_id])
+
+        transactions.write(change)
 
 
 def get_user_row(app: Flask, user_id: int) -> dict[str, Any]:

@@ -158,7 +158,7 @@ def listeners_registered_on_import(path: Path) -> list[str]:
             for decorator in node.decorator_list:
                 target = decorator.func if isinstance(decorator, ast.Call) else decorator
                 if isinstance(target, ast.Attribute) and target.attr == "listens_for":
-                    found.append(f"{path.name}:{decorator.lineno} @listens_for")
+                    found.append(f"{path.name}:{target.lineno} @listens_for")
     for statement in tree.body:
         if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             continue
@@ -267,7 +267,7 @@ def private_uses(path: Path, own: set[str]) -> list[str]:
         ):
             name = node.args[1].value
         if name is not None and name not in own and name not in PUBLIC_UNDERSCORE_NAMES:
-            found.append(f"{path.name}:{node.lineno} {name}")
+            found.append(f"{path.name}:{getattr(node, 'lineno', 0)} {name}")
     return found
 
 

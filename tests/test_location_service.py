@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 
 from tests.helpers import SignedInUser
+from wsgi_app import transactions
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
@@ -81,8 +82,7 @@ def test_forget_location_removes_row_and_cached_cell(app: Flask, auth) -> None:
         location.report_location(bob.user_id, 39.9001, 116.4001)
         cell = location.cell_of(39.9, 116.4)
         assert nearby_cells.load_cells([cell])[cell] == sorted([alice.user_id, bob.user_id])
-        location.forget_location(alice.user_id)
-        db.session.commit()
+        transactions.write(lambda: location.forget_location(alice.user_id))  # as account deletion does
         assert db.session.get(UserLocation, alice.user_id) is None
         assert redis_client().get(nearby_cells.cell_key(cell)) is None
         assert nearby_cells.load_cells([cell])[cell] == [bob.user_id]

@@ -14,7 +14,7 @@ from sqlalchemy import event
 from tests.chat_support import block
 from tests.helpers import ApiClient
 from tests.test_nearby import HOME, latlng, listed, nearby, offset, place
-from wsgi_app import errors
+from wsgi_app import errors, transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.location import UserLocation
 from wsgi_app.services.location import nearby_cards
@@ -70,11 +70,14 @@ def test_every_committed_change_of_a_listed_person_shows_at_the_next_page(
     reply = nearby(live_api, me)
     assert [item["nickname"] for item in reply.data["list"]][0] == "renamed"
     with app.app_context():  # a position changed outside the services, saying so: the card goes
-        row = db.session.get_one(UserLocation, third.user_id)
-        moved_to = snap_to_grid(*offset(6, 0))
-        row.lat, row.lng = moved_to.lat, moved_to.lng
-        profile_cache.invalidate_after_commit([third.user_id])
-        db.session.commit()
+
+        def move() -> None:
+            row = db.session.get_one(UserLocation, third.user_id)
+            moved_to = snap_to_grid(*offset(6, 0))
+            row.lat, row.lng = moved_to.lat, moved_to.lng
+            profile_cache.invalidate_after_commit([third.user_id])
+
+        transactions.write(move)
     bands = {item["user_id"]: item["distance_km"] for item in nearby(live_api, me).data["list"]}
     assert bands == {other.user_id: 1, third.user_id: 6}
     block(app, third, me)  # a block written outside the service, saying so, counts at once

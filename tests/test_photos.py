@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.social_helpers import block, image_bytes, set_user_fields, upload_file
+from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Photo
 from wsgi_app.models.user import AUTHORITY_HIDDEN
@@ -220,9 +221,12 @@ def test_delete_all_photos_for_user(app, api, auth):
     kept = upload(api, bystander, image_bytes()).data["url"].rsplit("/", 1)[1]
     api.post("/api/user/update", {"avatar": "/uploads/" + names[0]}, user=victim)
     with app.app_context():
-        photo_service.delete_all_photos_for_user(victim.user_id)
-        assert set(names) <= stored_files(app)  # nothing removed before the commit
-        db.session.commit()
+
+        def delete_all() -> None:
+            photo_service.delete_all_photos_for_user(victim.user_id)
+            assert set(names) <= stored_files(app)  # nothing removed before the commit
+
+        transactions.write(delete_all)
     assert not set(names) & stored_files(app)
     assert kept in stored_files(app)
     assert photo_rows(app, victim.user_id) == []
@@ -232,9 +236,13 @@ def test_delete_all_photos_for_user(app, api, auth):
 def test_delete_all_photos_rolled_back_keeps_files(app, api, user):
     name = upload(api, user, image_bytes()).data["url"].rsplit("/", 1)[1]
     with app.app_context():
-        photo_service.delete_all_photos_for_user(user.user_id)
-        db.session.rollback()
-        db.session.commit()
+
+        def delete_all_then_fail() -> None:
+            photo_service.delete_all_photos_for_user(user.user_id)
+            raise RuntimeError("the caller's transaction fails")
+
+        with pytest.raises(RuntimeError):
+            transactions.write(delete_all_then_fail)
     assert name in stored_files(app)
     assert len(photo_rows(app, user.user_id)) == 1
 

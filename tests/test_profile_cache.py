@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import event
 
 from tests.social_helpers import image_bytes, set_user_fields
+from wsgi_app import transactions
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import User
 from wsgi_app.services.profile import cache as profile_cache
@@ -70,17 +71,22 @@ def test_an_update_drops_only_its_users_entry(app, api, alice, bob):
 def test_a_change_outside_the_services_is_seen_once_it_says_what_it_changed(app, api, user):
     nickname(api, user)
     with app.app_context():
-        row = db.session.get_one(User, user.user_id)
-        row.nickname = "orm"
-        profile_cache.invalidate_after_commit([user.user_id])
-        db.session.commit()
+
+        def rename() -> None:
+            db.session.get_one(User, user.user_id).nickname = "orm"
+            profile_cache.invalidate_after_commit([user.user_id])
+
+        transactions.write(rename)
     assert nickname(api, user) == "orm"
     set_user_fields(app, user.user_id, nickname="core")
     assert nickname(api, user) == "core"
     with app.app_context():  # users unknown: every cached row voided
-        db.session.execute(db.text("UPDATE users SET nickname = 'raw'"))
-        profile_cache.invalidate_after_commit([profile_cache.ALL_USERS])
-        db.session.commit()
+
+        def rename_all() -> None:
+            db.session.execute(db.text("UPDATE users SET nickname = 'raw'"))
+            profile_cache.invalidate_after_commit([profile_cache.ALL_USERS])
+
+        transactions.write(rename_all)
     assert nickname(api, user) == "raw"
 
 

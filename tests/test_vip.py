@@ -15,7 +15,6 @@ from tests.helpers import ApiClient, SignedInUser
 from wsgi_app.extensions import db
 from wsgi_app.models.user import User
 from wsgi_app.models.vip import Order, Product
-from wsgi_app.services.profile import cache as profile_cache
 from wsgi_app.services.vip import payments
 from wsgi_app.services.vip import purchases as vip
 from wsgi_app.timeutil import utcnow
@@ -57,8 +56,7 @@ def vip_deadline(app: Flask, user_id: int) -> datetime | None:
 def set_deadline(app: Flask, user_id: int, when: datetime | None) -> None:
     with app.app_context():
         db.session.execute(db.update(User).where(User.id == user_id).values(vip_expires_at=when))
-        profile_cache.invalidate_after_commit([user_id])  # a change outside the services says so
-        db.session.commit()
+        db.session.commit()  # no cached column: nothing to say
 
 
 # -- products -------------------------------------------------------------------------

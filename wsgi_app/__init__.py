@@ -19,7 +19,7 @@ MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from flask import Flask
 
-    from wsgi_app import cli, models, on_commit  # noqa: F401  (models register their tables)
+    from wsgi_app import cli, models  # noqa: F401  (models register their tables)
     from wsgi_app.api import register_blueprints
     from wsgi_app.api.error_handlers import register_error_handlers
     from wsgi_app.api.hooks import register_hooks
@@ -43,7 +43,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
 
     db.init_app(app)
-    on_commit.init_app(app)
     with app.app_context():
         for engine in db.engines.values():
             tune_engine(engine)

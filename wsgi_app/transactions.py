@@ -20,7 +20,9 @@ A :func:`write` inside another joins it: the outer one commits and retries.
 
 :func:`on_commit` (only inside :func:`write`) queues a callback to run once the
 transaction has committed (as Django's ``transaction.on_commit``): the event
-stream's wake-ups go out only for what is stored. A rollback (a deadlock retry
+stream's wake-ups go out only for what is stored, and the services that change a
+cached row, a block or a file say so here (:func:`collect_on_commit`: profile
+cache, nearby states, files to remove); nothing reads statements to guess. A rollback (a deadlock retry
 included) drops the callbacks queued by the attempt; a failing callback is
 logged and never undoes the commit.
 Every retry, and a give-up, is logged with the MySQL error number.
@@ -31,7 +33,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Executable
@@ -59,18 +61,36 @@ def on_commit(callback: Callable[[], object]) -> None:
     info.setdefault(_ON_COMMIT_KEY, []).append(callback)
 
 
+class _Collected:
+    """One :func:`collect_on_commit` batch: ``apply(items)`` once, after the commit."""
+
+    def __init__(self, name: str, apply: Callable[[set[Any]], object]) -> None:
+        self.name = name
+        self.apply = apply
+        self.items: set[Any] = set()
+
+    def __call__(self) -> None:
+        self.apply(self.items)
+
+
+def collect_on_commit(name: str, items: Iterable[Any], apply: Callable[[set[Any]], object]) -> None:
+    """Add ``items`` to this transaction's batch called ``name``; after the commit ``apply`` runs
+    once with the whole batch (a transaction that changes many users invalidates them in one
+    call). Only inside :func:`write`, like :func:`on_commit`."""
+    pending = db.session.info.get(_ON_COMMIT_KEY, [])
+    batch = next((c for c in pending if isinstance(c, _Collected) and c.name == name), None)
+    if batch is None:
+        batch = _Collected(name, apply)
+        on_commit(batch)
+    batch.items.update(items)
+
+
 def _run_on_commit(callbacks: list[Callable[[], object]]) -> None:
     for callback in callbacks:
         try:
             callback()
         except Exception:
             log.exception("after-commit callback failed (the transaction is committed)")
-
-
-def in_write() -> bool:
-    """Whether the current session is inside :func:`write` (its work may not have run a
-    statement yet, so the session need not be in a transaction)."""
-    return bool(db.session().info.get(_ACTIVE_KEY))
 
 
 def is_retryable(error: BaseException) -> bool:

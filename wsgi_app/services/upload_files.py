@@ -17,7 +17,7 @@ from typing import IO
 from flask import current_app
 
 from wsgi_app.errors import PARAM_INVALID, PAYLOAD_TOO_LARGE, ApiError
-from wsgi_app.on_commit import collect_on_commit
+from wsgi_app.transactions import collect_on_commit
 
 log = logging.getLogger("datingtoday.files")
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from wsgi_app.extensions import redis_client
-from wsgi_app.on_commit import collect_on_commit
 from wsgi_app.services.location.grid import Cell
 from wsgi_app.services.location.nearby_cells import cache_secs
+from wsgi_app.transactions import collect_on_commit
 
 STATE_KEY_PREFIX = "nearby:viewer:"
 VERSION_KEY_PREFIX = "nearby:viewer-v:"

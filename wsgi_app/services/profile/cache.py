@@ -26,8 +26,9 @@ Invariants (why the cache never serves a row older than a committed change):
   request), so one cannot expire and come back to a reader's old value within
   one read; the epoch never expires.
 
-If Redis fails right after a commit, the request fails (the change is
-committed); the stale row then lives at most :data:`PROFILE_CACHE_TTL_SECS`.
+If Redis fails right after a commit, the failed invalidation is logged (the
+change is committed; ``transactions.on_commit``); the stale row then lives at
+most :data:`PROFILE_CACHE_TTL_SECS`.
 A ``users`` or ``user_locations`` row changed outside the services (SQL
 console, a test's direct write) needs :func:`invalidate` or ``INCR profile:epoch``.
 
@@ -50,9 +51,9 @@ from typing import Any
 
 from wsgi_app.extensions import redis_client
 from wsgi_app.models.user import User
-from wsgi_app.on_commit import collect_on_commit
 from wsgi_app.services.profile.profiles import PROFILE_COLUMNS, load_profile_row
 from wsgi_app.services.redis_scripts import LuaScript
+from wsgi_app.transactions import collect_on_commit
 
 PROFILE_CACHE_TTL_SECS = 300
 GENERATION_TTL_SECS = 24 * 3600
