@@ -14,6 +14,7 @@ from flask import Flask
 from tests.chat_support import hide_profile
 from tests.helpers import ApiClient, HttpTransport, SignedInUser
 from tests.test_nearby import HOME, latlng, listed, nearby, offset, place
+from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.location import UserLocation
 from wsgi_app.models.user import User
@@ -22,6 +23,7 @@ from wsgi_app.services.location import nearby as nearby_service
 from wsgi_app.services.location import nearby_cells
 from wsgi_app.services.location import positions as location
 from wsgi_app.services.location.grid import Cell, cell_centre, distance_band_km, distance_km, row_geometry
+from wsgi_app.services.profile import cache as profile_cache
 
 
 @pytest.fixture(params=[0, 300], ids=["uncached", "cached"])
@@ -108,10 +110,14 @@ def test_a_cell_cached_before_a_change_never_shows_a_wrong_answer(
         u.user_id for u in (moved, hidden, kept)
     )
     far = location.snap_to_grid(*offset(9, 0))
-    with app.app_context():  # no invalidation: straight to the rows
-        row = db.session.get_one(UserLocation, moved.user_id)
-        row.lat, row.lng = far.lat, far.lng
-        db.session.commit()
+    with app.app_context():  # the cells not invalidated yet: the card only, as the service says
+
+        def move() -> None:
+            row = db.session.get_one(UserLocation, moved.user_id)
+            row.lat, row.lng = far.lat, far.lng
+            profile_cache.invalidate_after_commit([moved.user_id])
+
+        transactions.write(move)
     hide_profile(app, hidden)
     reply = nearby(live_api, me)
     assert [(i["user_id"], i["distance_km"]) for i in reply.data["list"]] == [
