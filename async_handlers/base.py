@@ -29,7 +29,7 @@ from tornado.ioloop import IOLoop
 
 from async_handlers.auth import authenticate_async
 from async_handlers.redis_batch import RedisBatcher
-from async_handlers.redis_wire import wire_for_url
+from async_handlers.redis_wire import wire_for_client
 from async_handlers.waiters import WaiterRegistry, WakeListener
 from wsgi_app import errors, metrics, native_endpoints
 from wsgi_app.declarations import EndpointSpec
@@ -67,7 +67,7 @@ class NativeContext:
     redis_batch: RedisBatcher = field(init=False)
 
     def __post_init__(self) -> None:
-        self.redis_batch = RedisBatcher(self.redis, wire_for_url(self.flask_app.config["REDIS_URL"]))
+        self.redis_batch = RedisBatcher(self.redis, wire_for_client(self.redis))
         self.waiters.max_per_user = int(self.flask_app.config["LONGPOLL_MAX_PER_USER"])
 
     @cached_property

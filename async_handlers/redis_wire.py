@@ -23,8 +23,10 @@ Invariants:
 - a new connection is opened only when a batch needs one (connect bounded by
   ``CONNECT_TIMEOUT_SECS``), authenticated and on the URL's database before any
   batch is written to it;
-- only plain ``redis://host[:port][/db]`` URLs, with an optional user and
-  password (:func:`wire_for_url`); any other keeps ``redis.asyncio``.
+- only to the server of a plain TCP ``redis.asyncio`` client of the one factory
+  (``wsgi_app.redis_client``), with its host, port, database, user and password as
+  redis-py parsed them from ``REDIS_URL`` (:func:`wire_for_client`); any other
+  (TLS, Unix socket, Sentinel, RESP3, embedded) keeps ``redis.asyncio``.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
 
 import hiredis
 import redis
+import redis.asyncio as aioredis
 
 from wsgi_app.redis_client import REDIS_BACKOFF_BASE_SECS, REDIS_BACKOFF_CAP_SECS, REDIS_RETRIES
 
@@ -179,18 +181,25 @@ class RedisWire:
             self._connection = None
 
 
-def wire_for_url(url: str) -> RedisWire | None:
-    """A :class:`RedisWire` for a plain ``redis://`` URL; None for any other (TLS, socket, embedded)."""
-    parts = urlsplit(url)
-    if parts.scheme != "redis" or not parts.hostname or parts.query:
+def wire_for_client(client: Any) -> RedisWire | None:
+    """A :class:`RedisWire` to the server the event loop's ``redis.asyncio`` client (made by
+    ``wsgi_app.redis_client``, the one factory of Redis connections) connects to, with its
+    credentials and database as redis-py parsed them; None when that client's connections are
+    anything but plain TCP with RESP2 and a fixed password (TLS, a Unix socket, Sentinel, a
+    credential provider, RESP3, the embedded stand-in): the batch then keeps ``redis.asyncio``."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None or pool.connection_class is not aioredis.Connection:
         return None
-    path = parts.path.strip("/")
-    if path and not path.isdigit():
+    kwargs = pool.connection_kwargs
+    if kwargs.get("credential_provider") is not None or str(kwargs.get("protocol") or 2) != "2":
+        return None
+    host = kwargs.get("host")
+    if not host:
         return None
     return RedisWire(
-        parts.hostname,
-        parts.port or DEFAULT_PORT,
-        int(path or 0),
-        unquote(parts.username) if parts.username else None,
-        unquote(parts.password) if parts.password is not None else None,
+        host,
+        int(kwargs.get("port") or DEFAULT_PORT),
+        int(kwargs.get("db") or 0),
+        kwargs.get("username"),
+        kwargs.get("password"),
     )

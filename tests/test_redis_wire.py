@@ -12,9 +12,10 @@ from typing import Any, TypeVar, cast
 import pytest
 import redis
 import uvloop
+from redis.asyncio.sentinel import Sentinel
 
 from async_handlers.redis_batch import RedisBatcher
-from async_handlers.redis_wire import RedisWire, wire_for_url
+from async_handlers.redis_wire import RedisWire, wire_for_client
 from tests.integration.services import RedisServer
 from wsgi_app.redis_client import make_async_client
 
@@ -42,8 +43,12 @@ def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, T]], T]
     )
 
 
+def _wire_for_url(url: str) -> RedisWire | None:
+    return wire_for_client(make_async_client(url))
+
+
 def _wire(url: str) -> RedisWire:
-    wire = wire_for_url(url)
+    wire = _wire_for_url(url)
     assert wire is not None
     return wire
 
@@ -58,8 +63,11 @@ def test_only_plain_redis_urls_get_a_wire() -> None:
         "p@ss",
     )
     assert _wire("redis://127.0.0.1").port == 6379
-    for url in ("rediss://127.0.0.1:6379/0", "memory://", "unix:///tmp/r.sock", "redis://h:1/0?timeout=1"):
-        assert wire_for_url(url) is None
+    assert _wire("redis://h:1/0?socket_timeout=1").port == 1  # an option of its own: still the wire
+    for url in ("rediss://127.0.0.1:6379/0", "memory://", "unix:///tmp/r.sock", "redis://h:1/0?protocol=3"):
+        assert _wire_for_url(url) is None
+    sentinel = Sentinel([("127.0.0.1", 26379)], password="p").master_for("main")  # not connected
+    assert wire_for_client(sentinel) is None  # Sentinel-managed connections keep redis.asyncio
 
 
 def test_batches_get_their_own_answers_in_order_and_errors_as_redis_py_gives_them(
