@@ -66,11 +66,16 @@ class PrecheckedRequest:
 
 def ask_redis(client: redis.Redis, plan: AuthPlan, prefetch: Sequence[str] = ()) -> list[Any]:
     """The answers to the plan's commands, then the values of ``prefetch``, in one pipelined round trip."""
+    answers = _pipelined(client, [*auth_core.redis_commands(plan), *(("GET", key) for key in prefetch)])
+    if auth_core.epoch_missing(answers):  # Redis lost its memory: the rare second round trip
+        answers = auth_core.with_epoch(answers, _pipelined(client, auth_core.epoch_commands()))
+    return answers
+
+
+def _pipelined(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     pipe = client.pipeline(transaction=False)
-    for command in auth_core.redis_commands(plan):
+    for command in commands:
         pipe.execute_command(*command)
-    for key in prefetch:
-        pipe.execute_command("GET", key)
     return pipe.execute()
 
 
