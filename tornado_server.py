@@ -78,8 +78,10 @@ from wsgi_app.config import (
     ServerSettings,
     server_settings_from_env,
 )
+from wsgi_app.extensions import redis_client
 from wsgi_app.logging_setup import configure_logging
 from wsgi_app.redis_client import make_async_client
+from wsgi_app.services.auth.request_auth import note_nonce_epoch
 from wsgi_app.trusted_proxies import parse_networks
 
 log = logging.getLogger("datingtoday.server")
@@ -276,6 +278,8 @@ async def serve(args: argparse.Namespace, settings: ServerSettings) -> None:
     except InsecureConfigError as err:
         log.error("%s", err)
         raise SystemExit(2) from None
+    with flask_app.app_context():
+        note_nonce_epoch(redis_client())  # a Redis that lost its memory is noticed before listening
     service = TornadoService(flask_app)
     service.listen(args.port, args.address)
     frozen = freeze_startup_objects()

@@ -63,3 +63,14 @@ def failure_spec(error: BaseException) -> ErrorSpec:
     if database_unreachable(error):
         return errors.DATABASE_UNAVAILABLE
     return errors.INTERNAL_ERROR
+
+
+def describe_failure(spec: ErrorSpec, error: BaseException) -> str:
+    """The one log line of a handled dependency failure, naming the dependency (no traceback):
+    ``redis_unavailable: Redis ConnectionError: ...`` or ``database_busy: MySQL error 1205 ...``."""
+    if isinstance(error, redis.exceptions.RedisError):
+        return f"{spec.name}: Redis {type(error).__name__}: {error}"
+    detail = getattr(error, "orig", None) or error
+    text = str(detail).splitlines()[0][:200] if str(detail) else ""
+    code = mysql_error_code(error)
+    return f"{spec.name}: database {type(error).__name__} (MySQL error {code}) {text}".rstrip()
