@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from tornado import httputil
 
-from async_handlers.admission import Admission, RefusedRequest
+from async_handlers.admission import REQUEST_START_HEADER, Admission, RefusedRequest
 from async_handlers.lean_get import RawQueryRequest, RawRequestReader
 
 # (server connection, request connection, request line) -> the request's delegate, or None.
@@ -83,7 +83,10 @@ class _Dispatching(httputil.HTTPMessageDelegate):
         dispatch = self.dispatch
         path = start_line.path.partition("?")[0]
         native = dispatch.native_paths.match(path) is not None
-        if dispatch.admission is not None and dispatch.admission.refusal(start_line.method, path, native):
+        admission = dispatch.admission
+        if admission is not None and admission.refusal(
+            start_line.method, path, native, headers.get(REQUEST_START_HEADER)
+        ):
             self.delegate = RefusedRequest(self.request_conn)
         elif native:
             fast = dispatch.fast_paths.get(path)

@@ -207,6 +207,7 @@ class TornadoService:
         metrics.process_started()
         self.sampler = PeriodicCallback(self.sample_metrics, METRICS_SAMPLE_MS)
         self.sampler.start()
+        self.admission.start()
         return self.server
 
     def open_connections(self) -> int:
@@ -233,6 +234,7 @@ class TornadoService:
         log.info("shutting down: draining (not listening, keep-alive off)")
         if self.sampler is not None:
             self.sampler.stop()
+        self.admission.stop()
         if self.server is not None:
             self.server.conn_params.no_keep_alive = True
             self.server.stop()

@@ -21,6 +21,21 @@ wait budget on that estimate:
   The expensive class (a transaction, a commit): shed first, so reads and polls
   survive an overload of sends.
 
+The time a request already waited before the process read it (its *sojourn*:
+nginx stamps ``X-Request-Start: t=<seconds>`` when it sends it) is the other
+signal: a request that waited past its class's budget is refused (answering it
+late helps nobody), and while the recent sojourns (an average) exceed the
+class's target, new requests of that class are refused too, which drains the
+queue so the next refusals are answered at once.
+
+The pools' queue is not the only place a request waits: when the worker threads
+hold the GIL, the event loop itself falls behind and requests wait in the socket
+before the edge even reads them. So the loop measures its own lag
+(:meth:`Admission.start`: a timer every :data:`LAG_SAMPLE_SECS`, how late it
+fires, averaged over ~0.1 s) and writes are refused while it exceeds :data:`WRITE_LOOP_LAG_BUDGET_SECS`,
+reads while it exceeds :data:`READ_LOOP_LAG_BUDGET_SECS`: refusing writes is what
+gives the loop its time back.
+
 Both budgets are far below nginx's read timeout (``wsgi_app/timeouts.py``):
 an admitted request waits at most about its budget for a thread, then its own
 bounded dependency waits. Pools are also bounded in jobs (:data:`MAX_QUEUED_PER_THREAD`
@@ -32,6 +47,7 @@ counters the pools keep (no lock on the request path beyond the pool's own).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import threading
@@ -49,8 +65,23 @@ from wsgi_app.http_common import SECURITY_HEADERS
 log = logging.getLogger("datingtoday.admission")
 T = TypeVar("T")
 
-WRITE_WAIT_BUDGET_SECS = 0.25
+WRITE_WAIT_BUDGET_SECS = 0.2
 READ_WAIT_BUDGET_SECS = 0.75
+# A request that already waited this long before the process read it is refused.
+WRITE_STALE_SECS = 0.5
+READ_STALE_SECS = 1.0
+WRITE_LOOP_LAG_BUDGET_SECS = 0.1
+# Averages of the time requests waited before the process read them; a single request is
+# refused beyond its class's wait budget (below). Loose enough for a busy shared host.
+WRITE_SOJOURN_TARGET_SECS = 0.05
+READ_SOJOURN_TARGET_SECS = 0.3
+SOJOURN_EWMA_WEIGHT = 0.05
+REQUEST_START_HEADER = "X-Request-Start"
+READ_LOOP_LAG_BUDGET_SECS = 0.25
+LAG_SAMPLE_SECS = 0.02
+# The lag is averaged over the last ~5 samples (0.1 s): one late wake-up of a busy host is
+# not an overload, a loop that stays behind is.
+LAG_EWMA_WEIGHT = 0.25
 MAX_QUEUED_PER_THREAD = 64
 RETRY_AFTER_SECS = 1
 SERVICE_EWMA_WEIGHT = 0.1  # the mean run time follows the last ~10 jobs
@@ -117,21 +148,56 @@ class Admission:
         self.wsgi_pool = wsgi_pool
         self.native_pool = native_pool
         self.shed: dict[RequestClass, int] = dict.fromkeys(RequestClass, 0)
+        self.loop_lag_secs = 0.0
+        self.sojourn_secs = 0.0
+        self._lag_timer: asyncio.TimerHandle | None = None
+        self._expected = 0.0
         self._shed_logged = dict(self.shed)
         self._last_log = time.monotonic()
 
-    def refusal(self, method: str, path: str, native: bool) -> RequestClass | None:
+    def start(self) -> None:
+        """Start measuring the event loop's lag (call on the loop)."""
+        loop = asyncio.get_running_loop()
+        self._expected = loop.time() + LAG_SAMPLE_SECS
+        self._lag_timer = loop.call_at(self._expected, self._sample_lag)
+
+    def stop(self) -> None:
+        if self._lag_timer is not None:
+            self._lag_timer.cancel()
+            self._lag_timer = None
+
+    def _sample_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self.loop_lag_secs += LAG_EWMA_WEIGHT * (now - self._expected - self.loop_lag_secs)
+        self._expected = now + LAG_SAMPLE_SECS
+        self._lag_timer = loop.call_at(self._expected, self._sample_lag)
+
+    def refusal(
+        self, method: str, path: str, native: bool, request_start: str | None = None
+    ) -> RequestClass | None:
         """None: admitted; else the class of the refused request. ``native``: the path is
         served by a native handler (its reads use the native pool; its writes, the chat
-        send, the WSGI pool)."""
+        send, the WSGI pool). ``request_start``: nginx's ``X-Request-Start`` header."""
         request_class = classify(method, path)
         if request_class is RequestClass.POLL:
             return None
+        sojourn = _sojourn_secs(request_start)
+        self.sojourn_secs += SOJOURN_EWMA_WEIGHT * (sojourn - self.sojourn_secs)
         if request_class is RequestClass.WRITE:
-            pool, budget = self.wsgi_pool, WRITE_WAIT_BUDGET_SECS
+            pool, budget, lag_budget = self.wsgi_pool, WRITE_WAIT_BUDGET_SECS, WRITE_LOOP_LAG_BUDGET_SECS
+            target, stale = WRITE_SOJOURN_TARGET_SECS, WRITE_STALE_SECS
         else:
-            pool, budget = (self.native_pool if native else self.wsgi_pool), READ_WAIT_BUDGET_SECS
-        if pool.expected_wait_secs() <= budget and not pool.full():
+            pool = self.native_pool if native else self.wsgi_pool
+            budget, lag_budget = READ_WAIT_BUDGET_SECS, READ_LOOP_LAG_BUDGET_SECS
+            target, stale = READ_SOJOURN_TARGET_SECS, READ_STALE_SECS
+        if (
+            sojourn <= stale
+            and self.sojourn_secs <= target
+            and self.loop_lag_secs <= lag_budget
+            and pool.expected_wait_secs() <= budget
+            and not pool.full()
+        ):
             return None
         self.shed[request_class] += 1
         metrics.observe_shed(request_class.value)
@@ -145,14 +211,27 @@ class Admission:
             return
         counts = {c.value: self.shed[c] - self._shed_logged[c] for c in RequestClass}
         log.warning(
-            "overloaded: refused %s in the last %.0fs (expected wait: wsgi %.0f ms, native %.0f ms)",
+            "overloaded: refused %s in the last %.0fs (waited before read %.0f ms, loop lag %.0f ms; "
+            "expected wait: wsgi %.0f ms, native %.0f ms)",
             ", ".join(f"{n} {name}" for name, n in counts.items() if n),
             now - self._last_log,
+            1000 * self.sojourn_secs,
+            1000 * self.loop_lag_secs,
             1000 * self.wsgi_pool.expected_wait_secs(),
             1000 * self.native_pool.expected_wait_secs(),
         )
         self._shed_logged = dict(self.shed)
         self._last_log = now
+
+
+def _sojourn_secs(request_start: str | None) -> float:
+    """How long ago nginx sent the request (``t=<seconds since the epoch>``); 0 if unknown."""
+    if not request_start or not request_start.startswith("t="):
+        return 0.0
+    try:
+        return max(0.0, time.time() - float(request_start[2:]))
+    except ValueError:
+        return 0.0
 
 
 OVERLOADED_BODY = errors.dumps_envelope(errors.error_body(errors.OVERLOADED)).encode()

@@ -55,7 +55,11 @@ def _fd_limit(wanted: int) -> int:
 def template_values(settings: StackSettings) -> dict[str, object]:
     failures = f"max_fails=1 fail_timeout={UPSTREAM_FAIL_TIMEOUT_SECS}s"
     address = settings.bind_address
-    servers = "\n".join(f"        server {address}:{port} {failures};" for port in settings.ports)
+    servers = "\n".join(
+        f"        server {address}:{port} {failures} max_conns={settings.upstream_max_conns};"
+        for port in settings.ports
+    )
+    poll_servers = "\n".join(f"        server {address}:{port} {failures};" for port in settings.ports)
     return {
         "repo_dir": REPO_DIR,
         "run_dir": settings.run_dir,
@@ -77,6 +81,7 @@ def template_values(settings: StackSettings) -> dict[str, object]:
         "worker_connections": settings.nginx_worker_connections,
         "worker_rlimit_nofile": settings.nginx_worker_connections * 2,
         "upstream_servers": servers.lstrip(),
+        "poll_upstream_servers": poll_servers.lstrip(),
         "upstream_keepalive": settings.upstream_keepalive,
         "upstream_read_timeout": f"{settings.upstream_read_timeout_secs:g}s",
         "poll_read_timeout": f"{settings.effective_poll_read_timeout_secs:g}s",

@@ -65,6 +65,9 @@ class StackSettings:
     # Each waiting poll holds two connections in nginx (client + upstream).
     nginx_worker_connections: int = 20480  # DT_NGINX_WORKER_CONNECTIONS (per worker)
     upstream_keepalive: int = 128  # DT_UPSTREAM_KEEPALIVE (idle connections per nginx worker)
+    # DT_UPSTREAM_MAX_CONNS: requests in flight per process (polls apart); beyond, nginx answers
+    # 503 at once instead of queueing in a process whose CPU is saturated (docs/operations.md).
+    upstream_max_conns: int = 32
     min_fds: int = 20000  # DT_MIN_FDS: supervisord's (and so each process's) descriptor limit
     start_secs: int = 5  # DT_START_SECS: supervisord startsecs (a process must stay up this long)
     drain_secs: float = 10.0  # SHUTDOWN_DRAIN_SECS of the processes
@@ -93,6 +96,7 @@ class StackSettings:
             nginx_user=os.environ.get("DT_NGINX_USER", ""),
             nginx_worker_connections=_env_int("DT_NGINX_WORKER_CONNECTIONS", cls.nginx_worker_connections),
             upstream_keepalive=_env_int("DT_UPSTREAM_KEEPALIVE", cls.upstream_keepalive),
+            upstream_max_conns=_env_int("DT_UPSTREAM_MAX_CONNS", cls.upstream_max_conns),
             min_fds=_env_int("DT_MIN_FDS", cls.min_fds),
             start_secs=_env_int("DT_START_SECS", cls.start_secs),
             drain_secs=_env_float("SHUTDOWN_DRAIN_SECS", cls.drain_secs),

@@ -50,7 +50,7 @@ class _Saturated:
         for _ in range(pool.threads):
             pool.submit(self.release.wait, 30)
         time.sleep(0.05)
-        pool.service_secs = 0.01
+        pool.service_secs = 0.05
         for _ in range(int(expected_wait_secs * pool.threads / pool.service_secs) + 1):
             pool.submit(self.release.wait, 30)
 
@@ -113,3 +113,14 @@ def test_admission_is_unused_without_a_server(app) -> None:
         assert Admission(pool, pool).refusal("POST", "/api/chat/send", True) is None
     finally:
         pool.shutdown()
+
+
+def test_a_request_that_waited_past_its_budget_before_it_was_read_is_refused(
+    live_server, live_api: ApiClient, user: SignedInUser
+) -> None:
+    stale = {"X-Request-Start": f"t={time.time() - 2 * admission.READ_STALE_SECS:.3f}"}
+    refused = live_api.get("/api/user/show", user=user, headers=stale)
+    assert (refused.status, refused.code) == (503, 526)
+    live_server.service.admission.sojourn_secs = 0.0  # forget the stale one's share of the average
+    fresh = {"X-Request-Start": f"t={time.time():.3f}"}
+    assert live_api.get("/api/user/show", user=user, headers=fresh).status == 200

@@ -26,6 +26,7 @@ from wsgi_app.services.auth.signing import sign_params
 
 ANSWER_TIMEOUT_SECS = 30.0
 MAX_CONNECTIONS = 400
+NOT_SENT = -2
 _nonces = itertools.count()
 
 
@@ -34,9 +35,10 @@ class Sent:
     kind: str  # "write", "read", "poll"
     started: float
     ended: float
-    status: int  # 0: no answer
+    status: int  # 0: no answer; -2: not sent (the generator's own connection cap)
     code: int  # -1: no envelope
     retry_after: str | None = None
+    error: str = ""
 
     @property
     def secs(self) -> float:
@@ -56,7 +58,9 @@ class Person:
 class HttpClient:
     """Keep-alive connections to one address; one request per connection at a time."""
 
-    def __init__(self, base_url: str, creds: AppCredentials) -> None:
+    def __init__(self, base_url: str, creds: AppCredentials, stamp: bool = False) -> None:
+        """``stamp``: add ``X-Request-Start`` as nginx does (when sending to a process directly)."""
+        self.stamp = stamp
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.creds = creds
@@ -86,10 +90,14 @@ class HttpClient:
 
     async def send(self, kind: str, request: bytes) -> Sent:
         started = time.monotonic()
+        if self.stamp:  # what nginx adds: when the request left for the process
+            request = request.replace(b"\r\n", b"\r\nX-Request-Start: t=%.3f\r\n" % time.time(), 1)
+        if not self.idle and self.open >= MAX_CONNECTIONS:
+            return Sent(kind, started, started, NOT_SENT, -1)
         try:
             status, headers, body = await asyncio.wait_for(self._exchange(request), ANSWER_TIMEOUT_SECS)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
-            return Sent(kind, started, time.monotonic(), 0, -1)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as err:
+            return Sent(kind, started, time.monotonic(), 0, -1, error=type(err).__name__)
         ended = time.monotonic()
         try:
             code = int(json.loads(body).get("code", -1))
