@@ -138,7 +138,11 @@ def test_a_35s_database_lock_fails_only_writes_with_an_envelope_in_bounded_time(
     }
     assert reads and writes, "the scenario ran no requests"
     assert [c for c in reads if c[3] != 200] == [], "reads keep working"
-    assert {(c[3], c[4]) for c in writes} == {(503, DATABASE_BUSY.code)}
+    # 525 after the bounded lock wait; 526 when the writes already waiting for the lock fill
+    # the pool past the write budget (shed at once instead of queueing behind the lock).
+    answered = {(c[3], c[4]) for c in writes}
+    assert (503, DATABASE_BUSY.code) in answered
+    assert answered <= {(503, DATABASE_BUSY.code), (503, OVERLOADED.code)}
     assert max(write_secs) < timeouts.DB_LOCK_WAIT_SECS + 3.0  # bounded, far below nginx's cut
     assert [c for c in after if c[3] != 200] == []
 
