@@ -23,10 +23,10 @@ wait budget on that estimate:
 
 The time a request already waited before the process read it (its *sojourn*:
 nginx stamps ``X-Request-Start: t=<seconds>`` when it sends it) is the other
-signal: a request that waited past its class's budget is refused (answering it
-late helps nobody), and while the recent sojourns (an average) exceed the
-class's target, new requests of that class are refused too, which drains the
-queue so the next refusals are answered at once.
+signal: while the recent sojourns (an average) exceed the class's target, new
+requests of that class are refused, which drains the queue so the next refusals
+are answered at once. One request alone decides nothing: a request nginx resent
+after a process died carries the stamp of its first send.
 
 The loop also measures its own lag (:meth:`Admission.start`: a timer every
 :data:`LAG_SAMPLE_SECS`, how late it fires, averaged over ~0.1 s), for the log
@@ -65,9 +65,9 @@ T = TypeVar("T")
 
 WRITE_WAIT_BUDGET_SECS = 0.2
 READ_WAIT_BUDGET_SECS = 0.75
-# A request that already waited this long before the process read it is refused.
-WRITE_STALE_SECS = 1.0
-READ_STALE_SECS = 2.0
+# One request's wait counts at most this much in the average: a request nginx resent after a
+# process died carries its first send's stamp (a resend is no sign of this process's queue).
+SOJOURN_SAMPLE_CAP_SECS = 1.0
 # Averages of the time requests waited before the process read them: loose enough that a
 # busy shared host (tens of ms of scheduling delay) never sheds a normal load.
 WRITE_SOJOURN_TARGET_SECS = 0.25
@@ -179,19 +179,15 @@ class Admission:
         if request_class is RequestClass.POLL:
             return None
         sojourn = _sojourn_secs(request_start)
-        self.sojourn_secs += SOJOURN_EWMA_WEIGHT * (sojourn - self.sojourn_secs)
+        sample = min(sojourn, SOJOURN_SAMPLE_CAP_SECS)
+        self.sojourn_secs += SOJOURN_EWMA_WEIGHT * (sample - self.sojourn_secs)
         if request_class is RequestClass.WRITE:
             pool, budget = self.wsgi_pool, WRITE_WAIT_BUDGET_SECS
-            target, stale = WRITE_SOJOURN_TARGET_SECS, WRITE_STALE_SECS
+            target = WRITE_SOJOURN_TARGET_SECS
         else:
             pool = self.native_pool if native else self.wsgi_pool
-            budget, target, stale = READ_WAIT_BUDGET_SECS, READ_SOJOURN_TARGET_SECS, READ_STALE_SECS
-        if (
-            sojourn <= stale
-            and self.sojourn_secs <= target
-            and pool.expected_wait_secs() <= budget
-            and not pool.full()
-        ):
+            budget, target = READ_WAIT_BUDGET_SECS, READ_SOJOURN_TARGET_SECS
+        if self.sojourn_secs <= target and pool.expected_wait_secs() <= budget and not pool.full():
             return None
         self.shed[request_class] += 1
         metrics.observe_shed(request_class.value)

@@ -105,11 +105,7 @@ def test_sigkill_of_one_process_fails_only_non_idempotent_calls_in_flight(
     killed_at = time.monotonic()
     os.kill(victim["pid"], signal.SIGKILL)
 
-    def back() -> bool:
-        now = next(p for p in stack.status()["processes"] if p["port"] == victim["port"])
-        return now["pid"] not in (0, victim["pid"]) and now["healthy"]
-
-    wait_for(back, "supervisord restarting the killed process")
+    wait_for(lambda: replaced(stack, victim), "supervisord restarting the killed process")
     recovered = time.monotonic()
     finish_load(load, recovered)
     failures = load.failures()
@@ -125,6 +121,12 @@ def test_sigkill_of_one_process_fails_only_non_idempotent_calls_in_flight(
     }
     assert names([c for c in failures if c not in excused]) == []
     assert_no_loss(load)
+
+
+def replaced(stack: Stack, victim: dict) -> bool:
+    """Whether the process on ``victim``'s port has a new pid and answers its health check."""
+    now = next(p for p in stack.status()["processes"] if p["port"] == victim["port"])
+    return now["pid"] not in (0, victim["pid"]) and bool(now["healthy"])
 
 
 def _ms_percentile(sorted_secs: list[float], fraction: float) -> int | None:

@@ -33,6 +33,7 @@ from tests.integration.test_operations import (
     assert_no_loss,
     finish_load,
     names,
+    replaced,
     started_load,
     summary,
     wait_for,
@@ -171,11 +172,7 @@ def test_a_stopped_process_is_replaced_and_no_request_waits_long(
             os.kill(victim["pid"], signal.SIGCONT)
     detected_at = time.monotonic()
 
-    def back() -> bool:
-        now = next(p for p in stack.status()["processes"] if p["port"] == victim["port"])
-        return now["pid"] not in (0, victim["pid"]) and now["healthy"]
-
-    wait_for(back, "supervisord starting a new process")
+    wait_for(lambda: replaced(stack, victim), "supervisord starting a new process")
     replaced_at = time.monotonic()
     finish_load(load, replaced_at)
     polls_wait = float(stack.settings.env.get("LONGPOLL_TIMEOUT_SECS", "5")) + 1.0
