@@ -152,7 +152,7 @@ def test_the_next_batch_after_a_restart_succeeds_and_a_stopped_server_fails_fast
 
 
 def test_a_redis_that_stops_answering_fails_the_batch_within_the_reply_bound(
-    run: Callable[[Coroutine[Any, Any, T]], T], own_redis: RedisServer
+    run: Callable[[Coroutine[Any, Any, Any]], Any], own_redis: RedisServer
 ) -> None:
     """A stopped Redis (SIGSTOP: connections accepted, nothing answered) is a
     ``redis.TimeoutError`` within ``REDIS_REPLY_TIMEOUT_SECS``, not a wait without end; the
