@@ -18,6 +18,7 @@ from async_handlers.chat_poll import ChatPollHandler
 from async_handlers.chat_send import ChatSendHandler
 from async_handlers.nearby import NearbyListHandler
 from async_handlers.waiters import WakeListener, drain_waiters
+from wsgi_app.redis_client import RedisTarget, primary_locator
 
 NATIVE_HANDLERS: list[tuple[str, type[NativeApiHandler]]] = [
     ("/api/time", ServerTimeHandler),
@@ -37,7 +38,8 @@ def start_native_services(context: NativeContext) -> None:
     the shutdown hook that answers every waiting poll, then stops the listener."""
     if context.listener is not None:
         return
-    listener = WakeListener(context.redis, context.waiters)
+    target = RedisTarget.from_config(context.flask_app.config)
+    listener = WakeListener(context.redis, context.waiters, primary_locator(target))
     context.listener = listener
     listener.start()
 

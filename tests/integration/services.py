@@ -165,3 +165,154 @@ class MariaDBServer(ServerProcess):
                 cur.execute(f"CREATE DATABASE IF NOT EXISTS {self.database} CHARACTER SET utf8mb4")
         finally:
             conn.close()
+
+
+class SentinelGroup:
+    """A Redis primary, two replicas and three sentinels (Debian's ``redis-sentinel``, else
+    ``redis-server --sentinel``) on free loopback ports, each with its files in ``workdir``.
+
+    ``down_after_ms`` is Sentinel's ``down-after-milliseconds`` (production: ~5000; tests use
+    less so a failover takes a few seconds). Invariant: ``start()`` returns once every replica
+    is in sync and every sentinel knows both replicas and both other sentinels, so a failover
+    can be started at once; ``stop()`` SIGKILLs whatever is still running.
+    """
+
+    def __init__(self, workdir: Path, master_name: str, down_after_ms: int = 1000) -> None:
+        self.workdir = workdir
+        self.master_name = master_name
+        self.down_after_ms = down_after_ms
+        first = free_port_range(6)
+        self.redis_ports = [first, first + 1, first + 2]
+        self.sentinel_ports = [first + 3, first + 4, first + 5]
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def sentinels(self) -> list[str]:
+        return [f"127.0.0.1:{port}" for port in self.sentinel_ports]
+
+    def _spawn(self, port: int, command: list[str]) -> None:
+        log = open(self.workdir / f"redis-{port}.log", "ab")  # noqa: SIM115 - owned by the process
+        self.procs[port] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    def _redis_command(self, port: int, replica_of: int | None) -> list[str]:
+        command = [
+            shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
+            "--dbfilename", f"dump-{port}.rdb",
+        ]  # fmt: skip
+        return command + (["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else [])
+
+    def _sentinel_command(self, port: int, primary_port: int) -> list[str]:
+        conf = self.workdir / f"sentinel-{port}.conf"
+        conf.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+            f"sentinel monitor {self.master_name} 127.0.0.1 {primary_port} 2\n"
+            f"sentinel down-after-milliseconds {self.master_name} {self.down_after_ms}\n"
+            f"sentinel failover-timeout {self.master_name} {max(3000, self.down_after_ms * 3)}\n"
+            f"sentinel parallel-syncs {self.master_name} 2\n"
+        )
+        binary = shutil.which("redis-sentinel")
+        if binary:
+            return [binary, str(conf)]
+        return [shutil.which("redis-server") or "redis-server", str(conf), "--sentinel"]
+
+    def client(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
+
+    def start(self) -> None:
+        primary, *replicas = self.redis_ports
+        self._spawn(primary, self._redis_command(primary, None))
+        for port in replicas:
+            self._spawn(port, self._redis_command(port, primary))
+        _wait(lambda: self._connected_replicas(primary) == len(replicas), "replicas in sync")
+        for port in self.sentinel_ports:
+            self._spawn(port, self._sentinel_command(port, primary))
+        _wait(self._sentinels_agree, "sentinels discovering each other")
+
+    def _connected_replicas(self, port: int) -> int:
+        try:
+            info = self.client(port).info("replication")
+        except redis.RedisError:
+            return -1
+        return sum(
+            1 for key, value in info.items() if key.startswith("slave") and value.get("state") == "online"
+        )
+
+    def _sentinels_agree(self) -> bool:
+        for port in self.sentinel_ports:
+            try:
+                state = self.client(port).sentinel_master(self.master_name)
+            except redis.RedisError:
+                return False
+            assert isinstance(state, dict)
+            if int(state["num-slaves"]) < 2 or int(state["num-other-sentinels"]) < 2:
+                return False
+        return True
+
+    def primary_port(self) -> int | None:
+        """The primary's port as a majority of the sentinels name it (None: no agreement)."""
+        votes: dict[int, int] = {}
+        for port in self.sentinel_ports:
+            try:
+                address = self.client(port).sentinel_get_master_addr_by_name(self.master_name)
+            except redis.RedisError:
+                continue
+            if isinstance(address, tuple):
+                votes[int(address[1])] = votes.get(int(address[1]), 0) + 1
+        best = max(votes.items(), key=lambda item: item[1], default=None)
+        return best[0] if best and best[1] >= 2 else None
+
+    def kill_primary(self) -> int:
+        """SIGKILL the primary; returns its port."""
+        port = self.primary_port()
+        assert port is not None
+        self.procs[port].kill()
+        self.procs[port].wait()
+        return port
+
+    def wait_for_new_primary(self, old_port: int, timeout_secs: float = 30.0) -> int:
+        """Until the sentinels name another primary that answers as one; returns its port."""
+
+        def promoted() -> bool:
+            port = self.primary_port()
+            if port is None or port == old_port:
+                return False
+            try:
+                return self.client(port).role()[0] == "master"
+            except redis.RedisError:
+                return False
+
+        _wait(promoted, "a Sentinel failover", timeout_secs)
+        port = self.primary_port()
+        assert port is not None
+        return port
+
+    def heal(self) -> None:
+        """Restart killed Redis nodes as replicas of the current primary, until every sentinel
+        sees two healthy replicas again (so one group serves several failover tests)."""
+        primary = self.primary_port()
+        assert primary is not None
+        dead = [port for port in self.redis_ports if self.procs[port].poll() is not None]
+        for port in dead:
+            self._spawn(port, self._redis_command(port, primary))
+        if dead:
+            _wait(lambda: self._connected_replicas(primary) == 2, "replicas back in sync")
+            _wait(lambda: self._healthy_replicas_seen() == 2, "sentinels seeing the replicas again")
+
+    def _healthy_replicas_seen(self) -> int:
+        seen = []
+        for port in self.sentinel_ports:
+            try:
+                replicas = self.client(port).sentinel_slaves(self.master_name)
+            except redis.RedisError:
+                return -1
+            seen.append(
+                sum(1 for r in replicas if not (r["is_sdown"] or r["is_odown"] or r["is_disconnected"]))
+            )
+        return min(seen)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
