@@ -36,6 +36,7 @@ from wsgi_app.redis_client import (
     primary_locator,
 )
 from wsgi_app.services.auth.applications import AppCredentials
+from wsgi_app.services.chat.events import latest_message_key
 
 needs_redis = pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server not installed")
 
@@ -260,3 +261,13 @@ def test_a_poll_waiting_through_a_failover_gets_the_message_exactly_once(
         reply = waiting.result(30)
     assert reply.status == 200, reply.body
     assert [m["msg_id"] for m in reply.data["list"]] == [msg_id]  # delivered, once
+    # After the failover the new primary's latest-message keys may be stale-low (a raise the
+    # old primary acknowledged and never replicated): leave one so, and the poll must still
+    # read the database rather than park on the key.
+    second = sent_id(send_text(api, bob, alice, "after the failover"))
+    target = RedisTarget(url="redis://127.0.0.1:1/3", sentinels=parse_sentinels(sentinel_group.sentinels))
+    make_sync_client(target).set(latest_message_key(alice.user_id), msg_id)
+    started = time.monotonic()
+    reply = poll(api, alice, msg_id)
+    assert [m["msg_id"] for m in reply.data["list"]] == [second]
+    assert time.monotonic() - started < 10  # read at once, not after the 40 s poll timeout
