@@ -316,3 +316,156 @@ class SentinelGroup:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
+# How fast the survivors evict a node that stopped answering (Galera's defaults: 5 s suspect,
+# 15 s inactive). Until then the group cannot order new write sets: commits wait.
+GALERA_FAILURE_DETECTION = (
+    "evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S;"
+    "evs.suspect_timeout=PT2S;evs.inactive_timeout=PT3S"
+)
+
+
+class GaleraCluster:
+    """Three MariaDB Galera nodes (Debian's ``galera-4``) behind HAProxy, on free loopback ports.
+
+    HAProxy sends every connection to ONE node (the others are ``backup``), so writes never
+    conflict in certification and a session reads its own writes; when that node stops
+    answering HAProxy's check, new connections go to the next. ``wsrep_sync_wait=1`` makes a
+    read on the node that takes over wait until it has applied every write set the cluster
+    committed before it. Nodes run as the ``mysql`` user (the rsync state transfer that
+    copies the first node's data to the others runs as the server's user), with their files
+    in a directory of their own that user may enter.
+    """
+
+    def __init__(self, workdir: Path, database: str = "dt_galera") -> None:
+        self.workdir = workdir
+        self.database = database
+        first = free_port_range(13)
+        self.sql_ports = [first, first + 1, first + 2]
+        self.group_ports = [first + 3, first + 4, first + 5]
+        self.ist_ports = [first + 6, first + 7, first + 8]
+        self.sst_ports = [first + 9, first + 10, first + 11]
+        self.proxy_port = first + 12
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.proxy: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The app's DATABASE_URL: HAProxy."""
+        return f"mysql+pymysql://root@127.0.0.1:{self.proxy_port}/{self.database}"
+
+    def _node_dir(self, index: int) -> Path:
+        return self.workdir / f"galera-{index}"
+
+    def _command(self, index: int, bootstrap: bool) -> list[str]:
+        node = self._node_dir(index)
+        members = ",".join(f"127.0.0.1:{port}" for port in self.group_ports)
+        group, ist, sst = self.group_ports[index], self.ist_ports[index], self.sst_ports[index]
+        command = [
+            shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={node}/data",
+            "--user=mysql", f"--port={self.sql_ports[index]}", "--bind-address=127.0.0.1",
+            f"--socket={node}/mariadb.sock", f"--pid-file={node}/mariadb.pid", "--skip-name-resolve",
+            "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M", "--max-connections=300",
+            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+            "--binlog-format=ROW", "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2",
+            "--wsrep-on=ON", f"--wsrep-provider={GALERA_PROVIDER}", "--wsrep-cluster-name=datingtoday",
+            f"--wsrep-cluster-address=gcomm://{members}", f"--wsrep-node-name=node{index}",
+            f"--wsrep-node-address=127.0.0.1:{group}",
+            f"--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:{group};"
+            f"ist.recv_addr=127.0.0.1:{ist};gcache.size=64M;{GALERA_FAILURE_DETECTION}",
+            f"--wsrep-sst-receive-address=127.0.0.1:{sst}", "--wsrep-sst-method=rsync",
+            "--wsrep-sync-wait=1",
+        ]  # fmt: skip
+        return command + (["--wsrep-new-cluster"] if bootstrap else [])
+
+    def node_answers(self, index: int) -> bool:
+        try:
+            conn = pymysql.connect(
+                host="127.0.0.1", port=self.sql_ports[index], user="root", connect_timeout=1
+            )
+        except pymysql.MySQLError:
+            return False
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW STATUS LIKE 'wsrep_local_state_comment'")
+                row = cur.fetchone()
+            return row is not None and row[1] == "Synced"
+        except pymysql.MySQLError:
+            return False
+        finally:
+            conn.close()
+
+    def _start_node(self, index: int, bootstrap: bool) -> None:
+        log = open(self._node_dir(index) / "mariadb.log", "ab")  # noqa: SIM115 - owned by the process
+        self.procs[index] = subprocess.Popen(
+            self._command(index, bootstrap), stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def start(self) -> None:
+        self.workdir.chmod(0o755)
+        for index in range(3):
+            node = self._node_dir(index)
+            node.mkdir()
+            shutil.chown(node, "mysql", "mysql")
+            subprocess.run(
+                [
+                    shutil.which("mariadb-install-db") or "mariadb-install-db", "--no-defaults",
+                    f"--datadir={node}/data", "--user=mysql", "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                ],
+                check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+        self._start_node(0, bootstrap=True)
+        _wait(lambda: self.node_answers(0), "the first Galera node")
+        for index in (1, 2):  # one joiner at a time: each copies the first node's data
+            self._start_node(index, bootstrap=False)
+            _wait(lambda index=index: self.node_answers(index), f"Galera node {index} joining")
+        conn = pymysql.connect(host="127.0.0.1", port=self.sql_ports[0], user="root", autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {self.database} CHARACTER SET utf8mb4")
+        conn.close()
+        self._start_proxy()
+
+    def _start_proxy(self) -> None:
+        servers = "\n".join(
+            f"    server node{index} 127.0.0.1:{port} check{' backup' if index else ''}"
+            for index, port in enumerate(self.sql_ports)
+        )
+        conf = self.workdir / "haproxy.cfg"
+        conf.write_text(
+            "global\n    maxconn 2000\n"
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1h\n    timeout server 1h\n"
+            f"listen galera\n    bind 127.0.0.1:{self.proxy_port}\n"
+            "    default-server inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions\n"
+            f"{servers}\n"
+        )
+        log = open(self.workdir / "haproxy.log", "ab")  # noqa: SIM115 - owned by the process
+        self.proxy = subprocess.Popen(
+            [shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        _wait(lambda: not _port_closed(self.proxy_port), "haproxy")
+
+    def kill_node(self, index: int) -> None:
+        self.procs[index].kill()
+        self.procs[index].wait()
+
+    def count_rows(self, index: int, table: str) -> set[int]:
+        conn = pymysql.connect(
+            host="127.0.0.1", port=self.sql_ports[index], user="root", database=self.database
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT id FROM {table}")
+                return {int(row[0]) for row in cur.fetchall()}
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        for proc in [*self.procs.values(), self.proxy]:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
