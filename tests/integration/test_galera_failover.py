@@ -21,10 +21,13 @@ import pytest
 
 from tests.integration.services import GALERA_PROVIDER, GaleraCluster
 
-pytestmark = pytest.mark.skipif(
-    not (Path(GALERA_PROVIDER).exists() and shutil.which("haproxy") and shutil.which("mariadbd")),
-    reason="needs galera-4, haproxy and mariadbd",
-)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not (Path(GALERA_PROVIDER).exists() and shutil.which("haproxy") and shutil.which("mariadbd")),
+        reason="needs galera-4, haproxy and mariadbd",
+    ),
+]
 FAILOVER_WINDOW_BOUND_SECS = 6.0
 
 
