@@ -4,7 +4,8 @@
 to its handler; ``tornado_server.py`` mounts ``native_routes(context)``
 ahead of the Flask container (every other path goes to Flask), calls
 ``start_native_services(context)`` once its loop runs (the chat wake-up
-listener, and the shutdown hook that answers waiting polls). Invariant: this
+listener, which follows a Sentinel-managed primary and voids the profile cache
+when the primary moves, and the shutdown hook that answers waiting polls). Invariant: this
 package imports ``wsgi_app`` (services, declarations, errors), never ``wsgi_app.api``,
 and nothing under ``wsgi_app`` imports it.
 """
@@ -19,6 +20,7 @@ from async_handlers.chat_send import ChatSendHandler
 from async_handlers.nearby import NearbyListHandler
 from async_handlers.waiters import WakeListener, drain_waiters
 from wsgi_app.redis_client import RedisTarget, primary_locator
+from wsgi_app.services.profile import cache as profile_cache
 
 NATIVE_HANDLERS: list[tuple[str, type[NativeApiHandler]]] = [
     ("/api/time", ServerTimeHandler),
@@ -40,6 +42,13 @@ def start_native_services(context: NativeContext) -> None:
         return
     target = RedisTarget.from_config(context.flask_app.config)
     listener = WakeListener(context.redis, context.waiters, primary_locator(target))
+
+    async def void_profile_cache() -> None:
+        # A cache invalidation the old primary acknowledged may not have reached the new one:
+        # a new epoch voids every row cached there (wsgi_app.services.profile.cache).
+        await context.redis.incr(profile_cache.EPOCH_KEY)
+
+    listener.on_primary_moved.append(void_profile_cache)
     context.listener = listener
     listener.start()
 

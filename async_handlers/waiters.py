@@ -32,7 +32,9 @@ latest-message keys (:func:`~wsgi_app.services.chat.events.latest_message_key`)
 on the new primary may be stale-low (a raise acknowledged by the old primary and
 never replicated, or a failed announce whose clean-up failed too), so
 :meth:`WakeListener.trusts_latest_keys` is False for the keys' TTL: polls of
-this process read the database instead of skipping it on the key.
+this process read the database instead of skipping it on the key, and the
+listener runs its ``on_primary_moved`` hooks (the process voids the Redis caches
+that a lost write could leave stale: :func:`async_handlers.start_native_services`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -188,6 +191,10 @@ class WakeListener:
         self.primary = primary
         self.primary_moves = 0
         self.subscribed_to: tuple[str, int] | None = None
+        self._reported_primary: tuple[str, int] | None = None  # a move the check already reported
+        # Run (as tasks, errors logged) each time the subscription lands on a new primary.
+        self.on_primary_moved: list[Callable[[], Awaitable[None]]] = []
+        self._hook_tasks: set[asyncio.Task[None]] = set()
         self._latest_untrusted_until = 0.0  # time.monotonic()
         self.channel = wake_channel(redis)
         self.subscribed = asyncio.Event()
@@ -274,18 +281,29 @@ class WakeListener:
             return
         subscribed_to = (str(connection.host), int(connection.port))
         if subscribed_to != primary:
-            self._distrust_latest_keys()
+            self._primary_moved(subscribed_to, primary)
+            self._reported_primary = primary
             raise PrimaryMoved(f"subscribed on {subscribed_to}, the primary is {primary}")
 
     def _note_address(self, connection: Any) -> None:
+        """On each (re)subscription: a new address not already reported by the check is a move
+        too (the old primary died and the reconnect asked Sentinel)."""
         if connection is None or not getattr(connection, "host", None):
             return  # the embedded stand-in has no address
         address = (str(connection.host), int(connection.port))
-        if self.subscribed_to is not None and address != self.subscribed_to:
-            self.primary_moves += 1
-            self._distrust_latest_keys()
-            log.warning("wake listener: the Redis primary moved %s -> %s", self.subscribed_to, address)
-        self.subscribed_to = address
+        moved = self.subscribed_to is not None and address != self.subscribed_to
+        if moved and address != self._reported_primary:
+            self._primary_moved(self.subscribed_to, address)
+        self.subscribed_to, self._reported_primary = address, None
+
+    def _primary_moved(self, old: tuple[str, int] | None, new: tuple[str, int]) -> None:
+        self.primary_moves += 1
+        self._distrust_latest_keys()
+        log.warning("wake listener: the Redis primary moved %s -> %s", old, new)
+        for hook in self.on_primary_moved:
+            task = asyncio.get_running_loop().create_task(_run_hook(hook))
+            self._hook_tasks.add(task)
+            task.add_done_callback(self._hook_tasks.discard)
 
     def _distrust_latest_keys(self) -> None:
         self._latest_untrusted_until = time.monotonic() + LATEST_MESSAGE_TTL_SECS
@@ -309,6 +327,13 @@ class WakeListener:
         pubsub = self._pubsub
         if pubsub is not None and pubsub.connection is not None:
             await pubsub.connection.disconnect()
+
+
+async def _run_hook(hook: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await hook()
+    except Exception as err:
+        log.warning("a primary-moved hook failed: %s", err)
 
 
 async def drain_waiters(registry: WaiterRegistry, timeout_secs: float = SHUTDOWN_FLUSH_WAIT_SECS) -> None:

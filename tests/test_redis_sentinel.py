@@ -83,7 +83,7 @@ def test_listener_subscribed_away_from_the_primary_resubscribes_and_wakes_every_
 ) -> None:
     """The trap: a pub/sub connection is never idle, so nothing else moves it to a new primary."""
 
-    async def scenario(named: tuple[str, int]) -> tuple[int, Any, bool]:
+    async def scenario(named: tuple[str, int]) -> tuple[int, Any, bool, int]:
         client = make_async_client(own_redis.url)
 
         async def locate() -> tuple[str, int]:
@@ -91,23 +91,28 @@ def test_listener_subscribed_away_from_the_primary_resubscribes_and_wakes_every_
 
         registry = WaiterRegistry()
         listener = WakeListener(client, registry, locate)
+        moved: list[str] = []
+
+        async def hook() -> None:
+            moved.append("moved")
+
+        listener.on_primary_moved.append(hook)
         listener.start()
         try:
             assert await _until(listener.subscribed.is_set)
             waiting = registry.add(7)
             await _until(waiting.done, timeout_secs=2.5)
-            return (
-                listener.connect_count,
-                waiting.result() if waiting.done() else None,
-                listener.trusts_latest_keys(),
-            )
+            await asyncio.sleep(0.05)
+            assert len(moved) == listener.primary_moves  # the hooks ran once per move
+            woken_with = waiting.result() if waiting.done() else None
+            return listener.connect_count, woken_with, listener.trusts_latest_keys(), len(moved)
         finally:
             await listener.stop()
             await client.aclose()
 
     # Sentinel names the address it is subscribed at: nothing happens.
-    assert asyncio.run(scenario(("127.0.0.1", own_redis.port))) == (1, None, True)
+    assert asyncio.run(scenario(("127.0.0.1", own_redis.port))) == (1, None, True, 0)
     # Sentinel names another primary: it subscribes again and wakes every waiter to look again,
     # and no longer trusts the latest-message keys (they may be stale-low after a failover).
-    connects, woken_with, trusts = asyncio.run(scenario(("127.0.0.1", 1)))
-    assert connects >= 2 and woken_with == RECHECK and trusts is False
+    connects, woken_with, trusts, moves = asyncio.run(scenario(("127.0.0.1", 1)))
+    assert connects >= 2 and woken_with == RECHECK and trusts is False and moves >= 1

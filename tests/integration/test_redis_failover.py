@@ -35,6 +35,7 @@ from wsgi_app.redis_client import (
 )
 from wsgi_app.services.auth.applications import AppCredentials
 from wsgi_app.services.chat.events import latest_message_key
+from wsgi_app.services.profile import cache as profile_cache
 
 pytestmark = [
     pytest.mark.integration,
@@ -135,7 +136,7 @@ def test_listener_follows_a_killed_primary_to_the_new_one(sentinel_group: Sentin
             new = await asyncio.to_thread(sentinel_group.wait_for_new_primary, old)
             assert await _until(lambda: listener.subscribed_to == ("127.0.0.1", new), 15)
             assert await _until(waiting.done) and waiting.result() == RECHECK
-            assert not listener.trusts_latest_keys() and listener.primary_moves == 1
+            assert not listener.trusts_latest_keys() and listener.primary_moves == 1, listener.primary_moves
             # And it hears wake-ups published on the new primary.
             later = registry.add(10)
             await client.publish(listener.channel, '{"user_id": 10}')
@@ -165,6 +166,9 @@ def test_a_poll_waiting_through_a_failover_gets_the_message_exactly_once(
     with ThreadPoolExecutor(max_workers=1) as pool:
         waiting = pool.submit(poll, api, alice, cursor)
         wait_for_parked_polls(server.base_url, 1)
+        redis_of_server = make_sync_client(sentinel_target(sentinel_group))
+        epoch_before = int(redis_of_server.get(profile_cache.EPOCH_KEY) or 0)
+        assert redis_of_server.wait(2, 2000) == 2
         old = sentinel_group.kill_primary()
         # Sends fail (503) only until Sentinel names the new primary; count how long.
         killed_at, failed, msg_id = time.monotonic(), 0, None
@@ -184,9 +188,13 @@ def test_a_poll_waiting_through_a_failover_gets_the_message_exactly_once(
     # After the failover the new primary's latest-message keys may be stale-low (a raise the
     # old primary acknowledged and never replicated): leave one so, and the poll must still
     # read the database rather than park on the key.
+    # The process voided its profile cache on the new primary (a lost invalidation cannot linger).
+    deadline = time.monotonic() + 5
+    while int(redis_of_server.get(profile_cache.EPOCH_KEY) or 0) <= epoch_before:
+        assert time.monotonic() < deadline, "the profile cache epoch was not raised after the failover"
+        time.sleep(0.05)
     second = sent_id(send_text(api, bob, alice, "after the failover"))
-    target = RedisTarget(url="redis://127.0.0.1:1/3", sentinels=parse_sentinels(sentinel_group.sentinels))
-    make_sync_client(target).set(latest_message_key(alice.user_id), msg_id)
+    redis_of_server.set(latest_message_key(alice.user_id), msg_id)
     started = time.monotonic()
     reply = poll(api, alice, msg_id)
     assert [m["msg_id"] for m in reply.data["list"]] == [second]
