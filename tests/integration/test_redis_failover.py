@@ -181,7 +181,9 @@ def test_a_poll_waiting_through_a_failover_gets_the_message_exactly_once(
                 assert reply.status == 503, reply.body
                 failed += 1
                 time.sleep(0.1)
+        first_success_secs = time.monotonic() - killed_at
         assert sentinel_group.wait_for_new_primary(old) != old
+        print(f"sends failed (503) for {first_success_secs:.2f} s after the kill: {failed} failed")
         reply = waiting.result(30)
     assert reply.status == 200, reply.body
     assert [m["msg_id"] for m in reply.data["list"]] == [msg_id]  # delivered, once
