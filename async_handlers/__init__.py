@@ -48,7 +48,7 @@ def start_native_services(context: NativeContext) -> None:
         # a new epoch voids every row cached there (wsgi_app.services.profile.cache).
         await context.redis.incr(profile_cache.EPOCH_KEY)
 
-    listener.on_primary_moved.append(void_profile_cache)
+    listener.primary.on_primary_moved.append(void_profile_cache)
     context.listener = listener
     listener.start()
 

@@ -225,9 +225,9 @@ class Poll:
 
     async def _cursor_is_latest(self, user_id: int, cursor: int) -> bool:
         """True when Redis says nothing newer than ``cursor`` was sent (no key: unknown; and
-        never while the keys are untrusted after a failover, :mod:`async_handlers.waiters`)."""
+        never while the keys are untrusted after a failover, :mod:`async_handlers.primary_watch`)."""
         listener = self.parking.context.listener
-        if listener is not None and not listener.trusts_latest_keys():
+        if listener is not None and not listener.primary.trusts_latest_keys():
             return False
         try:
             (latest,) = await self.parking.context.redis_batch.run([("GET", latest_message_key(user_id))])

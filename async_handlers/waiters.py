@@ -18,23 +18,9 @@ cursor. So when the subscription breaks (Redis restarted, connection killed),
 the listener reconnects with backoff and, once subscribed again, wakes every
 waiter so each re-reads the database and picks up whatever was sent while
 the subscription was down. Nothing is lost; at worst it arrives a little late.
-
-Behind Redis Sentinel a pub/sub connection is never idle, so redis-py never
-drops it when the primary moves: it could sit on the old primary (now a
-replica, or cut off) and never hear another wake-up. So the listener, given a
-``primary`` locator (:func:`wsgi_app.redis_client.primary_locator`), asks
-Sentinel every ``PRIMARY_CHECK_INTERVAL_SECS`` where the primary is; when its
-connection is elsewhere it drops it and subscribes again (on the new primary),
-which wakes every waiter once as above. A locator that fails (no primary
-named during a failover, sentinels unreachable) leaves a live subscription alone.
-When the listener finds itself subscribed at a new address (a failover), the
-latest-message keys (:func:`~wsgi_app.services.chat.events.latest_message_key`)
-on the new primary may be stale-low (a raise acknowledged by the old primary and
-never replicated, or a failed announce whose clean-up failed too), so
-:meth:`WakeListener.trusts_latest_keys` is False for the keys' TTL: polls of
-this process read the database instead of skipping it on the key, and the
-listener runs its ``on_primary_moved`` hooks (the process voids the Redis caches
-that a lost write could leave stale: :func:`async_handlers.start_native_services`).
+Behind Redis Sentinel the listener also follows the primary (its
+:class:`~async_handlers.primary_watch.PrimaryWatch`): a subscription left on a
+demoted or cut-off primary is dropped and made again on the new one.
 """
 
 from __future__ import annotations
@@ -42,16 +28,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from async_handlers.primary_watch import PrimaryWatch
 from async_handlers.timeout_wheel import TimeoutWheel
 from wsgi_app import metrics
 from wsgi_app.config import require_test_suite
 from wsgi_app.redis_client import PrimaryLocator
-from wsgi_app.services.chat.events import LATEST_MESSAGE_TTL_SECS, user_id_from_payload, wake_channel
+from wsgi_app.services.chat.events import user_id_from_payload, wake_channel
 
 log = logging.getLogger("datingtoday.waiters")
 
@@ -59,7 +45,6 @@ RECONNECT_BACKOFF_MIN_SECS = 0.1
 RECONNECT_BACKOFF_MAX_SECS = 5.0
 LISTENER_READ_TIMEOUT_SECS = 1.0
 LISTENER_PING_INTERVAL_SECS = 15.0
-PRIMARY_CHECK_INTERVAL_SECS = 1.0
 SHUTDOWN_FLUSH_WAIT_SECS = 2.0
 LISTENER_STOP_WAIT_SECS = 5.0
 STOP_RETRY_SECS = 0.2
@@ -176,10 +161,6 @@ def _time_out(waiter: Waiter) -> None:
     waiter.wake(TIMED_OUT)
 
 
-class PrimaryMoved(Exception):
-    """The subscription is not on the primary Sentinel names: subscribe again."""
-
-
 class WakeListener:
     """One pub/sub subscription per process, reconnecting with backoff, following the primary."""
 
@@ -188,14 +169,7 @@ class WakeListener:
     ) -> None:
         self.redis = redis
         self.registry = registry
-        self.primary = primary
-        self.primary_moves = 0
-        self.subscribed_to: tuple[str, int] | None = None
-        self._reported_primary: tuple[str, int] | None = None  # a move the check already reported
-        # Run (as tasks, errors logged) each time the subscription lands on a new primary.
-        self.on_primary_moved: list[Callable[[], Awaitable[None]]] = []
-        self._hook_tasks: set[asyncio.Task[None]] = set()
-        self._latest_untrusted_until = 0.0  # time.monotonic()
+        self.primary = PrimaryWatch(primary)
         self.channel = wake_channel(redis)
         self.subscribed = asyncio.Event()
         self.connect_count = 0
@@ -242,13 +216,11 @@ class WakeListener:
     async def _listen_once(self) -> None:
         self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(self.channel)
-        last_traffic = last_primary_check = time.monotonic()
+        last_traffic = time.monotonic()
         while not self._stopping:
+            await self.primary.check(self._pubsub.connection)  # raises PrimaryMoved: subscribe again
             message = await self._pubsub.get_message(timeout=LISTENER_READ_TIMEOUT_SECS)
             now = time.monotonic()
-            if self.primary is not None and now - last_primary_check >= PRIMARY_CHECK_INTERVAL_SECS:
-                last_primary_check = now
-                await self._check_primary()
             if message is None:
                 if now - last_traffic >= LISTENER_PING_INTERVAL_SECS:
                     await self._pubsub.ping()  # a dead connection fails here
@@ -258,7 +230,7 @@ class WakeListener:
             kind = message.get("type")
             if kind == "subscribe":
                 self.connect_count += 1
-                self._note_address(self._pubsub.connection)
+                self.primary.note(self._pubsub.connection)
                 self.subscribed.set()
                 # Anything sent while we were not subscribed: let every waiter look again.
                 woken = self.registry.wake_all(RECHECK)
@@ -268,49 +240,6 @@ class WakeListener:
                 user_id = user_id_from_payload(message.get("data") or "")
                 if user_id is not None:
                     self.registry.wake_user(user_id)
-
-    async def _check_primary(self) -> None:
-        assert self.primary is not None
-        connection = self._pubsub.connection if self._pubsub is not None else None
-        if connection is None:
-            return
-        try:
-            primary = await self.primary()
-        except Exception as err:  # no primary named right now: keep what works, ask again later
-            log.debug("wake listener could not ask Sentinel for the primary: %s", err)
-            return
-        subscribed_to = (str(connection.host), int(connection.port))
-        if subscribed_to != primary:
-            self._primary_moved(subscribed_to, primary)
-            self._reported_primary = primary
-            raise PrimaryMoved(f"subscribed on {subscribed_to}, the primary is {primary}")
-
-    def _note_address(self, connection: Any) -> None:
-        """On each (re)subscription: a new address not already reported by the check is a move
-        too (the old primary died and the reconnect asked Sentinel)."""
-        if connection is None or not getattr(connection, "host", None):
-            return  # the embedded stand-in has no address
-        address = (str(connection.host), int(connection.port))
-        moved = self.subscribed_to is not None and address != self.subscribed_to
-        if moved and address != self._reported_primary:
-            self._primary_moved(self.subscribed_to, address)
-        self.subscribed_to, self._reported_primary = address, None
-
-    def _primary_moved(self, old: tuple[str, int] | None, new: tuple[str, int]) -> None:
-        self.primary_moves += 1
-        self._distrust_latest_keys()
-        log.warning("wake listener: the Redis primary moved %s -> %s", old, new)
-        for hook in self.on_primary_moved:
-            task = asyncio.get_running_loop().create_task(_run_hook(hook))
-            self._hook_tasks.add(task)
-            task.add_done_callback(self._hook_tasks.discard)
-
-    def _distrust_latest_keys(self) -> None:
-        self._latest_untrusted_until = time.monotonic() + LATEST_MESSAGE_TTL_SECS
-
-    def trusts_latest_keys(self) -> bool:
-        """False for ``LATEST_MESSAGE_TTL_SECS`` after this listener saw the primary move."""
-        return time.monotonic() >= self._latest_untrusted_until
 
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
@@ -327,13 +256,6 @@ class WakeListener:
         pubsub = self._pubsub
         if pubsub is not None and pubsub.connection is not None:
             await pubsub.connection.disconnect()
-
-
-async def _run_hook(hook: Callable[[], Awaitable[None]]) -> None:
-    try:
-        await hook()
-    except Exception as err:
-        log.warning("a primary-moved hook failed: %s", err)
 
 
 async def drain_waiters(registry: WaiterRegistry, timeout_secs: float = SHUTDOWN_FLUSH_WAIT_SECS) -> None:

@@ -96,16 +96,16 @@ def test_listener_subscribed_away_from_the_primary_resubscribes_and_wakes_every_
         async def hook() -> None:
             moved.append("moved")
 
-        listener.on_primary_moved.append(hook)
+        listener.primary.on_primary_moved.append(hook)
         listener.start()
         try:
             assert await _until(listener.subscribed.is_set)
             waiting = registry.add(7)
             await _until(waiting.done, timeout_secs=2.5)
             await asyncio.sleep(0.05)
-            assert len(moved) == listener.primary_moves  # the hooks ran once per move
+            assert len(moved) == listener.primary.moves  # the hooks ran once per move
             woken_with = waiting.result() if waiting.done() else None
-            return listener.connect_count, woken_with, listener.trusts_latest_keys(), len(moved)
+            return listener.connect_count, woken_with, listener.primary.trusts_latest_keys(), len(moved)
         finally:
             await listener.stop()
             await client.aclose()

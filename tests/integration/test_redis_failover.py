@@ -129,14 +129,16 @@ def test_listener_follows_a_killed_primary_to_the_new_one(sentinel_group: Sentin
         listener.start()
         try:
             assert await _until(listener.subscribed.is_set)
-            first = listener.subscribed_to
+            first = listener.primary.subscribed_to
             waiting = registry.add(9)
             old = await asyncio.to_thread(sentinel_group.kill_primary)
             assert first == ("127.0.0.1", old)
             new = await asyncio.to_thread(sentinel_group.wait_for_new_primary, old)
-            assert await _until(lambda: listener.subscribed_to == ("127.0.0.1", new), 15)
+            assert await _until(lambda: listener.primary.subscribed_to == ("127.0.0.1", new), 15)
             assert await _until(waiting.done) and waiting.result() == RECHECK
-            assert not listener.trusts_latest_keys() and listener.primary_moves == 1, listener.primary_moves
+            assert not listener.primary.trusts_latest_keys() and listener.primary.moves == 1, (
+                listener.primary.moves
+            )
             # And it hears wake-ups published on the new primary.
             later = registry.add(10)
             await client.publish(listener.channel, '{"user_id": 10}')
