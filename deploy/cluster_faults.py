@@ -232,6 +232,15 @@ class FaultRun:
                 f"{len(duplicated)} | {latency[0]} | {latency[1]} | {latency[2]} |"
             )
         lines += ["", *self.unavailable] if self.unavailable else []
+        started = min(ledger.accepted.values(), default=0.0)
+        for message in sorted(m for m in ledger.accepted if m not in ledger.received):
+            user = ledger.recipient.get(message, 0)
+            polled_at, status, cursor = ledger.last_poll.get(user, (0.0, 0, 0))
+            accepted_at = ledger.accepted[message] - started
+            lines.append(
+                f"LOST message {message} to user {user}, accepted at +{accepted_at:.1f} s; "
+                f"that user's last poll at +{polled_at - started:.1f} s: status {status}, cursor {cursor}"
+            )
         total_lost = [m for m in ledger.accepted if m not in ledger.received]
         total_dup = [m for m, times in ledger.received.items() if len(times) > 1]
         lines.append("")

@@ -29,7 +29,7 @@ from datingtoday_client.signing import sign_params
 
 POLL_TIMEOUT_SECS = 30.0
 REQUEST_TIMEOUT_SECS = 10.0
-SEND_INTERVAL_SECS = 0.5
+SEND_INTERVAL_SECS = 1.5  # 40 a minute: under CHAT_SEND_LIMITS (60 a minute) with room for resends
 CRUD_INTERVAL_SECS = 0.25
 RETRY_PAUSE_SECS = 0.2
 _phones = itertools.count(int(time.time()) % 10_000_000)
@@ -47,6 +47,10 @@ class Ledger:
     requests: list[Record] = field(default_factory=list)
     accepted: dict[int, float] = field(default_factory=dict)  # msg id -> acceptance time
     received: dict[int, list[float]] = field(default_factory=dict)  # msg id -> receive times
+    recipient: dict[int, int] = field(default_factory=dict)  # msg id -> the receiving user
+    last_poll: dict[int, tuple[float, int, int]] = field(
+        default_factory=dict
+    )  # user -> (time, status, cursor)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, endpoint: str, status: int) -> None:
