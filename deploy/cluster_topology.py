@@ -107,24 +107,24 @@ class ClusterSettings:
             "REDIS_SENTINELS": self.sentinels,
             "REDIS_SENTINEL_MASTER": SENTINEL_MASTER,
             "TRUSTED_PROXIES": f"{address('edge')},127.0.0.1",
-            "DT_BIND_ADDRESS": address(host),
-            "DT_PROCESSES": str(self.processes_per_host),
-            "DT_FIRST_PORT": str(APP_FIRST_PORT),
-            "DT_NGINX_PORT": str(EDGE_PORT),
-            "DT_RUN_DIR": str(run / "stack"),
-            "UPLOAD_FOLDER": str(run / "uploads"),
-            "CHAT_MEDIA_FOLDER": str(run / "chat-media"),
+            **self._stack_env(host),
             "INSTANCE_PATH": str(run / "instance"),
             "LONGPOLL_TIMEOUT_SECS": "20",
             "DT_START_SECS": "2",
         }
 
     def edge_env(self) -> dict[str, str]:
-        run = self.run_dir / "edge"
         return {
             **os.environ,
             "DT_APP_HOSTS": ",".join(address(h) for h in APP_HOSTS),
-            "DT_BIND_ADDRESS": address("edge"),
+            **self._stack_env("edge"),
+        }
+
+    def _stack_env(self, host: str) -> dict[str, str]:
+        """``deploy/settings.py``'s variables for a host: its address, ports and run directory."""
+        run = self.run_dir / host
+        return {
+            "DT_BIND_ADDRESS": address(host),
             "DT_PROCESSES": str(self.processes_per_host),
             "DT_FIRST_PORT": str(APP_FIRST_PORT),
             "DT_NGINX_PORT": str(EDGE_PORT),

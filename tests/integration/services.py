@@ -112,6 +112,18 @@ class RedisServer(ServerProcess):
             return False
 
 
+def install_datadir(datadir: Path, user: str) -> None:
+    """A fresh MariaDB data directory (``mariadb-install-db``), root without a password."""
+    subprocess.run(
+        [
+            shutil.which("mariadb-install-db") or "mariadb-install-db", "--no-defaults",
+            f"--datadir={datadir}", f"--user={user}", "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
 class MariaDBServer(ServerProcess):
     """``mariadbd`` with its own ``--datadir`` (made once by ``mariadb-install-db``)."""
 
@@ -129,14 +141,7 @@ class MariaDBServer(ServerProcess):
 
     def install(self) -> None:
         began = time.monotonic()
-        subprocess.run(
-            [
-                shutil.which("mariadb-install-db") or "mariadb-install-db", "--no-defaults",
-                f"--datadir={self.datadir}", "--user=root", "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+        install_datadir(self.datadir, "root")
         self.install_secs = time.monotonic() - began
 
     def command(self) -> list[str]:
@@ -409,14 +414,7 @@ class GaleraCluster:
             node = self._node_dir(index)
             node.mkdir()
             shutil.chown(node, "mysql", "mysql")
-            subprocess.run(
-                [
-                    shutil.which("mariadb-install-db") or "mariadb-install-db", "--no-defaults",
-                    f"--datadir={node}/data", "--user=mysql", "--auth-root-authentication-method=normal",
-                    "--skip-test-db",
-                ],
-                check=True, capture_output=True, timeout=120,
-            )  # fmt: skip
+            install_datadir(node / "data", "mysql")
         self._start_node(0, bootstrap=True)
         _wait(lambda: self.node_answers(0), "the first Galera node")
         for index in (1, 2):  # one joiner at a time: each copies the first node's data
