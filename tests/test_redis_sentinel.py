@@ -51,6 +51,10 @@ def test_sentinel_topology_is_configuration() -> None:
     assert target.master_name == "city" and target.uses_sentinel
     assert target.lean_wire_url() is None  # the lean connection cannot follow a failover
     assert target.server_kwargs() == {"db": 6, "username": "app", "password": "s@cret"}
+    assert parse_sentinels("10.213.0.31:26379, 10.213.0.32") == (
+        ("10.213.0.31", 26379),
+        ("10.213.0.32", 26379),
+    )
     with pytest.raises(ValueError):
         parse_sentinels(["10.0.0.1:port"])
 

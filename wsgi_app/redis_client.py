@@ -76,8 +76,11 @@ def is_embedded(url: str) -> bool:
     return url == EMBEDDED_REDIS_URL or url.startswith("memory:")
 
 
-def parse_sentinels(items: list[str] | tuple[str, ...]) -> tuple[tuple[str, int], ...]:
-    """``["10.0.0.1:26379", "redis-b"]`` -> ``(("10.0.0.1", 26379), ("redis-b", 26379))``."""
+def parse_sentinels(items: str | list[str] | tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """``["10.0.0.1:26379", "redis-b"]`` (or the same comma-separated) ->
+    ``(("10.0.0.1", 26379), ("redis-b", 26379))``."""
+    if isinstance(items, str):
+        items = [item for item in items.split(",") if item.strip()]
     addresses = []
     for item in items:
         host, _, port = item.strip().rpartition(":") if ":" in item else (item.strip(), "", "")
