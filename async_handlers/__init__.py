@@ -52,8 +52,10 @@ def start_native_services(context: NativeContext) -> None:
     async def refuse_lost_nonces() -> None:
         # Nonces the old primary stored may be gone: requests signed before now are refused
         # (the same epoch rule as an emptied Redis, wsgi_app.services.auth.core).
-        for command in reset_epoch_commands():
-            await context.redis.execute_command(*command)
+        async with context.redis.pipeline(transaction=False) as pipe:
+            for command in reset_epoch_commands():
+                pipe.execute_command(*command)
+            await pipe.execute()
 
     listener.primary.on_primary_moved.append(void_profile_cache)
     listener.primary.on_primary_moved.append(refuse_lost_nonces)
