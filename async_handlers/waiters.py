@@ -18,6 +18,9 @@ cursor. So when the subscription breaks (Redis restarted, connection killed),
 the listener reconnects with backoff and, once subscribed again, wakes every
 waiter so each re-reads the database and picks up whatever was sent while
 the subscription was down. Nothing is lost; at worst it arrives a little late.
+Behind Redis Sentinel the listener also follows the primary (its
+:class:`~async_handlers.primary_watch.PrimaryWatch`): a subscription left on a
+demoted or cut-off primary is dropped and made again on the new one.
 
 The same connection carries the process's other subscriptions (:class:`Subscription`:
 a channel, what to do with each message, and what to do on each (re)subscription
@@ -36,9 +39,11 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from async_handlers.primary_watch import PrimaryWatch
 from async_handlers.timeout_wheel import TimeoutWheel
 from wsgi_app import metrics
 from wsgi_app.config import require_test_suite
+from wsgi_app.redis_client import PrimaryLocator
 from wsgi_app.services.chat.events import user_id_from_payload, wake_channel
 
 log = logging.getLogger("datingtoday.waiters")
@@ -175,13 +180,18 @@ class Subscription:
 
 class WakeListener:
     """One pub/sub connection per process (the wake-up channel and ``subscriptions``),
-    reconnecting with backoff."""
+    reconnecting with backoff, following the primary."""
 
     def __init__(
-        self, redis: aioredis.Redis, registry: WaiterRegistry, subscriptions: Sequence[Subscription] = ()
+        self,
+        redis: aioredis.Redis,
+        registry: WaiterRegistry,
+        primary: PrimaryLocator | None = None,
+        subscriptions: Sequence[Subscription] = (),
     ) -> None:
         self.redis = redis
         self.registry = registry
+        self.primary = PrimaryWatch(primary)
         self.channel = wake_channel(redis)
         self.others = {sub.channel: sub for sub in subscriptions}
         self.subscribed = asyncio.Event()
@@ -231,6 +241,7 @@ class WakeListener:
         await self._pubsub.subscribe(self.channel, *self.others)
         last_traffic = time.monotonic()
         while not self._stopping:
+            await self.primary.check(self._pubsub.connection)  # raises PrimaryMoved: subscribe again
             message = await self._pubsub.get_message(timeout=LISTENER_READ_TIMEOUT_SECS)
             now = time.monotonic()
             if message is None:
@@ -251,6 +262,7 @@ class WakeListener:
                     log.exception("handler of a message on %s failed", other.channel)
             elif kind == "subscribe":
                 self.connect_count += 1
+                self.primary.note(self._pubsub.connection)
                 self.subscribed.set()
                 # Anything sent while we were not subscribed: let every waiter look again.
                 woken = self.registry.wake_all(RECHECK)

@@ -155,7 +155,7 @@ def test_another_subscription_gets_its_messages_and_each_resubscription(base_con
         client = make_async_client(base_config["REDIS_URL"])
         registry = WaiterRegistry()
         other = Subscription("test:other", on_message, lambda: subscribed.append(1))
-        listener = WakeListener(client, registry, [other])
+        listener = WakeListener(client, registry, subscriptions=[other])
         listener.start()
         try:
             assert await _wait_for(lambda: len(subscribed) == 1)
