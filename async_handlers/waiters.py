@@ -171,7 +171,9 @@ def _time_out(waiter: Waiter) -> None:
 @dataclass(frozen=True, slots=True)
 class Subscription:
     """Another channel on the listener's connection: ``on_message(data)`` for each message,
-    ``on_subscribed()`` each time the channel is (re)subscribed (what was missed)."""
+    ``on_subscribed()`` each time the channel is subscribed again after a lost subscription
+    (what was missed meanwhile). Subscribed in the same command as the wake-up channel, so it
+    is live once :attr:`WakeListener.subscribed` is set."""
 
     channel: str
     on_message: Callable[[str], None]
@@ -194,6 +196,7 @@ class WakeListener:
         self.primary = PrimaryWatch(primary)
         self.channel = wake_channel(redis)
         self.others = {sub.channel: sub for sub in subscriptions}
+        self._others_subscribed: set[str] = set()  # subscribed at least once
         self.subscribed = asyncio.Event()
         self.connect_count = 0
         self.wakeups_received = 0
@@ -254,8 +257,10 @@ class WakeListener:
             other = self.others.get(message.get("channel") or "")
             if other is not None:
                 try:
-                    if kind == "subscribe":
+                    if kind == "subscribe" and other.channel in self._others_subscribed:
                         other.on_subscribed()
+                    elif kind == "subscribe":
+                        self._others_subscribed.add(other.channel)
                     elif kind == "message":
                         other.on_message(message.get("data") or "")
                 except Exception:

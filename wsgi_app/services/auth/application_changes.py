@@ -10,8 +10,9 @@ appkey at once (:func:`forget_changed`).
 Invariants:
 
 - the publish comes after the commit, so a process that forgets the appkey reads the new row;
-- a listener that (re)subscribes forgets every cached credential (:func:`forget_all`): a
-  change published while it was not subscribed is not lost;
+- a listener that subscribes again after losing its subscription forgets every cached
+  credential (:func:`forget_all`): a change published meanwhile is not lost. (Between a
+  process's start and its first subscription, a few milliseconds, the TTL is the bound.)
 - when Redis cannot take the publish, the change still holds everywhere within the TTL
   (the admin command says so); the local cache is cleared either way.
 """
@@ -64,5 +65,5 @@ def forget_changed(payload: str | bytes) -> None:
 
 
 def forget_all() -> None:
-    """A listener's handler of its (re)subscription: changes it may have missed."""
+    """A listener's handler of a new subscription after a lost one: changes it may have missed."""
     applications.clear_cache()
