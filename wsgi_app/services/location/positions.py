@@ -11,9 +11,11 @@ so an attacker moving its own reported position around learns the cell at
 best, never a point inside it.
 
 The ``UserLocation`` row is the only copy. Nearby search reads it by grid
-cell (:mod:`wsgi_app.services.location.nearby_cells`); every write here, after its
-commit, drops the cached copies of the cells it touched, so a user who moves
-leaves the old cell at once, and of the mover's own nearby state
+cell (:mod:`wsgi_app.services.location.nearby_cells`); every move here, after its
+commit, edits the cached cells it leaves and enters in place (into a cell only
+when the mover is visible to everyone, as the database read would list them),
+so a user who moves leaves the old cell at once and no cell is rebuilt for it;
+it also drops the mover's own nearby state
 (:mod:`wsgi_app.services.location.nearby_viewer`). Nothing is ever rebuilt as a whole.
 """
 
@@ -29,6 +31,7 @@ from wsgi_app import transactions
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
+from wsgi_app.models.user import AUTHORITY_EVERYONE, User
 from wsgi_app.services import rate_limit
 from wsgi_app.services.location import nearby_cells, nearby_viewer
 from wsgi_app.services.location.grid import (  # noqa: F401  (re-exported: the location vocabulary)
@@ -89,14 +92,22 @@ def change_limits() -> Sequence[tuple[int, int]]:
     return limits
 
 
+def _listed_everywhere(user_id: int) -> bool:
+    """Whether nearby lists may show the user (visible to everyone), read from the database."""
+    authority = db.session.execute(db.select(User.authority).where(User.id == user_id)).scalar()
+    return authority == AUTHORITY_EVERYONE
+
+
 def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     """Store the user's position (snapped), after the jump check and the change limit.
 
-    Commits, then drops the cached old and new cells. Reporting the cell already stored only
-    refreshes its time and costs nothing against the limit.
+    Commits, then moves the user between the cached old and new cells in place (only
+    into a cell when they are visible to everyone). Reporting the cell already stored
+    only refreshes its time and costs nothing against the limit.
     """
     point = snap_to_grid(lat, lng)
     now = utcnow()
+    new_cell = cell_of(point.lat, point.lng)
     row = db.session.get(UserLocation, user_id)
     if row is not None and snap_to_grid(row.lat, row.lng) == point:
         was_stale = row.updated_at < now - timedelta(days=nearby_cells.LOCATION_MAX_AGE_DAYS)
@@ -104,13 +115,13 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
             db.update(UserLocation).where(UserLocation.user_id == user_id).values(updated_at=now),
             what="location refresh",
         )
-        if was_stale:  # cached cells left them out
-            nearby_cells.invalidate([cell_of(point.lat, point.lng)])
+        if was_stale and _listed_everywhere(user_id):  # cached cells left them out
+            nearby_cells.move(user_id, [], [new_cell])
         return point
-    touched = [cell_of(point.lat, point.lng)]
+    left = []
     if row is not None:
         _check_jump(row, point, now)
-        touched.append(cell_of(row.lat, row.lng))
+        left.append(cell_of(row.lat, row.lng))
     rate_limit.enforce(redis_client(), f"loc:change:{user_id}", change_limits(), "location changes")
 
     def store() -> None:
@@ -121,7 +132,7 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
             current.lat, current.lng, current.updated_at = point.lat, point.lng, now
 
     transactions.write(store, what="location")
-    nearby_cells.invalidate(touched)
+    nearby_cells.move(user_id, left, [new_cell] if _listed_everywhere(user_id) else [])
     nearby_viewer.forget([user_id])
     return point
 
