@@ -32,7 +32,9 @@ Invariants (the rules themselves live in :mod:`wsgi_app.services.location`):
 - the caller's cached state is used only at the version read with it
   (:mod:`wsgi_app.services.location.nearby_viewer`), so a move or a block is
   seen by the caller's next query;
-- nothing here blocks the loop: the database and the cell loader run on the pool.
+- nothing here blocks the loop: the database and the cell loader run on the pool;
+- a cell is read from the database by one pool job at a time per process: a page
+  missing a cell that is being loaded waits for that load (:func:`load_cells_once`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ Chosen = tuple[int, int, Cell]  # (band, user id, cell): one person of a page
 # cell at ~350 people).
 GUESS_MAX_CELLS = 4096
 _LAST_READ: dict[str, str] = {}
+# Cells being read from the database by a pool job of this process, and that job
+# (:func:`load_cells_once`); an entry lives only while its job runs.
+_LOADING: dict[Cell, asyncio.Future[dict[Cell, list[int]]]] = {}
 
 
 def prefetch_state(context: NativeContext, params: Mapping[str, str]) -> tuple[int, StateRead] | None:
@@ -199,7 +204,7 @@ async def _rank(
             return guess[1], guess[2], extra_answers[0]
         missing = [cell for cell, value in zip(stage.cells, values, strict=True) if value is None]
         if missing:
-            loaded = await context.run_blocking(nearby_cells.load_cells, missing)
+            loaded = await load_cells_once(context, missing)
             values = [loaded.get(cell, value) for cell, value in zip(stage.cells, values, strict=True)]
         elif ttl_secs:
             _remember(stage, values)
@@ -209,6 +214,38 @@ async def _rank(
     if limit_command is not None:  # no stage at all (a radius below every cell centre)
         await _run(context, [limit_command])
     return ranking, ranking.page(start, page_count), None
+
+
+async def load_cells_once(context: NativeContext, cells: list[Cell]) -> dict[Cell, list[int]]:
+    """``cells`` from the database, each read by at most one pool job of this process at a time.
+
+    After a cold start every page misses cells, and neighbours miss the same ones: a page
+    waits for the load already under way for a cell instead of reading it again, and loads
+    only the rest (one query for them all, :func:`nearby_cells.load_cells`)."""
+    waits: dict[Cell, asyncio.Future[dict[Cell, list[int]]]] = {}
+    todo = []
+    for cell in cells:
+        under_way = _LOADING.get(cell)
+        if under_way is None:
+            todo.append(cell)
+        else:
+            waits[cell] = under_way
+    if todo:
+        job = asyncio.ensure_future(context.run_blocking(nearby_cells.load_cells, todo))
+        for cell in todo:
+            _LOADING[cell] = job
+            waits[cell] = job
+        job.add_done_callback(lambda done: _loaded(todo, done))
+    answers = {job: await asyncio.shield(job) for job in set(waits.values())}
+    return {cell: answers[job][cell] for cell, job in waits.items()}
+
+
+def _loaded(cells: list[Cell], job: asyncio.Future[dict[Cell, list[int]]]) -> None:
+    for cell in cells:
+        if _LOADING.get(cell) is job:
+            del _LOADING[cell]
+    if not job.cancelled():
+        job.exception()  # retrieved: each waiter raises it on its own
 
 
 def _guess(
