@@ -10,9 +10,10 @@ city never does. Here, on the same million people:
 - **Caches in a modelled steady state.** A viewer opens nearby in a session whose earlier
   requests left their token cached (the token cache, as the auth lookup fills it), while
   their own nearby state is cold (first page of the session: it expires in 5 minutes).
-  Cells and cards are as earlier traffic of the same shape left them: a warm-up window of
-  other viewers (with moves) runs before anything is measured, and every window leaves
-  them for the next.
+  Cells and cards are as a steady flow of viewers leaves them: before anything is
+  measured, someone in every occupied cell reads pages 1-3 (with moves), so every cell
+  and the cards its first pages show are cached, less what moves changed since; every
+  window leaves them for the next.
 - **People move** during a window: :data:`MOVES_PER_SEC` location reports a second (a city
   of a million), open-loop from their own process, each one person moving to a
   neighbouring cell (~1.1 km: every report is a cell change, the costly kind). The
@@ -89,6 +90,7 @@ class Population:
     viewers: list[tuple[int, str]]
     movers: list[tuple[int, str]]
     positions: dict[int, tuple[float, float]]
+    one_per_cell: list[tuple[int, str]]  # someone in every occupied cell: the warm-up's viewers
     next_viewer: int = 0
     planned: list[tuple[int, tuple[float, float]]] = field(default_factory=list)
 
@@ -148,6 +150,8 @@ def warm_tokens(client: redis.Redis, people: list[tuple[int, str]]) -> None:
 
 
 def population(app: Any, first_id: int, people: int, viewers: int, movers: int) -> Population:
+    from sqlalchemy import func
+
     from wsgi_app.extensions import db
     from wsgi_app.models.location import UserLocation
     from wsgi_app.services.auth import applications
@@ -156,6 +160,11 @@ def population(app: Any, first_id: int, people: int, viewers: int, movers: int) 
     chosen = rng.sample(range(first_id, first_id + people), viewers + movers)
     viewer_ids, mover_ids = chosen[:viewers], chosen[viewers:]
     with app.app_context():
+        one_per_cell = list(
+            db.session.execute(
+                db.select(func.min(UserLocation.user_id)).group_by(UserLocation.lat, UserLocation.lng)
+            ).scalars()
+        )
         creds = applications.create_application(f"bench-city-{secrets.token_hex(3)}", "hmac-sha256")
         db.session.commit()
         rows = db.session.execute(
@@ -166,11 +175,13 @@ def population(app: Any, first_id: int, people: int, viewers: int, movers: int) 
     positions = {user_id: (lat, lng) for user_id, lat, lng in rows}
     viewer_tokens = _issue_tokens(app, viewer_ids)
     mover_tokens = _issue_tokens(app, mover_ids)
+    cell_tokens = _issue_tokens(app, one_per_cell)
     return Population(
         creds,
         list(zip(viewer_ids, viewer_tokens, strict=True)),
         list(zip(mover_ids, mover_tokens, strict=True)),
         positions,
+        list(zip(one_per_cell, cell_tokens, strict=True)),
     )
 
 
@@ -398,8 +409,9 @@ def run_city(
         warm_tokens(stats, pop.movers)
         for name, (port, pid) in servers.items():
             cals[name].append(calibrate(port, pid, sizes.calibration_requests))
-        # warm-up: caches as traffic of the same shape leaves them (not measured)
-        warm = pop.take(sizes.viewers_per_window)
+        # warm-up (not measured): caches as a steady flow of viewers leaves them: someone in
+        # every occupied cell reads pages 1-3 (cells, and the cards those pages show), with moves
+        warm = pop.one_per_cell
         warm_tokens(stats, warm)
         port, pid = servers["now"]
         measure(
@@ -407,7 +419,7 @@ def run_city(
             port,
             pid,
             stats,
-            viewer_paths(pop.creds, warm, rng),
+            [path for page in range(1, MAX_PAGES + 1) for path in first_page_paths(pop.creds, warm, page)],
             move_requests(pop, moves_per_window, rng),
             pop,
         )
@@ -517,8 +529,9 @@ def _render(
         f"{sizes.viewers_per_window:,} fresh ones a window, each reading 1-3 pages; "
         f"{MOVES_PER_SEC} location reports/s (each a ~{MOVE_KM} km step to a neighbouring cell) during the "
         "windows marked so, from their own open-loop process; tokens cached as a session's earlier requests "
-        "leave them, each viewer's nearby state cold at their first page, cells and cards as a warm-up "
-        "window of the same traffic left them. "
+        "leave them, each viewer's nearby state cold at their first page, cells and cards as a steady "
+        "flow leaves them (warm-up, not measured: someone in every occupied cell reads pages 1-3, with "
+        "moves). "
         + (
             f"`now` (this revision) and `baseline` ({baseline}) alternate window by window, the order "
             f"flipped every round ({sizes.rounds} rounds). "
