@@ -411,7 +411,7 @@ def run_city(
             cals[name].append(calibrate(port, pid, sizes.calibration_requests))
         # warm-up (not measured): caches as a steady flow of viewers leaves them: someone in
         # every occupied cell reads pages 1-3 (cells, and the cards those pages show), with moves
-        warm = pop.one_per_cell
+        warm = pop.one_per_cell[: 2 * sizes.viewers_per_window] if quick else pop.one_per_cell
         warm_tokens(stats, warm)
         port, pid = servers["now"]
         measure(
