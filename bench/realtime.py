@@ -12,7 +12,8 @@ and a Redis database of your own); otherwise a SQLite file and a private
 one process and a handful of pollers in well under a minute; the full run
 probes 10,000 and 1,000 pollers at 200 messages/s.
 
-Knobs: ``BENCH_PROBES`` (:func:`probes_from_env`), ``BENCH_PROCS``, ``BENCH_STACK=0``
+Knobs: ``BENCH_PROBES`` (:func:`probes_from_env`), ``BENCH_STEADY_ONLY=1`` (the
+headline probe alone), ``BENCH_PROCS``, ``BENCH_STACK=0``
 (processes of its own, no nginx), ``BENCH_SERVER_ROOT`` and ``BENCH_PROFILE_DIR``
 (:func:`start_servers`), ``BENCH_GENERATOR_GC=on`` (the generator keeps collecting
 garbage while it measures, as before 2026-12-07: for comparisons only).
@@ -213,6 +214,8 @@ def probes_from_env() -> list[Probe] | None:
 
 def run(quick: bool) -> str:
     probes = probes_from_env() or (QUICK if quick else full_probes())
+    if not quick and os.environ.get("BENCH_STEADY_ONLY") == "1":  # the headline probe alone
+        probes = [probe for probe in probes if probe.steady]
     parts = [
         "## Realtime: parked long-polls, sends, delivery (issue 7)",
         "",
