@@ -241,3 +241,14 @@ def process_tree_cpu_secs(pid: int) -> float:
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
         pending.extend(child_pids(current))
     return total
+
+
+def per_second(times: list[float], since: float) -> list[int]:
+    """How many of ``times`` (monotonic) fall in each whole second after ``since``."""
+    counts: list[int] = []
+    for at in times:
+        second = int(at - since)
+        if second >= 0:
+            counts.extend([0] * (second + 1 - len(counts)))
+            counts[second] += 1
+    return counts

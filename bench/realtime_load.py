@@ -31,6 +31,7 @@ import sys
 import time
 from typing import Any
 
+from bench.common import per_second
 from bench.gc_watch import PauseLog, pause_delta, scrape_gc_pauses
 from bench.proc_stats import machine_busy_secs, proc_cpu_secs, proc_rss_kb
 from bench.realtime_client import Conn, Run
@@ -54,17 +55,6 @@ def quiet_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.disable()
-
-
-def per_second(times: list[float], since: float) -> list[int]:
-    """How many of ``times`` (monotonic) fall in each whole second after ``since``."""
-    counts: list[int] = []
-    for at in times:
-        second = int(at - since)
-        if second >= 0:
-            counts.extend([0] * (second + 1 - len(counts)))
-            counts[second] += 1
-    return counts
 
 
 def servers_cpu(pids: list[int]) -> float:

@@ -15,7 +15,7 @@ Invariants:
   to the database (the ``seed-demo`` CLI) is what the next read sees.
 - With a real Redis, cells are cached as ``nearby:cell:{row}:{col}`` (ids as
   decimal text, ``NEARBY_CELL_CACHE_SECS``). Every position write, after its
-  commit, edits the cached old and new cell in place (:func:`move`: out of one,
+  commit, edits the cached old and new cell in place (:mod:`.nearby_cell_edits`: out of one,
   into the other, one atomic script), so a mover leaves the old cell at once and
   no page rebuilds a cell from the database because someone moved; other changes
   (visibility, deletion, the CLI's seeding) drop the cells they touch. A cell read
@@ -51,7 +51,6 @@ from wsgi_app.services.location.grid import (
     distance_km,
     row_geometry,
 )
-from wsgi_app.services.redis_scripts import LuaScript
 from wsgi_app.timeutil import utcnow
 
 CELL_KEY_PREFIX = "nearby:cell:"
@@ -203,61 +202,6 @@ def load_cells(cells: Sequence[Cell]) -> dict[Cell, list[int]]:
                 pipe.set(cell_key(cell), encode(members), ex=ttl)
             pipe.execute()
     return people
-
-
-# KEYS: the cells a person leaves (the first ARGV[2] keys), then the cells they enter;
-# ARGV[1]: their id. Only cells already cached are edited (a missing one is read from the
-# database when next needed), keeping their expiry; ids stay ascending and unique.
-_MOVE_LUA = """
-local id = ARGV[1]
-local number = tonumber(id)
-local leaving = tonumber(ARGV[2])
-for index, key in ipairs(KEYS) do
-  local members = redis.call('GET', key)
-  if members then
-    local padded = ',' .. members .. ','
-    local at, stop = string.find(padded, ',' .. id .. ',', 1, true)
-    if index <= leaving then
-      if at then
-        padded = string.sub(padded, 1, at) .. string.sub(padded, stop + 1)
-        redis.call('SET', key, string.sub(padded, 2, -2), 'KEEPTTL')
-      end
-    elseif not at then
-      local before = nil
-      for position, item in string.gmatch(members, '()(%d+)') do
-        if tonumber(item) > number then
-          before = position
-          break
-        end
-      end
-      local updated
-      if members == '' then
-        updated = id
-      elseif before == nil then
-        updated = members .. ',' .. id
-      else
-        updated = string.sub(members, 1, before - 1) .. id .. ',' .. string.sub(members, before)
-      end
-      redis.call('SET', key, updated, 'KEEPTTL')
-    end
-  end
-end
-return 0
-"""
-_MOVE = LuaScript(_MOVE_LUA)
-
-
-def move(user_id: int, leaves: Iterable[Cell], enters: Iterable[Cell]) -> None:
-    """After a committed position change: take ``user_id`` out of the cached ``leaves`` and
-    into the cached ``enters`` in place, atomically in Redis (one script: concurrent moves
-    in one cell never lose each other's edit). A cell not cached is left to its next read.
-
-    ``enters`` must only name cells where the person is listed by the invariants (visible
-    to everyone, fresh). O(people in the cell) in Redis, no database read, instead of
-    dropping both cells for the next page to rebuild."""
-    left, entered = [cell_key(cell) for cell in leaves], [cell_key(cell) for cell in enters]
-    if (left or entered) and cache_secs():
-        _MOVE.run(redis_client(), [*left, *entered], [user_id, len(left)])
 
 
 def invalidate(cells: Iterable[Cell]) -> None:

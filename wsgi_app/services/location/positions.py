@@ -34,7 +34,7 @@ from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
 from wsgi_app.models.user import AUTHORITY_EVERYONE, User
 from wsgi_app.services import rate_limit
-from wsgi_app.services.location import nearby_cells, nearby_viewer
+from wsgi_app.services.location import nearby_cell_edits, nearby_cells, nearby_viewer
 from wsgi_app.services.location.grid import (  # noqa: F401  (re-exported: the location vocabulary)
     GRID_KM,
     Cell,
@@ -124,7 +124,7 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
             what="location refresh",
         )
         if was_stale and listed:  # cached cells left them out
-            nearby_cells.move(user_id, [], [new_cell])
+            nearby_cell_edits.move(user_id, [], [new_cell])
         return point
     left = []
     if stored is not None:
@@ -148,7 +148,7 @@ def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
                 current.lat, current.lng, current.updated_at = point.lat, point.lng, now
 
         transactions.write(store, what="location")
-    nearby_cells.move(user_id, left, [new_cell] if listed else [])
+    nearby_cell_edits.move(user_id, left, [new_cell] if listed else [])
     nearby_viewer.forget([user_id])
     return point
 
