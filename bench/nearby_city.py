@@ -197,7 +197,7 @@ def run_city(
         first_second = [
             lat for ended, lat in zip(result["ends_s"], result["latencies_ms"], strict=True) if ended < 1.0
         ]
-        p99_first = percentiles(first_second or [0.0])["p99"]
+        p99_first = percentiles(first_second)["p99"] if first_second else None
         cold_lines.append(cold_line(name, len(paths), result, p99_first, steady_rate, reached, seconds))
     for w in windows:
         rows.append(window_row(w, combined(cals[w.server])))

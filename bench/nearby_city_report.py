@@ -99,7 +99,7 @@ def cold_line(
     name: str,
     pages: int,
     result: dict[str, Any],
-    p99_first: float,
+    p99_first: float | None,  # None: no page ended in the first second
     steady_rate: float,
     reached: float | None,
     seconds: list[tuple[int, int, float]],
@@ -111,7 +111,8 @@ def cold_line(
     return (
         f"- **{name}**: {pages} first pages at c{CONCURRENCY} right after a fresh start with Redis "
         f"empty (tokens, states, cells, cards all cold): p50 {p['p50']:.0f} ms, p99 {p['p99']:.0f} ms, "
-        f"max {p['max']:.0f} ms; p99 of the first second {p99_first:.0f} ms; "
+        f"max {p['max']:.0f} ms; p99 of the first second "
+        f"{'(no page ended in it)' if p99_first is None else f'{p99_first:.0f} ms'}; "
         f"{pages / result['wall_s']:.0f} pages/s overall; {speed}. Per second (pages, p99 ms): "
         f"{timeline}. Load average {load_average()}."
     )
