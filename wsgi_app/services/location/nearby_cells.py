@@ -189,10 +189,8 @@ def load_cells(cells: Sequence[Cell]) -> dict[Cell, list[int]]:
     connection = db.session.connection()  # Core: no ORM row objects
     grouped = connection.dialect.name == "mysql" and _load_grouped(connection, listed, people)
     if not grouped:
-        query = db.select(UserLocation.user_id, UserLocation.lat, UserLocation.lng).join(
-            User, User.id == UserLocation.user_id
-        )
-        for user_id, lat, lng in connection.execute(query.where(*listed)):
+        query = db.select(UserLocation.user_id, UserLocation.lat, UserLocation.lng).join(User).where(*listed)
+        for user_id, lat, lng in connection.execute(query):
             members = people.get(cell_of(lat, lng))
             if members is not None:
                 members.append(user_id)
@@ -208,9 +206,8 @@ def load_cells(cells: Sequence[Cell]) -> dict[Cell, list[int]]:
 
 
 def _load_grouped(connection: Any, listed: tuple[Any, ...], people: dict[Cell, list[int]]) -> bool:
-    """MariaDB: one row per stored position (a cell centre), its people as ``GROUP_CONCAT`` text:
-    no per-person row processing (a cold start reads every cell). False, ``people`` untouched,
-    if a cell's text may have been cut at ``group_concat_max_len``."""
+    """MariaDB: one row per cell centre, its people as ``GROUP_CONCAT`` text (no per-person rows:
+    a cold start reads every cell); False, ``people`` untouched, if a text may have been cut."""
     query = (
         db.select(UserLocation.lat, UserLocation.lng, func.group_concat(UserLocation.user_id))
         .join(User, User.id == UserLocation.user_id)
