@@ -47,10 +47,10 @@ from bench.nearby_city_load import (
     MAX_PAGES,
     MOVES_PER_SEC,
     Population,
-    first_page_paths,
     move_requests,
     moves_sent,
     moving,
+    page_paths,
     population,
     viewer_paths,
     warm_tokens,
@@ -149,7 +149,7 @@ def run_city(
             port,
             pid,
             stats,
-            [path for page in range(1, MAX_PAGES + 1) for path in first_page_paths(pop.creds, warm, page)],
+            [path for page in range(1, MAX_PAGES + 1) for path in page_paths(pop.creds, warm, page)],
             move_requests(pop, moves_per_window, rng),
             pop,
         )
@@ -171,9 +171,9 @@ def run_city(
             viewers = pop.take(sizes.cpu_pages)
             warm_tokens(stats, viewers)
             first = Window("first page of a session", name, False)
-            measure(first, port, pid, stats, first_page_paths(pop.creds, viewers), [], pop)
+            measure(first, port, pid, stats, page_paths(pop.creds, viewers), [], pop)
             repeat = Window("the same viewers' page 1 again", name, False)
-            measure(repeat, port, pid, stats, first_page_paths(pop.creds, viewers), [], pop)
+            measure(repeat, port, pid, stats, page_paths(pop.creds, viewers), [], pop)
             cal = cals[name][0]
             cpu_rows += [window_row(first, cal), window_row(repeat, cal)]
             first_cpu, repeat_cpu = first.cpu_s / max(1, first.pages), repeat.cpu_s / max(1, repeat.pages)
@@ -187,7 +187,7 @@ def run_city(
     for name in names:
         root = baseline if name == "baseline" else None
         viewers = pop.take(sizes.cold_pages)
-        paths = first_page_paths(pop.creds, viewers)
+        paths = page_paths(pop.creds, viewers)
         with ExitStack() as stack:
             result, _, _ = cold_start(stack, env, root, stats, paths)
         seconds = per_second(result)

@@ -143,25 +143,16 @@ def _signed(creds: Any, method: str, path: str, params: dict[str, str]) -> str:
 
 def viewer_paths(creds: Any, viewers: list[tuple[int, str]], rng: random.Random) -> list[str]:
     """Each viewer's 1-3 pages, in blocks: the block's first pages, then second, then third."""
-    path = "/api/user/nearby/list"
-    out = []
+    out: list[str] = []
     for at in range(0, len(viewers), BLOCK_VIEWERS):
         block = [(viewer, rng.randint(1, MAX_PAGES)) for viewer in viewers[at : at + BLOCK_VIEWERS]]
         for page in range(1, MAX_PAGES + 1):
-            for (user_id, token), pages in block:
-                if page <= pages:
-                    params = {
-                        "userId": str(user_id),
-                        "token": token,
-                        "radius": str(RADIUS_KM),
-                        "page": str(page),
-                        "pageCount": str(setup.PAGE_COUNT),
-                    }
-                    out.append(f"{path}?{_signed(creds, 'GET', path, params)}")
+            out += page_paths(creds, [viewer for viewer, pages in block if page <= pages], page)
     return out
 
 
-def first_page_paths(creds: Any, viewers: list[tuple[int, str]], page: int = 1) -> list[str]:
+def page_paths(creds: Any, viewers: list[tuple[int, str]], page: int = 1) -> list[str]:
+    """Page ``page`` (20 km, 20 a page) of each viewer, signed."""
     path = "/api/user/nearby/list"
     out = []
     for user_id, token in viewers:

@@ -200,8 +200,10 @@ def signed_paths(creds: Any, callers: list[tuple[int, str]], count: int, radius:
     return out
 
 
-def load(port: int, concurrency: int, paths: list[str]) -> dict[str, Any]:
-    job = json.dumps({"host": "127.0.0.1", "port": port, "concurrency": concurrency, "paths": paths})
+def load(port: int, concurrency: int, paths: list[str], timeline: bool = False) -> dict[str, Any]:
+    job = json.dumps(
+        {"host": "127.0.0.1", "port": port, "concurrency": concurrency, "paths": paths, "timeline": timeline}
+    )
     out = subprocess.run(
         [sys.executable, "-m", "bench.http_loadgen"],
         input=job,
@@ -294,16 +296,4 @@ def sql_alternative(app: Any, radius_km: int, runs: int) -> list[float]:
 
 def load_timed(port: int, concurrency: int, paths: list[str]) -> dict[str, Any]:
     """:func:`load`, with each request's end (``ends_s``, seconds since the start)."""
-    job = json.dumps(
-        {"host": "127.0.0.1", "port": port, "concurrency": concurrency, "paths": paths, "timeline": True}
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.http_loadgen"],
-        input=job,
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
+    return load(port, concurrency, paths, timeline=True)
