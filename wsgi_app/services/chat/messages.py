@@ -46,6 +46,7 @@ from wsgi_app.services.chat import contacts as chat_contacts
 from wsgi_app.services.chat import events as chat_events
 from wsgi_app.services.chat import media as chat_media
 from wsgi_app.services.chat import send_statements as statements
+from wsgi_app.services.events import producer as event_producer
 from wsgi_app.services.profile.profiles import get_user
 from wsgi_app.services.social.blocks import (
     blocked_either_way_clause,
@@ -170,6 +171,7 @@ class _Send:
             )
         message_id = statements.INSERT_MESSAGE.insert(values)
         chat_contacts.bump_contacts(sender_id, peer_id, message_id, values["created_at"])
+        event_producer.append(peer_id, "message", ref_id=message_id)
         return message_id, False
 
 
