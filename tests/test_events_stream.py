@@ -24,7 +24,9 @@ def _events(app: Flask, user_id: int, cursor: int = 0) -> dict:
         return stream.events_after(user_id, cursor, 100)
 
 
-def test_ids_count_per_person_and_a_send_stores_a_message_event(app: Flask, api: ApiClient, alice, bob, carol):
+def test_ids_count_per_person_and_a_send_stores_a_message_event(
+    app: Flask, api: ApiClient, alice, bob, carol
+):
     first = sent_id(send_text(api, alice, bob, "one"))
     second = sent_id(send_text(api, carol, bob, "two"))
     sent_id(send_text(api, bob, alice, "back"))
@@ -56,7 +58,9 @@ def test_a_rolled_back_change_leaves_no_event_and_no_wake_up(app: Flask, alice) 
         assert subscriber.get_message(timeout=0.3) is None
         transactions.write(lambda: producer.append(alice.user_id, "vip", {"is_vip": True}))
         wake = subscriber.get_message(timeout=2)
-        assert wake is not None and producer.parse_wake(wake["data"]) == producer.Wake(alice.user_id, False, None)
+        assert wake is not None and producer.parse_wake(wake["data"]) == producer.Wake(
+            alice.user_id, False, None
+        )
         subscriber.close()
         assert stream.events_after(alice.user_id, 0, 10)["events"][0]["id"] == 1
 
@@ -123,7 +127,7 @@ def test_concurrent_producers_for_one_person_commit_in_id_order(app: Flask, alic
 def test_a_cursor_past_retention_or_ahead_of_the_stream_gets_resync(app: Flask, alice) -> None:
     with app.app_context():
         for n in range(3):
-            transactions.write(lambda n=n: producer.append(alice.user_id, "vip", {"n": n}))
+            transactions.write(lambda n=n: producer.append(alice.user_id, "vip", {"n": n}))  # type: ignore[misc]
         old = db.session.execute(db.select(Event).where(Event.id <= 2)).scalars().all()
         for event in old:
             event.created_at -= timedelta(seconds=app.config["EVENT_RETENTION_SECS"] + 60)
