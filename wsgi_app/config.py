@@ -264,6 +264,8 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "CHAT_SEND_LIMITS": [(60, 60), (2000, 86400)],
         # The event stream: durable events kept this long (a cursor older gets EVENTS_RESYNC).
         "EVENT_RETENTION_SECS": _env_int("EVENT_RETENTION_DAYS", 7) * 86400,
+        # A typing indicator shows this long after the last "start" without a refresh.
+        "TYPING_EXPIRES_SECS": _env_int("TYPING_EXPIRES_SECS", 15),
         # Likes per day (UTC): like + super-like together, and super-likes alone; VIP gets more.
         "LIKES_PER_DAY": _env_int("LIKES_PER_DAY", 50),
         "LIKES_PER_DAY_VIP": _env_int("LIKES_PER_DAY_VIP", 500),
