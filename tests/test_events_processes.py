@@ -19,7 +19,6 @@ from tests.chat_support import send_text, sent_id
 from tests.conftest import ServerProcess
 from tests.helpers import ApiClient, HttpTransport, Reply, SignedInUser
 from tests.integration.services import RedisServer
-from tests.social_helpers import make_vip
 from tests.test_chat_processes import require_real_redis, wait_for_parked_polls
 from tests.test_vip import callback_params, order, post_callback, products  # noqa: F401 (fixture)
 from wsgi_app import transactions
