@@ -33,6 +33,7 @@ def test_locustfile_runs_without_failures(spawn_server, creds: AppCredentials) -
     assert result.returncode == 0, output[-3000:]
     for endpoint in ("/api/auth/login", "/api/user/update", "/api/chat/poll", "/api/user/nearby/list"):
         assert endpoint in output  # every simulated person calls these on start
+    assert "/api/events/poll" in output  # a StreamChatter's first call after signing in
 
 
 def test_locustfile_refuses_a_non_loopback_host(creds: AppCredentials) -> None:
