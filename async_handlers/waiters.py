@@ -13,6 +13,12 @@ Waiting polls per user and process are capped (``LONGPOLL_MAX_PER_USER``): a
 new poll beyond the cap answers the oldest one at once (``docs/api.md``), so
 one token cannot hold thousands of connections here.
 
+The channel carries three kinds of wake-up (:func:`wsgi_app.services.events.producer.parse_wake`):
+a new message (its waiters are woken with ``None``: read now), another durable
+event (``EVENT``: a chat poll checks its latest-message key first, an event
+poll reads), and an ephemeral event (typing, presence) carried whole, handed to
+the user's waiters that take one (:meth:`WaiterRegistry.deliver`: event polls).
+
 Wake-ups only say "look again": polls read messages from the database by
 cursor. So when the subscription breaks (Redis restarted, connection killed),
 the listener reconnects with backoff and, once subscribed again, wakes every
