@@ -41,6 +41,12 @@ _VISIT_STATEMENTS = {
     for dialect, sql in _VISIT_SQL.items()
 }
 _VISIT_STATEMENTS["mariadb"] = _VISIT_STATEMENTS["mysql"]
+_REPEAT_UNREAD = transactions.single_statement(
+    text(
+        "UPDATE visits SET visit_count = visit_count + 1, last_visited_at = :now "
+        "WHERE visitor_id = :visitor AND visited_id = :visited AND is_read = 0"
+    ).bindparams(bindparam("now", type_=DateTime()))
+)
 
 
 def record_visit(visitor_id: int, visited_id: int, now: datetime | None = None) -> None:
@@ -48,22 +54,19 @@ def record_visit(visitor_id: int, visited_id: int, now: datetime | None = None) 
 
     One atomic upsert on SQLite and MariaDB (``ON CONFLICT`` / ``ON DUPLICATE
     KEY``), so parallel first visits of one pair neither fail nor deadlock. A
-    repeat view of a visitor the owner has not read yet is that upsert alone, as
-    a single autocommitted statement (``transactions.write_statement``: its row
-    lock lasts only as long as the statement). A view that makes the visitor
-    new to the owner (the first, or the first since the owner read the list) is
-    one transaction with the owner's ``visit`` event (:func:`_visit_payload`).
+    repeat view of a visitor the owner has not read yet (the common case) is one
+    autocommitted ``UPDATE ... WHERE is_read = 0`` (``transactions.write_statement``:
+    its row lock lasts only as long as the statement). When it finds no such row,
+    the view makes the visitor new to the owner (the first, or the first since
+    the owner read the list): the upsert and the owner's ``visit`` event
+    (:func:`_visit_payload`) are one transaction.
     """
     if visitor_id == visited_id:
         return
     statement = _VISIT_STATEMENTS[db.session.get_bind().dialect.name]
     params = {"visitor": visitor_id, "visited": visited_id, "now": now or utcnow()}
-    unread = db.session.execute(
-        db.select(Visit.is_read).where(Visit.visitor_id == visitor_id, Visit.visited_id == visited_id)
-    ).scalar()
-    if unread is False:  # already new to the owner: nothing to tell
-        transactions.write_statement(statement, params, what="visit")
-        return
+    if transactions.write_statement(_REPEAT_UNREAD, params, what="visit").rowcount:
+        return  # already new to the owner: nothing to tell
 
     def work() -> None:
         db.session.execute(statement, params)
