@@ -15,7 +15,7 @@ def _object(required: list[str], properties: dict[str, Any], description: str) -
 
 
 EVENT_PAYLOADS: dict[str, dict[str, Any]] = {
-    "message": {**MESSAGE_SCHEMA, "description": "a new message to you (as GET /api/chat/poll answers it)"},
+    "message": MESSAGE_SCHEMA,  # a new message to you, as GET /api/chat/poll answers it
     "read": _object(
         ["peer_id", "up_to_msg_id", "read_at"],
         {"peer_id": {"type": "integer"}, "up_to_msg_id": {"type": "integer"}, "read_at": {"type": "string"}},
@@ -31,9 +31,9 @@ EVENT_PAYLOADS: dict[str, dict[str, Any]] = {
         ["new_visitors"],
         {
             "new_visitors": {"type": "integer", "description": "unread visitors now"},
-            "visitor": {**PEER_SUMMARY_SCHEMA, "description": "who (VIP only; absent otherwise)"},
+            "visitor": PEER_SUMMARY_SCHEMA,  # who: VIP only, absent otherwise
         },
-        "someone viewed your profile",
+        "someone became a new visitor of your profile; visitor (who) only for VIP",
     ),
     "vip": _object(
         ["is_vip", "vip_expires_at", "reason"],
