@@ -10,6 +10,7 @@ from tests.conftest import REPO_ROOT
 from wsgi_app.services.auth.applications import AppCredentials
 
 LOCUST_RUN_SECS = 6
+USERS = 11  # the sum of the people's weights (6:2:2:1): every kind of person runs
 
 
 def test_locustfile_runs_without_failures(spawn_server, creds: AppCredentials) -> None:
@@ -24,7 +25,7 @@ def test_locustfile_runs_without_failures(spawn_server, creds: AppCredentials) -
     result = subprocess.run(
         [
             sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "locustfile.py"), "--headless",
-            "-u", "4", "-r", "4", "--run-time", f"{LOCUST_RUN_SECS}s", "--host", server.base_url,
+            "-u", str(USERS), "-r", str(USERS), "--run-time", f"{LOCUST_RUN_SECS}s", "--host", server.base_url,
             "--only-summary", "--stop-timeout", "5",
         ],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=90,
