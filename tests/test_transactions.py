@@ -268,9 +268,7 @@ def test_on_commit_runs_after_commit_and_never_after_a_rollback(app: Flask) -> N
 
         def committed() -> None:
             transactions.on_commit(lambda: ran.append("committed"))
-            user = db.session.get(User, users[0])
-            assert user is not None
-            user.height = 171
+            db.session.get_one(User, users[0]).height = 171
             assert ran == []  # not before the commit
 
         transactions.write(committed)
