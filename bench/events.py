@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,16 +128,33 @@ def render(probe: Probe, r: dict[str, Any]) -> str:
     )
 
 
+def calibration_ms() -> float:
+    """A fixed pure-Python workload (best of 3), timed in the same run as the figures: compare
+    runs by their ratio to it, not by milliseconds (the machine's speed varies ~2.6x by day)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        best = min(best, time.perf_counter() - started)
+    return 1000 * best
+
+
 def run(quick: bool) -> str:
     probe = probe_from_env() or (QUICK if quick else FULL)
+    before = calibration_ms()
     result = run_probe(probe, quick)
+    after = calibration_ms()
     return "\n".join(
         [
             "## Events: one stream per person (issue 23)",
             "",
             f"Machine: {machine_info()}. Load generator: `bench/events_load.py` (one asyncio process, "
             "signed raw HTTP/1.1, loopback). Delivery: the action's response read -> the poll answer "
-            "carrying its event. A read receipt is measured to the message's sender, a match to both.",
+            "carrying its event. A read receipt is measured to the message's sender, a match to both. "
+            f"Calibration (1M-step pure-Python loop, best of 3): {before:.0f} ms before, "
+            f"{after:.0f} ms after.",
             "",
             render(probe, result),
         ]
