@@ -83,13 +83,15 @@ class EventPoll(Poll):
     def __init__(
         self, parking: PollParking, stream: IOStream, request: httputil.HTTPServerRequest, keep_alive: bool
     ) -> None:
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[dict[str, Any]] | None = None  # a list only once something was pushed
         super().__init__(parking, stream, request, keep_alive)
 
     def push(self, event: dict[str, Any]) -> bool:
         """An ephemeral event for this poll's person: answer it (with any durable ones) now."""
         if self.reason == GONE or self.user_id is None:
             return False
+        if self.pending is None:
+            self.pending = []
         self.pending.append(event)
         del self.pending[:-MAX_PENDING_EPHEMERAL]
         self.wake(EPHEMERAL)
@@ -138,7 +140,7 @@ class EventPoll(Poll):
                 return  # parked until the next wake-up
 
     def _answer_batch(self, batch: dict[str, Any]) -> None:
-        pending, self.pending = self.pending, []
+        pending, self.pending = self.pending, None
         if pending:
             batch = {**batch, "events": [*batch["events"], *pending]}
         super()._answer_batch(batch)

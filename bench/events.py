@@ -51,7 +51,7 @@ def probe_from_env() -> Probe | None:
     return Probe(int(fields[0]), float(fields[1]), float(fields[2]), float(fields[3]))
 
 
-def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
+def run_probe(probe: Probe, quick: bool, poll_path: str | None = None) -> dict[str, Any]:
     procs = int(os.environ.get("BENCH_PROCS") or (1 if quick else 4))
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="bench-ev-"))
@@ -75,6 +75,7 @@ def run_probe(probe: Probe, quick: bool) -> dict[str, Any]:
             "mix": MIX,
             "grace_secs": 15,
             "run_id": secrets.token_hex(4),
+            **({"poll_path": poll_path, "memory_only": True} if poll_path else {}),
         }
         load = subprocess.run(
             [sys.executable, "-m", "bench.events_load"],
@@ -144,6 +145,12 @@ def calibration_ms() -> float:
 def run(quick: bool) -> str:
     probe = probe_from_env() or (QUICK if quick else FULL)
     before = calibration_ms()
+    # Memory per waiting poll, chat vs event poll, each on fresh servers, alternated: chat, event, chat.
+    memory: dict[str, list[float]] = {"chat": [], "event": []}
+    for kind, path in (("chat", "/api/chat/poll"), ("event", "/api/events/poll"), ("chat", "/api/chat/poll")):
+        parked = run_probe(probe, quick, path)
+        grown = sum(parked["rss_parked_kb"].values()) - sum(parked["rss_idle_kb"].values())
+        memory[kind].append(grown / probe.pollers)
     result = run_probe(probe, quick)
     after = calibration_ms()
     return "\n".join(
@@ -157,5 +164,9 @@ def run(quick: bool) -> str:
             f"{after:.0f} ms after.",
             "",
             render(probe, result),
+            f"Memory per waiting poll, same run, fresh servers each, idle -> all parked: chat poll "
+            f"{' / '.join(f'{kb:.1f}' for kb in memory['chat'])} KB (before / after), event poll "
+            f"{memory['event'][0]:.1f} KB.",
+            "",
         ]
     )

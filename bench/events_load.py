@@ -3,7 +3,8 @@
 ``python -m bench.events_load`` reads a JSON plan on stdin, prints one JSON result.
 Loopback only; every request signed (:class:`bench.realtime_client.Run`). Phases:
 
-1. connect -- every poller polls ``/api/events/poll`` without a cursor (its start);
+1. connect -- every poller polls ``/api/events/poll`` (``poll_path``: ``/api/chat/poll`` for
+   the memory A/B, which stops after phase 2) without a cursor (its start);
 2. park -- every poller polls with its cursor; parked = the servers' CPU is quiet.
    Measured: RSS of the server processes idle -> parked, per waiting poll;
 3. load (open loop, for ``secs``) -- ``rate`` actions/s among the pollers, each one of:
@@ -31,6 +32,7 @@ from bench.realtime_load import CONNECT_CONCURRENCY, wait_quiet
 
 ACTION_CONNECTIONS = 64
 PATH = "/api/events/poll"
+CHAT_PATH = "/api/chat/poll"
 
 
 class EventRun(Run):
@@ -39,6 +41,9 @@ class EventRun(Run):
     def __init__(self, plan: dict[str, Any]) -> None:
         super().__init__(plan)
         self.expected: dict[tuple[Any, ...], float] = {}
+        # (reader's peer = the sender, reader) -> [(up_to_msg_id, answered at)]: a receipt covers
+        # every message up to its id, so a later receipt may answer an earlier read.
+        self.reads: dict[tuple[int, int], list[tuple[int, float]]] = {}
         self.delivered: dict[tuple[Any, ...], float] = {}
         self.seen: set[tuple[int, int]] = set()
         self.likes_ok = 0
@@ -50,8 +55,6 @@ def event_key(uid: int, event: dict[str, Any]) -> tuple[Any, ...] | None:
     kind, payload = event["type"], event["payload"]
     if kind == "message":
         return ("message", payload["msg_id"])
-    if kind == "read":
-        return ("read", uid, payload["up_to_msg_id"])
     if kind == "match":
         return ("match", uid, payload["peer"]["user_id"])
     return None
@@ -61,8 +64,9 @@ async def poller(run: EventRun, index: int, user: dict[str, Any], connected: asy
                  gate: asyncio.Semaphore) -> None:  # fmt: skip
     conn = Conn(run.plan["host"], run.plan["ports"][index % len(run.plan["ports"])])
     auth = {"userId": user["user_id"], "token": user["token"]}
+    path = run.plan.get("poll_path", PATH)
     async with gate:
-        status, body = await conn.request("GET", PATH, run.signed("GET", PATH, auth))
+        status, body = await conn.request("GET", path, run.signed("GET", path, auth))
     run.count("poll-start", status, body)
     cursor = body["data"]["cursor"] if status == 200 else 0
     run.plan["_connected"] += 1
@@ -89,7 +93,7 @@ async def poller(run: EventRun, index: int, user: dict[str, Any], connected: asy
             run.count("poll", status, body)
             await asyncio.sleep(1)
             continue
-        for event in body["data"]["events"]:
+        for event in body["data"].get("events", ()):
             if event["id"] is None:
                 run.ephemeral += 1
                 continue
@@ -97,10 +101,22 @@ async def poller(run: EventRun, index: int, user: dict[str, Any], connected: asy
                 run.duplicates += 1
                 continue
             run.seen.add((uid, event["id"]))
+            if event["type"] == "read":
+                payload = event["payload"]
+                run.reads.setdefault((uid, payload["peer_id"]), []).append((payload["up_to_msg_id"], now))
             key = event_key(uid, event)
             if key is not None:
                 run.delivered.setdefault(key, now)
         cursor = body["data"]["cursor"]
+
+
+def delivered_at(run: EventRun, key: tuple[Any, ...]) -> float | None:
+    """When the event ``key`` expects was answered (a read: the first receipt covering the message)."""
+    if key[0] != "read":
+        return run.delivered.get(key)
+    _, sender, reader, msg_id = key
+    times = [t for up_to, t in run.reads.get((sender, reader), []) if up_to >= msg_id]
+    return min(times) if times else None
 
 
 async def call(run: EventRun, pool: asyncio.Queue[Conn], what: str, path: str, params: dict[str, Any]) -> Any:
@@ -142,7 +158,7 @@ async def action(
         run.expected[("message", msg_id)] = time.monotonic()
         read = await call(run, pool, "read", "/api/chat/read", {**auth_of(b), "peerId": a["user_id"]})
         if read and read["data"]["marked_count"]:
-            run.expected[("read", a["user_id"], msg_id)] = time.monotonic()
+            run.expected[("read", a["user_id"], b["user_id"], msg_id)] = time.monotonic()
     else:
         first = await call(run, pool, "like", "/api/like/send", {**auth_of(a), "peerId": b["user_id"]})
         second = await call(run, pool, "like", "/api/like/send", {**auth_of(b), "peerId": a["user_id"]})
@@ -188,6 +204,12 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     await wait_quiet(pids, 120)
     rss_parked = {pid: proc_rss_kb(pid) for pid in pids}
     waiting = len(run.waiting)
+    if plan.get("memory_only"):  # the A/B of memory per waiting poll: no load phase
+        run.stopping = True
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return {"rss_idle_kb": rss_idle, "rss_parked_kb": rss_parked, "waiting": waiting}
     pool: asyncio.Queue[Conn] = asyncio.Queue()
     for i in range(ACTION_CONNECTIONS):
         pool.put_nowait(Conn(plan["host"], plan["ports"][i % len(plan["ports"])]))
@@ -204,7 +226,7 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     await asyncio.gather(*actions, *typings)
     load_secs = time.monotonic() - started
     deadline = time.monotonic() + plan["grace_secs"]
-    while time.monotonic() < deadline and any(k not in run.delivered for k in run.expected):
+    while time.monotonic() < deadline and any(delivered_at(run, k) is None for k in run.expected):
         await asyncio.sleep(0.05)
     cpu = sum(proc_cpu_secs(pid) for pid in pids) - cpu0
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -215,8 +237,9 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     latency: dict[str, list[float]] = {"message": [], "read": [], "match": []}
     lost: dict[str, int] = {"message": 0, "read": 0, "match": 0}
     for key, at in run.expected.items():
-        if key in run.delivered:
-            latency[key[0]].append(max(0.0, 1000 * (run.delivered[key] - at)))
+        answered = delivered_at(run, key)
+        if answered is not None:
+            latency[key[0]].append(max(0.0, 1000 * (answered - at)))
         else:
             lost[key[0]] += 1
     return {
