@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, union, update
+from sqlalchemy import DateTime, bindparam, select, text, union
 
 from wsgi_app import transactions
 from wsgi_app.extensions import db
@@ -41,6 +41,14 @@ WRITE_INTERVAL_SECS = 60
 ONLINE_WINDOW_SECS = 150
 FANOUT_MAX = 200
 WRITE_GATE_PREFIX = "presence:w"
+
+
+# Built once, as text: an ORM update() here is not cached by SQLAlchemy (compiled on every write).
+_TOUCH = transactions.single_statement(
+    text("UPDATE users SET last_active_at = :now WHERE id = :user").bindparams(
+        bindparam("now", type_=DateTime())
+    )
+)
 
 
 def write_gate_key(user_id: int) -> str:
@@ -78,13 +86,7 @@ def record_active(user_id: int) -> bool:
     ).first()
     if row is None:
         return False
-    transactions.write_statement(
-        update(User)
-        .where(User.id == user_id)
-        .values(last_active_at=now)
-        .execution_options(synchronize_session=False),
-        what="presence",
-    )
+    transactions.write_statement(_TOUCH, {"user": user_id, "now": now}, what="presence")
     came_online = not is_online(row.last_active_at, now)
     if came_online and not row.presence_hidden:
         partners = partners_of(user_id)
