@@ -144,3 +144,16 @@ def test_a_cursor_past_retention_or_ahead_of_the_stream_gets_resync(app: Flask, 
 def test_an_ephemeral_kind_cannot_be_stored(app: Flask, alice) -> None:
     with app.app_context(), pytest.raises(ValueError):
         transactions.write(lambda: producer.append(alice.user_id, "typing", {}))
+
+
+def test_the_fleet_jobs_run_from_the_command_line(app: Flask, alice) -> None:
+    with app.app_context():
+        transactions.write(lambda: producer.append(alice.user_id, "vip", {"n": 1}))
+        event = db.session.execute(db.select(Event)).scalar_one()
+        event.created_at -= timedelta(seconds=app.config["EVENT_RETENTION_SECS"] + 60)
+        db.session.commit()
+    runner = app.test_cli_runner()
+    pruned = runner.invoke(args=["events", "prune"])
+    assert pruned.exit_code == 0 and pruned.output.strip() == "deleted 1 events", pruned.output
+    expired = runner.invoke(args=["events", "vip-expiry"])
+    assert expired.exit_code == 0 and expired.output.strip() == "announced 0 VIP expiries", expired.output
