@@ -9,6 +9,7 @@ are answered as before beside event polls.
 
 from __future__ import annotations
 
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -164,3 +165,22 @@ def test_old_chat_poll_clients_are_answered_as_before_beside_event_polls(
     assert set(old_reply.data) == {"list", "cursor", "has_more"}
     assert [m["msg_id"] for m in old_reply.data["list"]] == [msg_id] and old_reply.data["cursor"] == msg_id
     assert [e["payload"]["msg_id"] for e in new_reply.data["events"] if e["type"] == "message"] == [msg_id]
+
+
+def test_sigterm_answers_a_parked_event_poll_at_once_with_its_cursor(
+    spawn_server, creds: AppCredentials, auth
+) -> None:
+    """A rolling restart: the stopping process answers (same cursor), the client re-polls elsewhere."""
+    server = spawn_server(LONGPOLL_TIMEOUT_SECS="60")
+    on_server = ApiClient(HttpTransport(server.base_url), creds)
+    alice = auth.login()
+    cursor = on_server.get("/api/events/poll", {}, user=alice).data["cursor"]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(events_poll, on_server, alice, cursor)
+        wait_for_parked_polls(server.base_url, 1)
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        reply = waiting.result(10)
+    assert time.monotonic() - started < 5
+    assert reply.status == 200 and reply.data == {"events": [], "cursor": cursor, "has_more": False}
+    assert server.proc.wait(10) == 0
