@@ -14,7 +14,7 @@ import sys
 
 from deploy import loadtest
 from deploy.render import render_all
-from deploy.settings import StackSettings
+from deploy.settings import StackSettings, TimeoutConfigError
 from deploy.stack import Stack, StackError
 
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for path in render_all(stack.settings):
                 print(path)
-    except StackError as exc:
+    except (StackError, TimeoutConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

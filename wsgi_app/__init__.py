@@ -24,7 +24,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.api.error_handlers import register_error_handlers
     from wsgi_app.api.hooks import register_hooks
     from wsgi_app.api.request_class import ApiRequest
-    from wsgi_app.config import check_production_secrets, config_from_env, instance_path_from_env
+    from wsgi_app.config import (
+        check_production_secrets,
+        check_timeout_rule,
+        config_from_env,
+        instance_path_from_env,
+    )
     from wsgi_app.database import tune_engine
     from wsgi_app.extensions import db, migrate, redis_store
     from wsgi_app.logging_setup import install_redaction
@@ -37,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     check_production_secrets(app.config)
+    check_timeout_rule(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
