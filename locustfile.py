@@ -16,7 +16,8 @@ with a daily-limit code (531, 532) is the product working, not a failure.
 Every one signs in by SMS first: the server must echo codes
 (``SMS_ECHO_CODE=1``) and allow many sign-ins from one address (``SMS_IP_PER_*``).
 A 429 is reported as "rate limited (429)", never as something else.
-The host must be a loopback address: this file refuses any other.
+The host must be a loopback address: this file refuses any other. ``DT_ONE_OF_EACH=1``
+(with ``-u 4``): exactly one person of each kind, for a smoke run.
 """
 
 from __future__ import annotations
@@ -266,6 +267,12 @@ class VipBuyer(SignedInPerson):
     @task(2)
     def vip_status(self) -> None:
         self.call("GET", "/api/vip/status")
+
+
+if os.environ.get("DT_ONE_OF_EACH"):  # a smoke run: exactly one person of each kind (run with -u 4)
+    for _kind in (Browser, Chatter, StreamChatter, VipBuyer):
+        _kind.fixed_count = 1
+    del _kind  # locust takes every User class it finds in the module
 
 
 def _json(response: Any) -> dict[str, Any]:
