@@ -93,3 +93,16 @@ def test_limit_pages_the_backlog_in_order(live_api: ApiClient, alice, bob) -> No
     second = events_poll(live_api, alice, first["cursor"], limit=3).data
     assert not second["has_more"]
     assert [e["payload"]["msg_id"] for e in first["events"] + second["events"]] == ids
+
+
+def test_a_poll_marks_its_person_active(app: Flask, live_api: ApiClient, alice) -> None:
+    from wsgi_app.extensions import db
+    from wsgi_app.models.user import User
+
+    def last_active() -> object:
+        with app.app_context():
+            return db.session.execute(db.select(User.last_active_at).where(User.id == alice.user_id)).scalar()
+
+    assert last_active() is None
+    events_poll(live_api, alice, None)
+    assert wait_until(lambda: last_active() is not None)
