@@ -27,15 +27,16 @@ already equals the user's latest message id (the Redis key the send path
 raises before it publishes, :func:`~wsgi_app.services.chat.events.latest_message_key`)
 parks without reading the database; a missing key means "unknown: read it". A
 poll woken for its user reads the database at once; the listener's catch-up
-wake after a reconnect (``RECHECK``) checks the key first. Timeouts are spread
-(less up to ``TIMEOUT_JITTER_FRACTION``) so polls parked together do not come
-back together.
+wake after a reconnect (``RECHECK``) checks the key first (after a Redis
+failover the keys are not trusted for their TTL: the database is read). Timeouts are
+spread by the registry's wheel (:meth:`~async_handlers.timeout_wheel.TimeoutWheel.spread_timeout`:
+the last tenth of the timeout, up to its last half where the wheel is crowded) so
+polls parked together do not come back together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -61,7 +62,6 @@ from wsgi_app.services.chat import messages as chat
 from wsgi_app.services.chat.events import latest_message_key
 
 PATH = "/api/chat/poll"
-TIMEOUT_JITTER_FRACTION = 0.1
 _AWAKE = "awake"  # Poll.reason while nothing has woken it
 
 
@@ -201,7 +201,10 @@ class Poll:
         timeout = float(context.flask_app.config["LONGPOLL_TIMEOUT_SECS"])
         if self.reason == GONE:
             return
-        context.waiters.park(self.user_id, self, timeout * (1.0 - TIMEOUT_JITTER_FRACTION * random.random()))
+        wheel = context.waiters.timeouts
+        context.waiters.park(
+            self.user_id, self, wheel.spread_timeout(asyncio.get_running_loop().time(), timeout)
+        )
         await self._look()
 
     async def _look(self) -> None:
@@ -225,7 +228,11 @@ class Poll:
                 return  # parked: no task, no frame until the next wake-up
 
     async def _cursor_is_latest(self, user_id: int, cursor: int) -> bool:
-        """True when Redis says nothing newer than ``cursor`` was sent (no key: unknown)."""
+        """True when Redis says nothing newer than ``cursor`` was sent (no key: unknown; and
+        never while the keys are untrusted after a failover, :mod:`async_handlers.primary_watch`)."""
+        listener = self.parking.context.listener
+        if listener is not None and not listener.primary.trusts_latest_keys():
+            return False
         try:
             (latest,) = await self.parking.context.redis_batch.run([("GET", latest_message_key(user_id))])
         except redis.RedisError:

@@ -26,7 +26,7 @@ drain counts event polls' detached streams too).
 
 from __future__ import annotations
 
-import random
+import asyncio
 from typing import Any
 
 from tornado import httputil
@@ -34,7 +34,7 @@ from tornado.iostream import IOStream
 
 from async_handlers.auth import authenticate_async
 from async_handlers.base import NativeApiHandler
-from async_handlers.chat_poll import _AWAKE, TIMEOUT_JITTER_FRACTION, Poll, PollParking
+from async_handlers.chat_poll import _AWAKE, Poll, PollParking
 from async_handlers.detached import DetachingRequest
 from async_handlers.waiters import EPHEMERAL, EVICTED, GONE, TIMED_OUT
 from wsgi_app import native_endpoints
@@ -116,7 +116,10 @@ class EventPoll(Poll):
         timeout = float(context.flask_app.config["LONGPOLL_TIMEOUT_SECS"])
         if self.reason == GONE:
             return
-        context.waiters.park(self.user_id, self, timeout * (1.0 - TIMEOUT_JITTER_FRACTION * random.random()))
+        wheel = context.waiters.timeouts  # spread like the chat poll's (the wheel's spread_timeout)
+        context.waiters.park(
+            self.user_id, self, wheel.spread_timeout(asyncio.get_running_loop().time(), timeout)
+        )
         await self._look()
 
     async def _look(self) -> None:

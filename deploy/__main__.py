@@ -20,11 +20,22 @@ from deploy.stack import Stack, StackError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("operation", choices=["start", "status", "restart", "stop", "render", "loadtest"])
+    parser.add_argument(
+        "operation", choices=["start", "status", "restart", "stop", "render", "loadtest", "cluster"]
+    )
+    parser.add_argument(
+        "cluster_operation", nargs="?", choices=["up", "status", "faults", "faults-here", "down"],
+        help="cluster: simulated hosts in network namespaces (deploy/cluster.py)",
+    )  # fmt: skip
+    parser.add_argument("--short", action="store_true", help="cluster faults: the short CI version")
     parser.add_argument("--users", type=int, default=20, help="loadtest: simulated people")
     parser.add_argument("--spawn-rate", type=float, default=10, help="loadtest: people started per second")
     parser.add_argument("--run-time", default="60s", help="loadtest: how long (e.g. 30s, 5m)")
     args = parser.parse_args(argv)
+    if args.operation == "cluster":
+        from deploy import cluster
+
+        return cluster.main(args.cluster_operation or "status", short=args.short)
     stack = Stack(StackSettings.from_env())
     try:
         if args.operation == "start":
