@@ -216,8 +216,8 @@ def test_only_config_reads_the_environment() -> None:
 
 PRIVATE_API_WRAPPER = "wsgi_app.private_apis"
 # Leading-underscore names that are public API: namedtuple's methods (urllib's SplitResult,
-# SQLAlchemy's URL).
-PUBLIC_UNDERSCORE_NAMES = frozenset({"_replace", "_asdict", "_fields", "_make"})
+# SQLAlchemy's URL) and SQLAlchemy's documented ``Row._mapping`` / ``Row._tuple()``.
+PUBLIC_UNDERSCORE_NAMES = frozenset({"_replace", "_asdict", "_fields", "_make", "_mapping", "_tuple", "_t"})
 
 
 def _is_private(name: str) -> bool:
