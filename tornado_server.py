@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import re
@@ -277,7 +278,18 @@ async def serve(args: argparse.Namespace, settings: ServerSettings) -> None:
         log.error("%s", err)
         raise SystemExit(2) from None
     service = TornadoService(flask_app)
-    service.listen(args.port, args.address)
+    try:
+        service.listen(args.port, args.address)
+    except OSError as err:
+        if err.errno != errno.EADDRINUSE:
+            raise
+        log.error(
+            "%s:%d is already in use (is another server, e.g. a second ./scripts/run.sh, running?): "
+            "stop it or choose another port with PORT=... or --port",
+            args.address,
+            args.port,
+        )
+        raise SystemExit(2) from None
     frozen = freeze_startup_objects()
     metrics.watch_gc_pauses()
     loop = asyncio.get_running_loop()

@@ -25,10 +25,16 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
-from datingtoday_client import is_unsigned
+from datingtoday_client import UNSIGNED_PATHS, is_unsigned
 from datingtoday_client.signing import SIGN_METHOD_HMAC_SHA256, SIGN_METHODS, sign_params
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+ENVIRONMENT_HELP = f"""environment:
+  DT_APPKEY       the calling application's appkey (from `flask --app wsgi_app apps create`)
+  DT_APPSECRET    its appsecret (required with DT_APPKEY for every signed path)
+  DT_SIGN_METHOD  hmac-sha256 (default) or md5-legacy: the application's sign method
+  DT_BASE_URL     the server, default {DEFAULT_BASE_URL}
+Unsigned paths (no credentials needed): {", ".join(sorted(UNSIGNED_PATHS))}."""
 TIMEOUT_SECS = 70  # above the server's 50 s long-poll wait
 
 
@@ -91,7 +97,12 @@ def _parse_pairs(parser: argparse.ArgumentParser, items: list[str]) -> tuple[dic
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m datingtoday_client") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__.split("\n\n")[0],
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("method", type=str.upper)
     parser.add_argument("path")
     parser.add_argument("params", nargs="*", help="name=value, or name=@file to upload")
@@ -118,7 +129,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m datingtoday_clien
         print(f"error: cannot reach {base_url}{args.path}: {reason}", file=sys.stderr)
         return 2
     try:
-        print(json.dumps(json.loads(payload), ensure_ascii=False, indent=2))
+        text = json.dumps(json.loads(payload), ensure_ascii=False, indent=2)
     except ValueError:
-        print(payload.decode("utf-8", "replace"))
+        text = payload.decode("utf-8", "replace")
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # piped into `head` (or similar) that stopped reading: not an error
+        # Python flushes stdout again at exit; pointing it at /dev/null keeps that quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if status < 400 else 1

@@ -7,6 +7,7 @@ on a thread pool, beside the native handlers of ``async_handlers``).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:  # Flask is imported in create_app: `python -m wsgi_app.client
     from flask import Flask
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+# Set by Flask's command line (``flask --app wsgi_app ...``) before it calls the factory.
+FLASK_CLI_ENV = "FLASK_RUN_FROM_CLI"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -24,7 +27,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.api.error_handlers import register_error_handlers
     from wsgi_app.api.hooks import register_hooks
     from wsgi_app.api.request_class import ApiRequest
-    from wsgi_app.config import check_production_secrets, config_from_env, instance_path_from_env
+    from wsgi_app.config import (
+        InsecureConfigError,
+        check_production_secrets,
+        config_from_env,
+        instance_path_from_env,
+    )
     from wsgi_app.database import tune_engine
     from wsgi_app.extensions import db, migrate, redis_store
     from wsgi_app.logging_setup import install_redaction
@@ -36,7 +44,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config_from_env(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)
-    check_production_secrets(app.config)
+    try:
+        check_production_secrets(app.config)
+    except InsecureConfigError as err:
+        if os.environ.get(FLASK_CLI_ENV) == "true":  # `flask --app wsgi_app ...`: one line, no traceback
+            print(f"Error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
     os.makedirs(app.instance_path, exist_ok=True)
     os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
