@@ -76,8 +76,9 @@ def test_the_client_piped_into_head_ends_quietly(live_server: LiveServer, tmp_pa
     env = _fresh_env(tmp_path, DT_BASE_URL=live_server.base_url)
     shell = f"{sys.executable} -m datingtoday_client GET /api/openapi.json | head -n 1"
     result = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", shell], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+        ["bash", "-o", "pipefail", "-c", shell],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
     assert result.stdout == "{\n"
     assert result.stderr == ""
     assert result.returncode == 0
