@@ -24,7 +24,7 @@ def test_locustfile_runs_without_failures(spawn_server, creds: AppCredentials) -
     result = subprocess.run(
         [
             sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "locustfile.py"), "--headless",
-            "-u", "4", "-r", "4", "--run-time", f"{LOCUST_RUN_SECS}s", "--host", server.base_url,
+            "-u", "10", "-r", "10", "--run-time", f"{LOCUST_RUN_SECS}s", "--host", server.base_url,
             "--only-summary", "--stop-timeout", "5",
         ],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=90,
