@@ -15,7 +15,7 @@ from tests.conftest import REPO_ROOT
 
 SETTINGS_SOURCES = [REPO_ROOT / "wsgi_app" / "config.py", *sorted((REPO_ROOT / "deploy").glob("*.py"))]
 ENV_READERS = {"_env_int", "_env_bool", "_env_list", "_env_float", "get", "getenv"}
-NOT_SETTINGS = {"DATINGTODAY_TEST_SUITE"}  # set by the test suite only
+NOT_SETTINGS = {"DATINGTODAY_TEST_SUITE", "FLASK_RUN_FROM_CLI"}  # set by the test suite, by Flask
 _NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]+$")
 _LINE_RE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]+)=", re.M)
 

@@ -15,8 +15,6 @@ if TYPE_CHECKING:  # Flask is imported in create_app: `python -m wsgi_app.client
     from flask import Flask
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
-# Set by Flask's command line (``flask --app wsgi_app ...``) before it calls the factory.
-FLASK_CLI_ENV = "FLASK_RUN_FROM_CLI"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -32,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         check_production_secrets,
         config_from_env,
         instance_path_from_env,
+        running_flask_cli,
     )
     from wsgi_app.database import tune_engine
     from wsgi_app.extensions import db, migrate, redis_store
@@ -47,7 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     try:
         check_production_secrets(app.config)
     except InsecureConfigError as err:
-        if os.environ.get(FLASK_CLI_ENV) == "true":  # `flask --app wsgi_app ...`: one line, no traceback
+        if running_flask_cli():  # `flask --app wsgi_app ...`: one line, no traceback
             print(f"Error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
         raise

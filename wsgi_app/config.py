@@ -106,6 +106,15 @@ def check_production_secrets(config: dict[str, Any]) -> None:
         )
 
 
+# Set by Flask's command line (``flask --app wsgi_app ...``) before it calls the factory.
+FLASK_CLI_ENV = "FLASK_RUN_FROM_CLI"
+
+
+def running_flask_cli() -> bool:
+    """True inside ``flask --app wsgi_app ...`` (where a refusal is one line, not a traceback)."""
+    return os.environ.get(FLASK_CLI_ENV) == "true"
+
+
 def with_bounded_waits(url: str, options: dict[str, Any]) -> dict[str, Any]:
     """MySQL engine options with a bounded pool wait (connects: ``wsgi_app.db_connect``)."""
     return options if url.startswith("sqlite") else {**options, "pool_timeout": DB_POOL_TIMEOUT_SECS}
