@@ -201,7 +201,7 @@ class TornadoService:
         self.parking.server = self.server
         self.server.add_sockets(bind_sockets(port, address, backlog=listen_backlog()))
         start_native_services(self.context)
-        metrics.process_started()
+        metrics.process_started(port)
         self.sampler = PeriodicCallback(self.sample_metrics, METRICS_SAMPLE_MS)
         self.sampler.start()
         return self.server
