@@ -257,3 +257,27 @@ def test_database_errors_answer_by_cause_and_log_the_mysql_number(
     assert response.status_code == status and response.get_json()["code"] == code
     if code != 500:
         assert f"MySQL error {driver_error.args[0]}" in caplog.text
+
+
+def test_on_commit_runs_after_commit_and_never_after_a_rollback(app: Flask) -> None:
+    ran: list[str] = []
+    with app.app_context():
+        users = _make_users(app, 1)
+
+        def committed() -> None:
+            transactions.on_commit(lambda: ran.append("committed"))
+            db.session.get_one(User, users[0]).height = 171
+            assert ran == []  # not before the commit
+
+        transactions.write(committed)
+        assert ran == ["committed"]
+
+        def rolled_back() -> None:
+            transactions.on_commit(lambda: ran.append("rolled back"))
+            raise ValueError("refused half-way")
+
+        with pytest.raises(ValueError):
+            transactions.write(rolled_back)
+        assert ran == ["committed"]
+        with pytest.raises(RuntimeError):
+            transactions.on_commit(lambda: None)  # outside write: refused, not silently dropped

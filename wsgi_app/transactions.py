@@ -17,6 +17,12 @@ itself (autocommit: no ``BEGIN``/``COMMIT`` round trips; one statement is
 atomic on its own) and is retried the same way.
 
 A :func:`write` inside another joins it: the outer one commits and retries.
+
+:func:`on_commit` (only inside :func:`write`) queues a callback to run once the
+transaction has committed (as Django's ``transaction.on_commit``): the event
+stream's wake-ups go out only for what is stored. A rollback (a deadlock retry
+included) drops the callbacks queued by the attempt; a failing callback is
+logged and never undoes the commit.
 Every retry, and a give-up, is logged with the MySQL error number.
 """
 
@@ -42,6 +48,23 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECS = 0.01
 BACKOFF_MAX_SECS = 0.2
 _ACTIVE_KEY = "datingtoday.write_active"
+_ON_COMMIT_KEY = "datingtoday.on_commit"
+
+
+def on_commit(callback: Callable[[], object]) -> None:
+    """Run ``callback`` after the enclosing :func:`write` commits (never if it rolls back)."""
+    info = db.session.info
+    if not info.get(_ACTIVE_KEY):
+        raise RuntimeError("on_commit outside transactions.write")
+    info.setdefault(_ON_COMMIT_KEY, []).append(callback)
+
+
+def _run_on_commit(callbacks: list[Callable[[], object]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("after-commit callback failed (the transaction is committed)")
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -75,9 +98,13 @@ def write(work: Callable[[], T], *, what: str = "transaction") -> T:
             _begin_sqlite_writer()
             result = work()
             session.commit()
+            callbacks = session.info.pop(_ON_COMMIT_KEY, [])
+            session.info.pop(_ACTIVE_KEY, None)  # a callback's own write is a new transaction
+            _run_on_commit(callbacks)
             return result
         except DBAPIError as error:
             session.rollback()
+            session.info.pop(_ON_COMMIT_KEY, None)
             code = mysql_error_code(error)
             if code not in RETRYABLE_ERRORS:
                 raise
@@ -104,6 +131,7 @@ def write(work: Callable[[], T], *, what: str = "transaction") -> T:
             attempt += 1
         except BaseException:
             session.rollback()
+            session.info.pop(_ON_COMMIT_KEY, None)
             raise
         finally:
             session.info.pop(_ACTIVE_KEY, None)
