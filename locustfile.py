@@ -32,7 +32,7 @@ import random
 import secrets
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import gevent
@@ -178,11 +178,14 @@ class SignedInPerson(HttpUser):
         sent = self.call("POST", "/api/auth/sendsms", {"phone": self.phone})
         if sent.status_code == 429:
             raise StopUser()  # reported as "rate limited (429)": raise SMS_IP_PER_* on the server
-        code = _json(sent).get("data", {}).get("code")
+        answer = _json(sent)
+        code = answer.get("data", {}).get("code")
+        if sent.status_code in (401, 403):
+            self.stop_the_run(f"the server refuses the application (DT_APPKEY/DT_APPSECRET): {answer}")
+        if sent.status_code != 200:
+            raise StopUser()  # counted as a failure of /api/auth/sendsms
         if not code:
-            run_record.precondition_failed = f"sign-in needs SMS_ECHO_CODE=1 on the server: {_json(sent)}"
-            gevent.spawn(self.environment.runner.quit)  # nobody can sign in: stop the run, it fails
-            raise StopUser()
+            self.stop_the_run(f"sign-in needs SMS_ECHO_CODE=1 on the server: {answer}")
         latlng = f"{39.9 + random.uniform(-0.2, 0.2):.5f},{116.4 + random.uniform(-0.2, 0.2):.5f}"
         login = self.call("POST", "/api/auth/login", {"phone": self.phone, "code": code, "latlng": latlng})
         data = _json(login).get("data") or {}
@@ -193,6 +196,12 @@ class SignedInPerson(HttpUser):
         # A new device asks for the current chat cursor (answered at once), then opens nearby.
         self.cursor = _json(self.call("GET", POLL_NAME)).get("data", {}).get("cursor") or 0
         self.nearby()
+
+    def stop_the_run(self, reason: str) -> NoReturn:
+        """Nobody can sign in: the run stops and fails with ``reason``."""
+        run_record.precondition_failed = reason
+        gevent.spawn(self.environment.runner.quit)
+        raise StopUser()
 
     def nearby(self) -> None:
         reply = _json(self.call("GET", "/api/user/nearby/list"))
