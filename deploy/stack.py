@@ -238,7 +238,7 @@ class Stack:
             )
         texts = render_texts(self.settings)
         running_supervisor = self._rendered("supervisord.conf").read_text()
-        if texts["supervisord.conf"] != running_supervisor:
+        if _meaningful(texts["supervisord.conf"]) != _meaningful(running_supervisor):
             raise StackError(
                 "supervisord.conf renders differently now (a DT_* setting changed: "
                 f"{_first_difference(running_supervisor, texts['supervisord.conf'])}); {FULL_RESTART_HINT}"
@@ -248,7 +248,7 @@ class Stack:
         ]
         nginx_conf = self._rendered("nginx.conf")
         old_nginx = nginx_conf.read_text()
-        if texts["nginx.conf"] == old_nginx:
+        if _meaningful(texts["nginx.conf"]) == _meaningful(old_nginx):
             notes.append("nginx.conf unchanged")
             return notes
         prepare_run_dir(self.settings)
@@ -374,9 +374,14 @@ def _last_line(path: Path) -> str:
     return lines[-1][:LOG_LINE_MAX_CHARS] if lines else ""
 
 
+def _meaningful(config: str) -> list[str]:
+    """A rendered config's lines without comments and blank lines (a comment changes nothing)."""
+    return [line.strip() for line in config.splitlines() if line.strip() and line.strip()[0] not in "#;"]
+
+
 def _first_difference(old: str, new: str) -> str:
     """The first line that differs, as ``old -> new`` (stripped), for a one-line message."""
-    for before, after in zip(old.splitlines(), new.splitlines(), strict=False):
+    for before, after in zip(_meaningful(old), _meaningful(new), strict=False):
         if before != after:
-            return f"{before.strip()!r} -> {after.strip()!r}"
+            return f"{before!r} -> {after!r}"
     return "lines added or removed"

@@ -156,3 +156,13 @@ def test_a_rolling_restart_stops_the_next_process_only_once_nginx_takes_the_last
     for before, after in zip(stops, stops[1:], strict=False):
         waited = sum(float(secs) for kind, secs in events[before:after] if kind == "sleep")
         assert waited >= UPSTREAM_FAIL_TIMEOUT_SECS, events
+
+
+def test_a_restart_compares_configs_without_their_comments() -> None:
+    """A comment added to a template must not make a running stack's restart refuse."""
+    from deploy.stack import _first_difference, _meaningful
+
+    running = "; old comment\n[program:x]\nstartsecs=1\n"
+    assert _meaningful(running) == _meaningful("; a new comment\n\n[program:x]\n  startsecs=1\n")
+    assert _meaningful(running) != _meaningful("[program:x]\nstartsecs=3\n")
+    assert _first_difference(running, "[program:x]\nstartsecs=3\n") == "'startsecs=1' -> 'startsecs=3'"
