@@ -25,11 +25,14 @@ def readme_snippets() -> list[str]:
 def test_the_calling_by_hand_snippets_run_as_written(tmp_path) -> None:
     snippets = readme_snippets()
     assert len(snippets) >= 3  # the session, the chat, the generator
-    session, chat = snippets[0], snippets[1]
+    session, chat, generate = snippets[0], snippets[1], snippets[2]
     port = free_port()
-    script = "\n".join(["set -e", session, chat, 'kill "$SERVER" 2>/dev/null || true', "wait || true"])
+    script = "\n".join(
+        ["set -e", session, chat, generate, 'kill "$SERVER" 2>/dev/null || true', "wait || true"]
+    )
     script = script.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
     script = script.replace("instance/run.log", str(tmp_path / "run.log"))
+    script = script.replace("--output-path dt_api", f"--output-path {tmp_path / 'dt_api'}")
     script = re.sub(r"^(.*\./scripts/run\.sh .*)$", r"\1\nSERVER=$!", script, flags=re.M)
     env = {
         k: v
@@ -47,3 +50,4 @@ def test_the_calling_by_hand_snippets_run_as_written(tmp_path) -> None:
     assert '"phone": "13900139000"' in output  # the own profile
     assert re.search(r'"content": "你好"', output)  # the message, read by the peer's poll
     assert '"list": []' in output  # the second poll waited and answered empty
+    assert list((tmp_path / "dt_api").rglob("get_api_user_show.py")), "the generator wrote no client"
