@@ -27,18 +27,11 @@ from datingtoday_client.signing import (
     SIGN_METHODS,
     compute_sign,
 )
+from tests.cdp import CHROMIUM_FLAGS as BROWSER_FLAGS
 from tests.cdp import Browser
 from tests.conftest import LiveServer, make_application
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--virtual-time-budget=20000",
-]
+CHROMIUM_FLAGS = [*BROWSER_FLAGS, "--virtual-time-budget=20000"]
 _OPERATION_RE = re.compile(r'class="opblock-summary-method">(\w+)</span>.*?data-path="([^"]+)"', re.S)
 
 

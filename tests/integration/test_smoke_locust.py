@@ -17,21 +17,18 @@ SMOKE_RUN_TIME = "20s"
 SMOKE_P95_LIMIT_MS = 3000
 
 
+def _smoke(stack: Stack, creds: AppCredentials, secret: str, **extra: str) -> loadtest.Verdict:
+    env = {"DT_APPKEY": creds.appkey, "DT_APPSECRET": secret, "DT_SIGN_METHOD": creds.sign_method, **extra}
+    return loadtest.run(
+        SMOKE_USERS, SMOKE_USERS, SMOKE_RUN_TIME, stack.settings, env, p95_limit_ms=SMOKE_P95_LIMIT_MS
+    )
+
+
 def test_locust_smoke_has_no_failures_and_meets_its_p95_limits(
     stack: Stack, stack_creds: AppCredentials, stack_env: dict[str, str]
 ) -> None:
-    verdict = loadtest.run(
-        SMOKE_USERS,
-        SMOKE_USERS,
-        SMOKE_RUN_TIME,
-        stack.settings,
-        {
-            "DT_APPKEY": stack_creds.appkey,
-            "DT_APPSECRET": stack_creds.secret,
-            "DT_SIGN_METHOD": stack_creds.sign_method,
-            "DT_PAYMENT_SECRET": stack_env["PAYMENT_PROVIDER_SECRET"],
-        },
-        p95_limit_ms=SMOKE_P95_LIMIT_MS,
+    verdict = _smoke(
+        stack, stack_creds, stack_creds.secret, DT_PAYMENT_SECRET=stack_env["PAYMENT_PROVIDER_SECRET"]
     )
     FIGURES["locust_smoke"] = verdict.report
     print("\n" + verdict.report)
@@ -43,17 +40,7 @@ def test_locust_smoke_has_no_failures_and_meets_its_p95_limits(
 def test_the_load_test_fails_with_locusts_reason_when_the_stack_refuses_its_application(
     stack: Stack, stack_creds: AppCredentials
 ) -> None:
-    verdict = loadtest.run(
-        SMOKE_USERS,
-        SMOKE_USERS,
-        SMOKE_RUN_TIME,
-        stack.settings,
-        {
-            "DT_APPKEY": stack_creds.appkey,
-            "DT_APPSECRET": "0" * 48,
-            "DT_SIGN_METHOD": stack_creds.sign_method,
-        },
-    )
+    verdict = _smoke(stack, stack_creds, "0" * 48)
     assert not verdict.ok
     assert verdict.report.startswith("FAIL: locust exited 1: the server refuses the application"), (
         verdict.report
