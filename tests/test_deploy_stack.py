@@ -21,7 +21,7 @@ import pytest
 
 from deploy.preflight import port_in_use
 from deploy.stack import FULL_RESTART_HINT
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT, free_port, once_per_ci_run
 
 DEPLOY = [sys.executable, "-m", "deploy"]
 
@@ -122,6 +122,7 @@ def test_start_refuses_settings_a_process_would_refuse(server_env: dict[str, str
     assert _processes_of(tmp_path / "run") == []
 
 
+@once_per_ci_run
 def test_a_start_failing_after_supervisord_started_stops_what_it_started(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -139,6 +140,7 @@ def test_a_start_failing_after_supervisord_started_stops_what_it_started(
     assert not port_in_use("127.0.0.1", int(env["DT_FIRST_PORT"]))
 
 
+@once_per_ci_run
 def test_ctl_nginx_and_restart_operate_the_stacks_own_configs(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -29,7 +29,7 @@ from datingtoday_client.signing import (
 )
 from tests.cdp import CHROMIUM_FLAGS as BROWSER_FLAGS
 from tests.cdp import Browser
-from tests.conftest import LiveServer, make_application
+from tests.conftest import LiveServer, make_application, once_per_ci_run
 
 CHROMIUM_FLAGS = [*BROWSER_FLAGS, "--virtual-time-budget=20000"]
 _OPERATION_RE = re.compile(r'class="opblock-summary-method">(\w+)</span>.*?data-path="([^"]+)"', re.S)
@@ -94,6 +94,7 @@ def _type(browser: Browser, field_id: str, text: str) -> None:
     browser.evaluate(f"__dt.type(document.getElementById({json.dumps(field_id)}), {json.dumps(text)}); true")
 
 
+@once_per_ci_run
 @pytest.mark.parametrize("sign_method", [SIGN_METHOD_HMAC_SHA256, SIGN_METHOD_MD5_LEGACY])
 def test_the_page_signs_in_with_an_echoed_code_and_shows_the_own_profile(
     spawn_server, browser: Browser, app: Flask, sign_method: str
@@ -135,6 +136,7 @@ def test_the_page_signs_in_with_an_echoed_code_and_shows_the_own_profile(
     assert stored == 0
 
 
+@once_per_ci_run
 def test_the_page_signs_as_the_client_library_does(live_server: LiveServer, browser: Browser) -> None:
     """The page's signing functions against datingtoday_client.signing on awkward parameters."""
     _open_docs(browser, live_server.base_url)

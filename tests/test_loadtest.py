@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 
 from deploy import StackSettings, loadtest
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, once_per_ci_run
 
 
 def _settings(server_port: int, env: dict[str, str], run_dir: Path) -> StackSettings:
     return StackSettings.from_env(nginx_port=server_port, run_dir=run_dir, env=env)
 
 
+@once_per_ci_run
 def test_loadtest_fails_with_locusts_reason_when_nobody_can_sign_in(
     spawn_server, server_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -29,6 +30,7 @@ def test_loadtest_fails_with_locusts_reason_when_nobody_can_sign_in(
     assert verdict.report.startswith("FAIL: locust exited 1: sign-in needs SMS_ECHO_CODE=1 on the server")
 
 
+@once_per_ci_run
 def test_loadtest_passes_on_a_server_that_signs_people_in(
     spawn_server, server_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -11,14 +11,9 @@ import os
 import re
 import subprocess
 
-import pytest
+from tests.conftest import REPO_ROOT, free_port, once_per_ci_run
 
-from tests.conftest import REPO_ROOT, free_port
-
-# The snippets run on the embedded default whatever this run uses: once per CI run is enough.
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("DATABASE_URL")), reason="runs on the embedded default: the embedded run covers it"
-)
+pytestmark = once_per_ci_run  # the snippets run on the embedded default whatever this run uses
 
 SECTION = "## Calling the API by hand"
 
