@@ -23,6 +23,9 @@ Invariants:
   Tornado's bare 400 and a close;
 * the path is matched exactly as ``PathMatches`` would (``re.match`` on the
   path without the query string);
+* admission comes first (``admission``, :mod:`async_handlers.admission`): a request
+  the process cannot answer in time is refused from its request line, before any
+  other delegate, body parsing, Redis or database work;
 * a native path may have a fast path (``fast_paths``: the long-poll's parking,
   :class:`async_handlers.chat_poll.PollParking`): it is asked first and takes
   the request by returning a delegate, or leaves it to the native router (None).
@@ -35,6 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from tornado import httputil
 
+from async_handlers.admission import REQUEST_START_HEADER, Admission, RefusedRequest
 from async_handlers.lean_get import RawQueryRequest, RawRequestReader
 
 # (server connection, request connection, request line) -> the request's delegate, or None.
@@ -78,7 +82,13 @@ class _Dispatching(httputil.HTTPMessageDelegate):
         assert isinstance(start_line, httputil.RequestStartLine)
         dispatch = self.dispatch
         path = start_line.path.partition("?")[0]
-        if dispatch.native_paths.match(path):
+        native = dispatch.native_paths.match(path) is not None
+        admission = dispatch.admission
+        if admission is not None and admission.refusal(
+            start_line.method, path, native, headers.get(REQUEST_START_HEADER)
+        ):
+            self.delegate = RefusedRequest(self.request_conn)
+        elif native:
             fast = dispatch.fast_paths.get(path)
             self.delegate = fast(self.server_conn, self.request_conn, start_line) if fast else None
             if self.delegate is None:
@@ -109,11 +119,13 @@ class PathDispatch(httputil.HTTPServerConnectionDelegate):
         native_router: httputil.HTTPServerConnectionDelegate,
         container: Callable[[httputil.HTTPServerRequest], None],
         fast_paths: Mapping[str, FastPath] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.native_paths = native_paths
         self.native_router = native_router
         self.container = container
         self.fast_paths = dict(fast_paths or {})
+        self.admission = admission
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> _Dispatching:
         return _Dispatching(self, server_conn, request_conn)

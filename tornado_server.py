@@ -46,7 +46,6 @@ import re
 import signal
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import tornado.web
@@ -61,6 +60,7 @@ from tornado.netutil import bind_sockets
 from tornado.routing import Matcher, PathMatches, Rule, RuleRouter
 
 from async_handlers import native_routes, start_native_services
+from async_handlers.admission import Admission, MeteredExecutor
 from async_handlers.base import NativeContext
 from async_handlers.chat_poll import PATH as POLL_PATH
 from async_handlers.chat_poll import PollParking
@@ -79,8 +79,10 @@ from wsgi_app.config import (
     ServerSettings,
     server_settings_from_env,
 )
+from wsgi_app.extensions import redis_client
 from wsgi_app.logging_setup import configure_logging
 from wsgi_app.redis_client import make_async_client
+from wsgi_app.services.auth.request_auth import note_nonce_epoch
 from wsgi_app.trusted_proxies import parse_networks
 
 log = logging.getLogger("datingtoday.server")
@@ -149,14 +151,16 @@ class TornadoService:
 
     def __init__(self, flask_app: Flask, threads: int | None = None) -> None:
         self.flask_app = flask_app
-        self.executor = ThreadPoolExecutor(
-            max_workers=threads or flask_app.config["WSGI_THREADS"], thread_name_prefix="wsgi"
+        self.executor = MeteredExecutor(
+            threads or flask_app.config["WSGI_THREADS"], thread_name_prefix="wsgi"
         )
         # Native handlers' blocking calls get their own small pool, so long-poll and
         # nearby answers never queue behind slow Flask requests.
-        self.native_executor = ThreadPoolExecutor(
-            max_workers=flask_app.config.get("NATIVE_THREADS", 4), thread_name_prefix="native"
+        self.native_executor = MeteredExecutor(
+            flask_app.config.get("NATIVE_THREADS", 4), thread_name_prefix="native"
         )
+        # Load shedding at the edge, from both pools' queues (async_handlers/admission.py).
+        self.admission = Admission(self.executor, self.native_executor)
         self.context = NativeContext(
             flask_app=flask_app,
             executor=self.native_executor,
@@ -187,7 +191,7 @@ class TornadoService:
         )
         nearby = LeanPath(self.context, NEARBY_PATH, nearby_answer, lambda: self.draining)
         fast_paths = {POLL_PATH: self.parking.start, NEARBY_PATH: nearby.start}
-        return PathDispatch(native_re, native_router, container, fast_paths)
+        return PathDispatch(native_re, native_router, container, fast_paths, self.admission)
 
     def listen(self, port: int, address: str = "127.0.0.1") -> HTTPServer:
         config = self.flask_app.config
@@ -204,6 +208,7 @@ class TornadoService:
         metrics.process_started(port)
         self.sampler = PeriodicCallback(self.sample_metrics, METRICS_SAMPLE_MS)
         self.sampler.start()
+        self.admission.start()
         return self.server
 
     def open_connections(self) -> int:
@@ -230,6 +235,7 @@ class TornadoService:
         log.info("shutting down: draining (not listening, keep-alive off)")
         if self.sampler is not None:
             self.sampler.stop()
+        self.admission.stop()
         if self.server is not None:
             self.server.conn_params.no_keep_alive = True
             self.server.stop()
@@ -277,6 +283,8 @@ async def serve(args: argparse.Namespace, settings: ServerSettings) -> None:
     except InsecureConfigError as err:
         log.error("%s", err)
         raise SystemExit(2) from None
+    with flask_app.app_context():
+        note_nonce_epoch(redis_client())  # a Redis that lost its memory is noticed before listening
     service = TornadoService(flask_app)
     try:
         service.listen(args.port, args.address)

@@ -11,7 +11,7 @@ token is not cached. A poll whose caller is cached never touches a thread.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wsgi_app.errors import APPKEY_UNKNOWN, ApiError
 from wsgi_app.services.auth import applications, tokens
@@ -38,12 +38,21 @@ async def authenticate_async(
     )
     assert plan is not None  # looked up when not cached
     # One round trip, in a pipeline shared with the other requests of this loop iteration.
-    caller = auth_core.judge(plan, await context.redis_batch.run(auth_core.redis_commands(plan)))
+    caller = auth_core.judge(plan, await ask_redis_async(context, auth_core.redis_commands(plan)))
     if caller is None:
         assert plan.token_hash is not None
         user_id = await context.run_blocking(tokens.lookup_in_database, plan.token_hash)
         caller = auth_core.judge_user(plan, user_id)
     return caller
+
+
+async def ask_redis_async(context: NativeContext, commands: list[auth_core.Command]) -> list[Any]:
+    """The answers to a request check's commands (:func:`wsgi_app.services.auth.core.redis_commands`
+    first, anything after them), with the epoch read again when Redis lost its memory."""
+    answers: list[Any] = await context.redis_batch.run(commands)
+    if auth_core.epoch_missing(answers):
+        answers = auth_core.with_epoch(answers, await context.redis_batch.run(auth_core.epoch_commands()))
+    return answers
 
 
 async def plan_on_loop(

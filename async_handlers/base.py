@@ -35,7 +35,7 @@ from wsgi_app import errors, metrics, native_endpoints
 from wsgi_app.declarations import EndpointSpec
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.extensions import db
-from wsgi_app.failures import failure_spec, mysql_error_code
+from wsgi_app.failures import describe_failure, failure_spec
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
 from wsgi_app.params import Param, merge_request_params, parse_params
 from wsgi_app.services.auth.core import Caller, UserCaller
@@ -189,6 +189,8 @@ class NativeApiHandler(tornado.web.RequestHandler):
     ) -> None:
         if isinstance(value, ApiError):
             return  # an answered client error, not a server fault
+        if value is not None and failure_spec(value) is not errors.INTERNAL_ERROR:
+            return  # a dependency failure: write_error logs its one line (render_failure)
         super().log_exception(typ, value, tb)
 
     def on_finish(self) -> None:
@@ -255,7 +257,7 @@ def render_failure(
     if spec is errors.INTERNAL_ERROR:
         log.error("unhandled error (request %s)", request_id, exc_info=exc_info or exc)
     elif exc is not None and spec.http_status >= 500:  # a dependency failure
-        log.error("%s: %s (MySQL error %s)", spec.name, type(exc).__name__, mysql_error_code(exc))
+        log.error("%s", describe_failure(spec, exc))
     return spec, spec.http_status, {}, errors.dumps_envelope(errors.error_body(spec))
 
 

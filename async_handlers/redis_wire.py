@@ -20,6 +20,9 @@ Invariants:
   redis-py's retry (``wsgi_app.redis_client``: ``REDIS_RETRIES``, same backoff),
   such a batch is sent again on a new connection, then fails with
   ``redis.ConnectionError`` (the caller answers 503);
+- a batch not answered within ``wsgi_app.timeouts.REDIS_REPLY_TIMEOUT_SECS``
+  fails with ``redis.TimeoutError`` (not retried: a Redis that stopped answering
+  would only be waited for again) and its connection is closed;
 - a new connection is opened only when a batch needs one (connect bounded by
   ``CONNECT_TIMEOUT_SECS``), authenticated and on the URL's database before any
   batch is written to it;
@@ -37,6 +40,7 @@ from urllib.parse import unquote, urlsplit
 import hiredis
 import redis
 
+from wsgi_app import timeouts
 from wsgi_app.redis_client import REDIS_BACKOFF_BASE_SECS, REDIS_BACKOFF_CAP_SECS, REDIS_RETRIES
 
 CONNECT_TIMEOUT_SECS = 2.0
@@ -134,7 +138,15 @@ class RedisWire:
         for attempt in range(REDIS_RETRIES + 1):
             try:
                 connection = await self._connected()
-                return await connection.send(commands)
+                try:
+                    return await asyncio.wait_for(
+                        connection.send(commands), timeouts.REDIS_REPLY_TIMEOUT_SECS
+                    )
+                except TimeoutError:
+                    connection.close()  # the stream is out of step: fails what else is pending
+                    raise redis.TimeoutError(
+                        f"Redis did not answer within {timeouts.REDIS_REPLY_TIMEOUT_SECS:g}s"
+                    ) from None
             except redis.ConnectionError:
                 if attempt == REDIS_RETRIES:
                     raise

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from async_handlers.auth import plan_on_loop
+from async_handlers.auth import ask_redis_async, plan_on_loop
 from wsgi_app.params import params_from_raw
 from wsgi_app.services.auth import core as auth_core
 from wsgi_app.services.auth.request_auth import PRECHECK_ENVIRON_KEY, PrecheckedRequest
@@ -133,7 +133,7 @@ class WsgiPrecheck:
             prefetch = tuple(route.prefetch(params)) if route.need_user and route.prefetch else ()
             auth_commands = auth_core.redis_commands(plan)
             commands = [*auth_commands, *(("GET", key) for key in prefetch)]
-            answers = await self.context.redis_batch.run(commands)
+            answers = await ask_redis_async(self.context, commands)
         except Exception as err:  # the view raises it (see the module docstring)
             environ[PRECHECK_ENVIRON_KEY] = PrecheckedRequest(params, error=err)
             return True

@@ -27,6 +27,7 @@ from bench.common import BENCH_DIR
 from bench.loadgen import Signer
 from wsgi_app import create_app
 from wsgi_app.config import engine_options, normalise_database_url
+from wsgi_app.services.auth.core import NONCE_EPOCH_KEY
 
 DEFAULT_DATABASE_URL = "mysql+pymysql://root@127.0.0.1:3306/dt_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -98,6 +99,9 @@ def flush_redis() -> None:
     client = redis.Redis.from_url(redis_url())
     try:
         client.flushdb()
+        # A fresh store, not a lost one: requests signed before the first check pass
+        # (the nonce store's epoch, wsgi_app/services/auth/core.py).
+        client.set(NONCE_EPOCH_KEY, "0")
     finally:
         client.close()
 

@@ -19,7 +19,7 @@ import sys
 
 from deploy import loadtest
 from deploy.render import render_all
-from deploy.settings import StackSettings
+from deploy.settings import StackSettings, TimeoutConfigError
 from deploy.stack import Stack, StackError
 
 PASS_THROUGH = {"ctl": Stack.supervisorctl, "nginx": Stack.nginx_command}
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in PASS_THROUGH:  # everything after it is the tool's own arguments
             return PASS_THROUGH[argv[0]](stack, argv[1:])
         return _operate(stack, argv)
-    except StackError as exc:
+    except (StackError, TimeoutConfigError) as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 1

@@ -9,9 +9,10 @@ Checked, in order, with the process environment the stack would run with
   of the interpreter that runs ``deploy``), the interpreter of the processes (``DT_PYTHON``);
 - the ports: every process port and nginx's, free on the bind address (skipped for a stack
   that is already running: its own processes hold them);
-- the settings a process would refuse to start with (``check_production_secrets``: the same
-  line ``tornado_server.py`` logs), and the embedded Redis with more than one process (the
-  in-process stand-in is per process: long-polls would not wake across them);
+- the settings a process would refuse to start with (``check_production_secrets`` and
+  ``check_timeout_rule``: the same lines ``tornado_server.py`` logs), and the embedded Redis
+  with more than one process (the in-process stand-in is per process: long-polls would not
+  wake across them);
 - the database and Redis, reached once each with a short timeout, named in the same one-line
   causes ``flask db upgrade`` gives (``wsgi_app.cli.database.describe_database_error``).
 
@@ -104,14 +105,15 @@ def process_config(settings: StackSettings) -> dict[str, Any]:
 
 
 def check_settings(settings: StackSettings, config: dict[str, Any]) -> list[str]:
-    from wsgi_app.config import InsecureConfigError, check_production_secrets
+    from wsgi_app.config import InsecureConfigError, check_production_secrets, check_timeout_rule
     from wsgi_app.redis_client import is_embedded
 
     problems = []
-    try:
-        check_production_secrets(config)
-    except InsecureConfigError as err:
-        problems.append(str(err))
+    for check in (check_production_secrets, check_timeout_rule):
+        try:
+            check(config)
+        except InsecureConfigError as err:  # TimeoutRuleError included
+            problems.append(str(err))
     if is_embedded(config["REDIS_URL"]) and settings.processes > 1:
         problems.append(
             f"REDIS_URL is {config['REDIS_URL']} (the in-process stand-in) but the stack runs "

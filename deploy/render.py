@@ -14,7 +14,7 @@ import re
 import resource
 from pathlib import Path
 
-from deploy.settings import REPO_DIR, UPSTREAM_FAIL_TIMEOUT_SECS, StackSettings
+from deploy.settings import REPO_DIR, UPSTREAM_FAIL_TIMEOUT_SECS, StackSettings, TimeoutConfigError
 from wsgi_app import errors
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -55,7 +55,11 @@ def _fd_limit(wanted: int) -> int:
 def template_values(settings: StackSettings) -> dict[str, object]:
     failures = f"max_fails=1 fail_timeout={UPSTREAM_FAIL_TIMEOUT_SECS}s"
     address = settings.bind_address
-    servers = "\n".join(f"        server {address}:{port} {failures};" for port in settings.ports)
+    servers = "\n".join(
+        f"        server {address}:{port} {failures} max_conns={settings.upstream_max_conns};"
+        for port in settings.ports
+    )
+    poll_servers = "\n".join(f"        server {address}:{port} {failures};" for port in settings.ports)
     return {
         "repo_dir": REPO_DIR,
         "run_dir": settings.run_dir,
@@ -77,7 +81,10 @@ def template_values(settings: StackSettings) -> dict[str, object]:
         "worker_connections": settings.nginx_worker_connections,
         "worker_rlimit_nofile": settings.nginx_worker_connections * 2,
         "upstream_servers": servers.lstrip(),
+        "poll_upstream_servers": poll_servers.lstrip(),
         "upstream_keepalive": settings.upstream_keepalive,
+        "upstream_read_timeout": f"{settings.upstream_read_timeout_secs:g}s",
+        "poll_read_timeout": f"{settings.effective_poll_read_timeout_secs:g}s",
     }
 
 
@@ -85,16 +92,22 @@ RENDERED_FILES = ("supervisord.conf", "nginx.conf")
 
 
 def render_texts(settings: StackSettings) -> dict[str, str]:
-    """Both configs as ``settings`` renders them now, by file name (nothing written)."""
+    """Both configs as ``settings`` renders them now, by file name (nothing written); refuses
+    (:class:`deploy.settings.TimeoutConfigError`) a configuration nginx would cut."""
+    problems = settings.timeout_problems()
+    if problems:
+        raise TimeoutConfigError("refusing to render: " + "; ".join(problems))
     values = template_values(settings)
     return {name: render_text((REPO_DIR / name).read_text(), values) for name in RENDERED_FILES}
 
 
 def render_all(settings: StackSettings) -> tuple[Path, Path]:
-    """Write both rendered configs (and the directories they name) into the run directory."""
+    """Write both rendered configs (and the directories they name) into the run directory;
+    refuses (:class:`deploy.settings.TimeoutConfigError`) a configuration nginx would cut."""
+    texts = render_texts(settings)  # checks first: nothing is written for a refused configuration
     prepare_run_dir(settings)
     outputs = []
-    for name, text in render_texts(settings).items():
+    for name, text in texts.items():
         target = settings.run_dir / name
         target.write_text(text)
         outputs.append(target)

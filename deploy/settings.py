@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from wsgi_app.timeouts import DEFAULT_UPSTREAM_READ_TIMEOUT_SECS, poll_read_timeout_secs, timeout_problems
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 # nginx skips a process for this long after a connection to it failed (``fail_timeout``,
 # with ``max_fails=1``): rendered into nginx.conf, and waited out by a rolling restart.
@@ -41,6 +43,10 @@ def _default_nginx() -> str:
     return os.environ.get("DT_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
 
 
+class TimeoutConfigError(ValueError):
+    """Settings under which nginx would cut requests the processes are still answering."""
+
+
 @dataclass(frozen=True)
 class StackSettings:
     """Everything that differs between a real host and a test run."""
@@ -59,10 +65,18 @@ class StackSettings:
     # Each waiting poll holds two connections in nginx (client + upstream).
     nginx_worker_connections: int = 20480  # DT_NGINX_WORKER_CONNECTIONS (per worker)
     upstream_keepalive: int = 128  # DT_UPSTREAM_KEEPALIVE (idle connections per nginx worker)
+    # DT_UPSTREAM_MAX_CONNS: requests in flight per process (polls apart); beyond, nginx answers
+    # 503 at once instead of queueing in a process whose CPU is saturated (docs/operations.md).
+    upstream_max_conns: int = 32
     min_fds: int = 20000  # DT_MIN_FDS: supervisord's (and so each process's) descriptor limit
     start_secs: int = 5  # DT_START_SECS: supervisord startsecs (a process must stay up this long)
     drain_secs: float = 10.0  # SHUTDOWN_DRAIN_SECS of the processes
     ready_timeout_secs: float = 60.0  # DT_READY_TIMEOUT_SECS: start/restart give up after this
+    # The one timeout rule (wsgi_app/timeouts.py): nginx's read timeouts, told to the processes.
+    longpoll_timeout_secs: float = 50.0  # LONGPOLL_TIMEOUT_SECS of the processes
+    # DT_POLL_READ_TIMEOUT_SECS: None = LONGPOLL_TIMEOUT_SECS + timeouts.POLL_READ_MARGIN_SECS
+    poll_read_timeout_secs: float | None = None
+    upstream_read_timeout_secs: float = DEFAULT_UPSTREAM_READ_TIMEOUT_SECS  # DT_UPSTREAM_READ_TIMEOUT_SECS
     env: dict[str, str] = field(default_factory=dict)  # extra environment of the processes
 
     @classmethod
@@ -82,10 +96,16 @@ class StackSettings:
             nginx_user=os.environ.get("DT_NGINX_USER", ""),
             nginx_worker_connections=_env_int("DT_NGINX_WORKER_CONNECTIONS", cls.nginx_worker_connections),
             upstream_keepalive=_env_int("DT_UPSTREAM_KEEPALIVE", cls.upstream_keepalive),
+            upstream_max_conns=_env_int("DT_UPSTREAM_MAX_CONNS", cls.upstream_max_conns),
             min_fds=_env_int("DT_MIN_FDS", cls.min_fds),
             start_secs=_env_int("DT_START_SECS", cls.start_secs),
             drain_secs=_env_float("SHUTDOWN_DRAIN_SECS", cls.drain_secs),
             ready_timeout_secs=_env_float("DT_READY_TIMEOUT_SECS", cls.ready_timeout_secs),
+            longpoll_timeout_secs=_env_float("LONGPOLL_TIMEOUT_SECS", cls.longpoll_timeout_secs),
+            poll_read_timeout_secs=_env_float("DT_POLL_READ_TIMEOUT_SECS", 0) or None,
+            upstream_read_timeout_secs=_env_float(
+                "DT_UPSTREAM_READ_TIMEOUT_SECS", cls.upstream_read_timeout_secs
+            ),
         )
         return replace(base, **overrides)
 
@@ -115,6 +135,35 @@ class StackSettings:
     def nginx_prefix(self) -> Path:
         return self.run_dir / "nginx"
 
+    @property
+    def effective_poll_read_timeout_secs(self) -> float:
+        """nginx's read timeout for the long-poll location."""
+        if self.poll_read_timeout_secs is not None:
+            return self.poll_read_timeout_secs
+        return poll_read_timeout_secs(self.effective_longpoll_timeout_secs)
+
+    @property
+    def effective_longpoll_timeout_secs(self) -> float:
+        """The processes' poll timeout (``env`` wins over the settings, as for the processes)."""
+        raw = self.env.get("LONGPOLL_TIMEOUT_SECS")
+        return float(raw) if raw else self.longpoll_timeout_secs
+
+    def timeout_problems(self) -> list[str]:
+        """What nginx would cut with these settings (empty: sound); the processes check it too."""
+        return timeout_problems(
+            self.effective_longpoll_timeout_secs,
+            self.effective_poll_read_timeout_secs,
+            self.upstream_read_timeout_secs,
+        )
+
     def process_env(self) -> dict[str, str]:
-        """The environment supervisord (and so every process) starts with."""
-        return {**os.environ, **self.env, "SHUTDOWN_DRAIN_SECS": str(self.drain_secs)}
+        """The environment supervisord (and so every process) starts with: nginx's read timeouts
+        included, so each process refuses a poll timeout nginx would cut (wsgi_app/timeouts.py)."""
+        return {
+            **os.environ,
+            "LONGPOLL_TIMEOUT_SECS": f"{self.longpoll_timeout_secs:g}",
+            **self.env,
+            "SHUTDOWN_DRAIN_SECS": str(self.drain_secs),
+            "UPSTREAM_READ_TIMEOUT_SECS": f"{self.upstream_read_timeout_secs:g}",
+            "UPSTREAM_POLL_READ_TIMEOUT_SECS": f"{self.effective_poll_read_timeout_secs:g}",
+        }

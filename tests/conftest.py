@@ -30,6 +30,7 @@ from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256, SIGN_METHOD_MD5_LEGACY
 from wsgi_app.services.auth import applications
 from wsgi_app.services.auth.applications import AppCredentials
+from wsgi_app.services.auth.core import NONCE_EPOCH_KEY
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Slow tests of processes, the browser or the deploy tooling whose outcome does not depend on the
@@ -92,6 +93,8 @@ def _wipe(app: Flask) -> None:
             db.session.execute(table.delete())
         db.session.commit()
         redis_client().flushdb()
+        # A store that has always remembered (no loss to fail safe from): see auth.core's epoch.
+        redis_client().set(NONCE_EPOCH_KEY, "0")
         applications.clear_cache()
 
 

@@ -64,7 +64,7 @@ def test_pymysql_connects_are_bounded_and_skip_tls_on_loopback() -> None:
     from sqlalchemy import create_engine
     from sqlalchemy.exc import OperationalError
 
-    from wsgi_app.db_connect import DB_CONNECT_TIMEOUT_SECS, bounded_pymysql_connect
+    from wsgi_app.db_connect import DB_CONNECT_TIMEOUT_SECS, SESSION_BOUNDS_SQL, bounded_pymysql_connect
 
     class Dialect:
         driver = "pymysql"
@@ -73,8 +73,14 @@ def test_pymysql_connects_are_bounded_and_skip_tls_on_loopback() -> None:
     remote: dict = {"host": "db.internal", "connect_timeout": 7}
     bounded_pymysql_connect(Dialect(), None, (), local)
     bounded_pymysql_connect(Dialect(), None, (), remote)
-    assert local == {"host": "127.0.0.1", "connect_timeout": DB_CONNECT_TIMEOUT_SECS, "ssl_disabled": True}
-    assert remote == {"host": "db.internal", "connect_timeout": 7}
+    bounds = {"read_timeout": 4, "write_timeout": 4, "init_command": SESSION_BOUNDS_SQL}
+    assert local == {
+        "host": "127.0.0.1",
+        "connect_timeout": DB_CONNECT_TIMEOUT_SECS,
+        "ssl_disabled": True,
+        **bounds,
+    }
+    assert remote == {"host": "db.internal", "connect_timeout": 7, **bounds}
     # Installed for real engines: a closed loopback port fails as a connection error.
     with pytest.raises(OperationalError):
         create_engine("mysql+pymysql://root@127.0.0.1:1/x").connect()

@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 SETTINGS_SOURCES = [REPO_ROOT / "wsgi_app" / "config.py", *sorted((REPO_ROOT / "deploy").glob("*.py"))]
-ENV_READERS = {"_env_int", "_env_bool", "_env_list", "_env_float", "get", "getenv"}
+ENV_READERS = {"get", "getenv"}  # os.environ.get, os.getenv; and every helper named _env_*
 NOT_SETTINGS = {"DATINGTODAY_TEST_SUITE", "FLASK_RUN_FROM_CLI"}  # set by the test suite, by Flask
 _NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]+$")
 _LINE_RE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]+)=", re.M)
@@ -26,14 +26,15 @@ def _is_environ(node: ast.AST) -> bool:
 
 def settings_read_by(path: Path) -> set[str]:
     """Names read from the environment in ``path``: ``os.environ.get("X")``, ``os.environ["X"]``,
-    ``"X" in os.environ``, ``_env_int("X", ...)`` and friends, and ``..._ENV = "X"`` constants."""
+    ``"X" in os.environ``, ``_env_int("X", ...)`` and every other ``_env_*`` helper, and
+    ``..._ENV = "X"`` constants."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             from_environ = not isinstance(func, ast.Attribute) or _is_environ(func.value)
-            if name in ENV_READERS and (from_environ or name == "getenv"):
+            if (name in ENV_READERS and (from_environ or name == "getenv")) or name.startswith("_env_"):
                 names.add(str(node.args[0].value))
         elif isinstance(node, ast.Subscript) and _is_environ(node.value):
             if isinstance(node.slice, ast.Constant):

@@ -149,3 +149,36 @@ def test_the_next_batch_after_a_restart_succeeds_and_a_stopped_server_fails_fast
         wire.close()
 
     run(scenario())
+
+
+def test_a_redis_that_stops_answering_fails_the_batch_within_the_reply_bound(
+    run: Callable[[Coroutine[Any, Any, Any]], Any], own_redis: RedisServer
+) -> None:
+    """A stopped Redis (SIGSTOP: connections accepted, nothing answered) is a
+    ``redis.TimeoutError`` within ``REDIS_REPLY_TIMEOUT_SECS``, not a wait without end; the
+    connection is dropped and a Redis that answers again is used at once."""
+    import os
+    import signal
+
+    from wsgi_app import timeouts
+
+    wire = _wire(own_redis.url)
+
+    async def scenario() -> tuple[float, Any]:
+        assert await wire.execute([("SET", "k", "v")]) == ["OK"]
+        assert own_redis.proc is not None
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        try:
+            with pytest.raises(redis.TimeoutError):  # not the test's own bound (a builtin TimeoutError)
+                await asyncio.wait_for(wire.execute([("GET", "k")]), 5 * timeouts.REDIS_REPLY_TIMEOUT_SECS)
+            waited = time.monotonic() - started
+        finally:
+            os.kill(own_redis.proc.pid, signal.SIGCONT)
+        again = await wire.execute([("GET", "k")])
+        wire.close()
+        return waited, again
+
+    waited, again = run(scenario())
+    assert timeouts.REDIS_REPLY_TIMEOUT_SECS <= waited < timeouts.REDIS_REPLY_TIMEOUT_SECS + 1.0
+    assert again == ["v"]

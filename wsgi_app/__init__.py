@@ -28,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.config import (
         InsecureConfigError,
         check_production_secrets,
+        check_timeout_rule,
         config_from_env,
         instance_path_from_env,
         running_flask_cli,
@@ -45,7 +46,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     try:
         check_production_secrets(app.config)
-    except InsecureConfigError as err:
+        check_timeout_rule(app.config)
+    except InsecureConfigError as err:  # TimeoutRuleError included
         if running_flask_cli():  # `flask --app wsgi_app ...`: one line, no traceback
             print(f"Error: {err}", file=sys.stderr)
             raise SystemExit(2) from None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from wsgi_app import timeouts
 from wsgi_app.db_connect import DB_POOL_TIMEOUT_SECS  # also bounds every MySQL connect
 
 EMBEDDED_REDIS_URL = "memory://"
@@ -37,6 +38,21 @@ PRODUCTION_SECRETS = {"SECRET_KEY": DEV_SECRET_KEY, "PAYMENT_PROVIDER_SECRET": D
 
 class InsecureConfigError(RuntimeError):
     """The process must not start: a secret is missing or is the development value."""
+
+
+class TimeoutRuleError(InsecureConfigError):
+    """The process must not start: nginx would cut what it answers (wsgi_app/timeouts.py)."""
+
+
+def check_timeout_rule(config: dict[str, Any]) -> None:
+    """Refuse, in one line, a poll timeout or a request's bounded waits that nginx would cut."""
+    problems = timeouts.timeout_problems(
+        config["LONGPOLL_TIMEOUT_SECS"],
+        config.get("UPSTREAM_POLL_READ_TIMEOUT_SECS"),
+        config.get("UPSTREAM_READ_TIMEOUT_SECS"),
+    )
+    if problems:
+        raise TimeoutRuleError("refusing to start: " + "; ".join(problems))
 
 
 def _env_int(name: str, default: int) -> int:
@@ -195,6 +211,11 @@ def require_test_suite(helper: str) -> None:
         raise RuntimeError(f"{helper} is for the test suite only ({TEST_SUITE_ENV}=1 is not set)")
 
 
+def _env_float_or_none(name: str) -> float | None:
+    raw = os.environ.get(name)
+    return float(raw) if raw else None
+
+
 def config_from_env(instance_path: str) -> dict[str, Any]:
     default_db = "sqlite:///" + os.path.join(instance_path, "datingtoday.sqlite3")
     database_url = normalise_database_url(os.environ.get("DATABASE_URL") or default_db)
@@ -260,6 +281,9 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         # Chat and nearby: long-poll wait, native handlers' own pool, media, limits per user.
         "LONGPOLL_TIMEOUT_SECS": float(os.environ.get("LONGPOLL_TIMEOUT_SECS") or 50),
         "LONGPOLL_MAX_PER_USER": _env_int("LONGPOLL_MAX_PER_USER", 4),
+        # nginx's read timeouts, as deploy rendered them (unset: no nginx told us; wsgi_app/timeouts.py).
+        "UPSTREAM_READ_TIMEOUT_SECS": _env_float_or_none("UPSTREAM_READ_TIMEOUT_SECS"),
+        "UPSTREAM_POLL_READ_TIMEOUT_SECS": _env_float_or_none("UPSTREAM_POLL_READ_TIMEOUT_SECS"),
         "NATIVE_THREADS": _env_int("NATIVE_THREADS", 4),
         # None: 300 s on a real Redis, 0 (no cache) on the embedded default (services.nearby_cells).
         "NEARBY_CELL_CACHE_SECS": int(os.environ["NEARBY_CELL_CACHE_SECS"])

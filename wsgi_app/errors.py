@@ -68,6 +68,7 @@ DATABASE_UNAVAILABLE = _spec(520, 503, "database_unavailable", "database unavail
 REDIS_UNAVAILABLE = _spec(521, 503, "redis_unavailable", "redis unavailable")
 SHUTTING_DOWN = _spec(522, 503, "shutting_down", "server is restarting, retry")
 DATABASE_BUSY = _spec(525, 503, "database_busy", "database busy (lock conflict), retry")
+OVERLOADED = _spec(526, 503, "overloaded", "server busy, retry after the Retry-After seconds")
 
 # Domain errors of the later areas (profile, social, VIP, chat, nearby).
 OBJECT_NOT_FOUND = _spec(511, 404, "object_not_found", "no such object")

@@ -74,6 +74,11 @@ LATENCY = Histogram(
 DEPENDENCY_ERRORS = Counter(
     "dt_dependency_errors_total", "Requests failed because a dependency was down", ["dependency"]
 )
+SHED = Counter(
+    "dt_requests_shed_total",
+    "Requests refused at the edge because the process could not answer them in time (526)",
+    ["request_class"],
+)
 WAITING_POLLS = Gauge(
     "dt_waiting_polls", "Long-polls parked and waiting for a wake-up", multiprocess_mode="livesum"
 )
@@ -105,6 +110,10 @@ GC_CPU = Counter(
     "CPU the garbage collector used, by generation (a pause far longer than this CPU: the host was busy)",
     ["generation"],
 )
+
+
+def observe_shed(request_class: str) -> None:
+    SHED.labels(request_class).inc()
 
 
 def observe_request(

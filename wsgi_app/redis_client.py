@@ -30,11 +30,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from wsgi_app import timeouts
 from wsgi_app.config import EMBEDDED_REDIS_URL
 
 ASYNC_MAX_CONNECTIONS = 32
-ASYNC_POOL_WAIT_SECS = 30.0
-REDIS_RETRIES = 2
+ASYNC_POOL_WAIT_SECS = timeouts.REDIS_POOL_WAIT_SECS
+REDIS_RETRIES = timeouts.REDIS_ATTEMPTS - 1
 REDIS_BACKOFF_BASE_SECS = 0.02
 REDIS_BACKOFF_CAP_SECS = 0.2
 RETRIED_ERRORS = [RedisConnectionError, RedisTimeoutError]
@@ -63,7 +64,7 @@ def make_sync_client(url: str) -> redis.Redis:
         url,
         decode_responses=True,
         socket_connect_timeout=2,
-        socket_timeout=5,
+        socket_timeout=timeouts.REDIS_REPLY_TIMEOUT_SECS,
         health_check_interval=30,
         retry=Retry(_backoff(), REDIS_RETRIES),
         retry_on_error=RETRIED_ERRORS,
@@ -73,7 +74,9 @@ def make_sync_client(url: str) -> redis.Redis:
 def make_async_client(url: str) -> aioredis.Redis:
     """The event loop's client: at most ``ASYNC_MAX_CONNECTIONS`` sockets, shared by every
     request of the process (thousands of polls authenticating at once wait for a free
-    connection, up to ``ASYNC_POOL_WAIT_SECS``, instead of failing or opening thousands)."""
+    connection, up to ``ASYNC_POOL_WAIT_SECS``, instead of failing or opening thousands).
+    Every reply within ``REDIS_REPLY_TIMEOUT_SECS`` (the pub/sub listener passes its own
+    wait to ``get_message``)."""
     if is_embedded(url):
         return fakeredis.FakeAsyncRedis(server=shared_fake_server(), decode_responses=True)
     pool = aioredis.BlockingConnectionPool.from_url(
@@ -82,6 +85,7 @@ def make_async_client(url: str) -> aioredis.Redis:
         timeout=ASYNC_POOL_WAIT_SECS,
         decode_responses=True,
         socket_connect_timeout=2,
+        socket_timeout=timeouts.REDIS_REPLY_TIMEOUT_SECS,
         health_check_interval=30,
         retry=redis.asyncio.retry.Retry(_backoff(), REDIS_RETRIES),
         retry_on_error=RETRIED_ERRORS,

@@ -7,10 +7,13 @@ value; :func:`write` commits (``work`` never commits itself) and returns that
 value. When MariaDB aborts the transaction for a deadlock (error 1213) or a
 lock wait timeout (1205) the session is rolled back and ``work`` runs again
 from the start, after a short randomised backoff, up to
-:data:`MAX_ATTEMPTS` times. ``work`` must therefore only touch the database
-(or be safe to repeat): files, Redis and other side effects belong before or
-after it. Writes that must happen once (a chat send) are made idempotent by a
-unique key, so a repeat finds the first.
+:data:`MAX_ATTEMPTS` times, but a lock wait timeout only while the write has
+waited less than one lock wait in all (``wsgi_app.timeouts.DB_LOCK_WAIT_SECS``):
+a lock held longer (a ``FLUSH TABLES WITH READ LOCK``, a long transaction) is
+answered 503 ``database_busy`` after one bounded wait, not after five.
+``work`` must therefore only touch the database (or be safe to repeat): files,
+Redis and other side effects belong before or after it. Writes that must happen
+once (a chat send) are made idempotent by a unique key, so a repeat finds the first.
 
 :func:`write_statement` is the one-statement form: the statement commits by
 itself (autocommit: no ``BEGIN``/``COMMIT`` round trips; one statement is
@@ -37,9 +40,10 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import CursorResult, Executable
 from sqlalchemy.exc import DBAPIError
 
+from wsgi_app import timeouts
 from wsgi_app.database import SINGLE_STATEMENT_OPTION
 from wsgi_app.extensions import db
-from wsgi_app.failures import RETRYABLE_ERRORS, mysql_error_code
+from wsgi_app.failures import LOCK_WAIT_TIMEOUT, RETRYABLE_ERRORS, mysql_error_code
 
 log = logging.getLogger("datingtoday.transactions")
 T = TypeVar("T")
@@ -92,6 +96,7 @@ def write(work: Callable[[], T], *, what: str = "transaction") -> T:
     if session.info.get(_ACTIVE_KEY):
         return work()  # joins the enclosing write
     attempt = 1
+    started = time.monotonic()
     while True:
         session.info[_ACTIVE_KEY] = True
         try:
@@ -108,6 +113,8 @@ def write(work: Callable[[], T], *, what: str = "transaction") -> T:
             code = mysql_error_code(error)
             if code not in RETRYABLE_ERRORS:
                 raise
+            if code == LOCK_WAIT_TIMEOUT and time.monotonic() - started >= timeouts.DB_LOCK_WAIT_SECS:
+                raise  # answered 525 (one log line, by the error handler)
             if attempt >= MAX_ATTEMPTS:
                 log.error(
                     "%s: MySQL error %d (%s), giving up after %d attempts",

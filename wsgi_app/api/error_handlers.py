@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from wsgi_app import errors
 from wsgi_app.errors import ApiError, ErrorSpec
 from wsgi_app.extensions import db
-from wsgi_app.failures import failure_spec, mysql_error_code
+from wsgi_app.failures import describe_failure, failure_spec
 from wsgi_app.http_common import NATIVE_PATH_HINT
 from wsgi_app.native_endpoints import NATIVE_PATHS
 
@@ -75,7 +75,7 @@ def handle_dependency_failure(error: Exception) -> Response:
     spec = failure_spec(error)
     if spec is errors.INTERNAL_ERROR:
         return handle_unexpected(error)
-    log.error("%s: %s (MySQL error %s)", spec.name, error.__class__.__name__, mysql_error_code(error))
+    log.error("%s", describe_failure(spec, error))
     return error_response(spec)
 
 

@@ -10,12 +10,30 @@ Both executors use these pure functions and nothing else decides:
 2. the credentials lookup (a bounded per-process cache, the database on a miss);
 3. :func:`plan_request` -- timestamp window and signature; only a correctly
    signed request gets a plan, so only it can spend a nonce;
-4. ONE pipelined Redis round trip, :func:`redis_commands`: ``SET <nonce key>
-   NX EX`` (then ``GET`` it back when the request carries a retry id) and, when
-   a user is needed, ``GET <token cache key>``;
-5. :func:`judge` -- nonce replay first, then the token: a cached user id, the
-   revoked marker, or a miss (``None``: read the database, then
-   :func:`judge_user`).
+4. ONE pipelined Redis round trip, :func:`redis_commands`: ``GET`` of the
+   nonce store's epoch marker, ``SET <nonce key> NX EX`` (then ``GET`` it back
+   when the request carries a retry id) and, when a user is needed,
+   ``GET <token cache key>``; only when the marker is missing, a second round
+   trip, :func:`epoch_commands` (see below);
+5. :func:`judge` -- nonce replay first, then the epoch rule, then the token: a
+   cached user id, the revoked marker, or a miss (``None``: read the database,
+   then :func:`judge_user`).
+
+**The nonce store fails safe when Redis loses its memory.** The marker
+``nonce:epoch`` (no TTL) holds the time, in seconds, from which the store
+remembers every spent nonce. An empty Redis (a restart without persistence, a
+``FLUSHDB``) has no marker: the first request that sees it missing sets it to
+*now* with ``SET NX`` (every process then reads the same value), and from then
+on a request signed before the epoch is refused (508, "sign again"): it may have
+been spent before the loss, and its nonce is gone. A request signed after the
+epoch cannot have been spent before it. The cost of a loss: the requests signed
+before it was noticed and answered after (those in flight) are refused once and
+re-signed by their clients. A Sentinel failover may lose the last writes the old
+primary had not yet sent to its replica while keeping the (old) marker:
+whoever sees the primary change calls :func:`reset_epoch_commands`, which moves
+the epoch to *now* (never back). The residual risk is a request signed with a
+client clock *ahead* of the server's and spent in the moments before the loss
+(``docs/operations.md``).
 
 A nonce is spent once, except by the same proxied request: nginx sets a fresh
 ``X-Request-Id`` on every client request and resends it unchanged when it
@@ -32,17 +50,33 @@ Error codes and their order are the API's: 300 (missing parameter), 507
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wsgi_app.errors import APPKEY_UNKNOWN, NONCE_REPLAYED, PARAM_INVALID, TOKEN_INVALID, ApiError
+from wsgi_app.errors import (
+    APPKEY_UNKNOWN,
+    NONCE_REPLAYED,
+    PARAM_INVALID,
+    TIMESTAMP_OUT_OF_WINDOW,
+    TOKEN_INVALID,
+    ApiError,
+)
 from wsgi_app.services.auth import signing
 from wsgi_app.services.auth.applications import APPKEY_PATTERN, AppCredentials
 from wsgi_app.services.auth.tokens import MAX_TOKEN_LENGTH, REVOKED_MARKER, cache_key, hash_token
 
 SIGNING_PARAMS = ("appkey", "timestamp", "nonce", "sign")
 NONCE_KEY_PREFIX = "nonce"
+NONCE_EPOCH_KEY = "nonce:epoch"  # never a nonce key: those have two ':'
+SIGNED_BEFORE_EPOCH = "timestamp from before the nonce store was reset, sign again"
+# Moves the epoch to ARGV[1] unless it already is later (the epoch never goes back).
+RESET_EPOCH_SCRIPT = (
+    "local e = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "if e < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end "
+    "return redis.call('GET', KEYS[1])"
+)
 MAX_RETRY_ID_LENGTH = 64
 Command = tuple[Any, ...]
 
@@ -83,6 +117,7 @@ class AuthPlan:
     nonce_key: str
     nonce_ttl_secs: int
     need_user: bool
+    signed_at: float  # the request's timestamp, in seconds
     retry_id: str | None = None  # nginx's X-Request-Id: the same request, retried, passes again
     token_hash: str | None = None  # None: no token to look up (see token_problem)
     token_problem: str | None = None  # a 504 message, raised once the nonce is judged
@@ -127,7 +162,7 @@ def plan_request(
     now: float | None = None,
 ) -> AuthPlan:
     """Check timestamp and signature; the Redis questions of a correctly signed request."""
-    signing.check_timestamp(params["timestamp"], window_secs, now)
+    signed_at = signing.check_timestamp(params["timestamp"], window_secs, now)
     signing.verify_sign(creds.sign_method, http_method, path, params, creds.secret)
     nonce = params["nonce"]
     if len(nonce) > signing.MAX_NONCE_LENGTH:
@@ -150,6 +185,7 @@ def plan_request(
         # Twice the window: a timestamp may be up to one window in the future.
         nonce_ttl_secs=2 * window_secs,
         need_user=need_user,
+        signed_at=signed_at,
         retry_id=retry_id if retry_id and len(retry_id) <= MAX_RETRY_ID_LENGTH else None,
         token_hash=token_hash,
         token_problem=token_problem,
@@ -158,13 +194,41 @@ def plan_request(
 
 
 def redis_commands(plan: AuthPlan) -> list[Command]:
-    """The commands of the request's one round trip (``execute_command`` argument tuples)."""
-    commands: list[Command] = [("SET", plan.nonce_key, plan.retry_id or "1", "EX", plan.nonce_ttl_secs, "NX")]
+    """The commands of the request's one round trip (``execute_command`` argument tuples):
+    the epoch marker first, then the nonce, then the token."""
+    commands: list[Command] = [
+        ("GET", NONCE_EPOCH_KEY),
+        ("SET", plan.nonce_key, plan.retry_id or "1", "EX", plan.nonce_ttl_secs, "NX"),
+    ]
     if plan.retry_id:
         commands.append(("GET", plan.nonce_key))
     if plan.token_hash:
         commands.append(("GET", cache_key(plan.token_hash)))
     return commands
+
+
+def epoch_missing(answers: list[Any]) -> bool:
+    """Whether the answers to :func:`redis_commands` found no epoch marker (Redis lost its memory)."""
+    return answers[0] is None
+
+
+def epoch_commands(now: float | None = None) -> list[Command]:
+    """The second round trip when the marker is missing: set it to now unless another request
+    or process just did, and read the one value every process will use."""
+    now = time.time() if now is None else now
+    return [("SET", NONCE_EPOCH_KEY, f"{now:.3f}", "NX"), ("GET", NONCE_EPOCH_KEY)]
+
+
+def with_epoch(answers: list[Any], epoch_answers: list[Any]) -> list[Any]:
+    """``answers`` of :func:`redis_commands` with the epoch :func:`epoch_commands` read."""
+    return [epoch_answers[-1], *answers[1:]]
+
+
+def reset_epoch_commands(now: float | None = None) -> list[Command]:
+    """What the one who notices a Redis failover sends to the new primary: the epoch becomes
+    now (never earlier than it was), so nonces the failover lost cannot be replayed."""
+    now = time.time() if now is None else now
+    return [("EVAL", RESET_EPOCH_SCRIPT, 1, NONCE_EPOCH_KEY, f"{now:.3f}")]
 
 
 def token_cached(plan: AuthPlan, answers: list[Any]) -> bool:
@@ -174,12 +238,18 @@ def token_cached(plan: AuthPlan, answers: list[Any]) -> bool:
 
 def judge(plan: AuthPlan, answers: list[Any]) -> Caller | None:
     """The caller from the answers to :func:`redis_commands`; None when the token is not
-    cached (read the database, then :func:`judge_user`)."""
-    spent_by = answers[1] if plan.retry_id else None
-    nonce_fresh = bool(answers[0]) or (plan.retry_id is not None and spent_by == plan.retry_id)
+    cached (read the database, then :func:`judge_user`).
+
+    A missing epoch (the executor did not run :func:`epoch_commands`, or Redis lost its
+    memory again in between) counts as an epoch of now: refused, the safe side."""
+    epoch = answers[0]
+    spent_by = answers[2] if plan.retry_id else None
+    nonce_fresh = bool(answers[1]) or (plan.retry_id is not None and spent_by == plan.retry_id)
     cached_token = answers[-1] if plan.token_hash else None
     if not nonce_fresh:
         raise ApiError(NONCE_REPLAYED)
+    if epoch is None or plan.signed_at < float(epoch):
+        raise ApiError(TIMESTAMP_OUT_OF_WINDOW, SIGNED_BEFORE_EPOCH)
     if not plan.need_user:
         return Caller(plan.app_id, plan.appkey)
     if plan.token_problem is not None:

@@ -20,6 +20,7 @@ cannot set the key: WSGI puts request headers under ``HTTP_...`` names.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = [
     "authenticate_and_prefetch",
     "bearer_token",
     "judge_prechecked",
+    "note_nonce_epoch",
 ]
 
 PRECHECK_ENVIRON_KEY = "datingtoday.request_check"
@@ -66,11 +68,24 @@ class PrecheckedRequest:
 
 def ask_redis(client: redis.Redis, plan: AuthPlan, prefetch: Sequence[str] = ()) -> list[Any]:
     """The answers to the plan's commands, then the values of ``prefetch``, in one pipelined round trip."""
+    answers = _pipelined(client, [*auth_core.redis_commands(plan), *(("GET", key) for key in prefetch)])
+    if auth_core.epoch_missing(answers):  # Redis lost its memory: the rare second round trip
+        answers = auth_core.with_epoch(answers, _pipelined(client, auth_core.epoch_commands()))
+    return answers
+
+
+def note_nonce_epoch(client: redis.Redis) -> None:
+    """At process start: a Redis without the nonce store's epoch marker gets it now, so the
+    requests signed after this start are not refused as signed before a loss (best effort: a
+    Redis that is down now is noticed by the first request after it is back)."""
+    with contextlib.suppress(redis.RedisError):
+        _pipelined(client, auth_core.epoch_commands())
+
+
+def _pipelined(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     pipe = client.pipeline(transaction=False)
-    for command in auth_core.redis_commands(plan):
+    for command in commands:
         pipe.execute_command(*command)
-    for key in prefetch:
-        pipe.execute_command("GET", key)
     return pipe.execute()
 
 

@@ -47,10 +47,13 @@ def parse_timestamp(raw: str) -> float:
     return value / 1000.0 if value > MILLIS_THRESHOLD else value
 
 
-def check_timestamp(raw: str, window_secs: int, now: float | None = None) -> None:
+def check_timestamp(raw: str, window_secs: int, now: float | None = None) -> float:
+    """The timestamp in seconds, once it is within ``window_secs`` of the server's time."""
     now = time.time() if now is None else now
-    if abs(parse_timestamp(raw) - now) > window_secs:
+    signed_at = parse_timestamp(raw)
+    if abs(signed_at - now) > window_secs:
         raise ApiError(TIMESTAMP_OUT_OF_WINDOW, f"timestamp more than {window_secs}s from server time")
+    return signed_at
 
 
 def replay_key(sign_method: str, timestamp: str, nonce: str) -> str:
