@@ -81,7 +81,7 @@ from wsgi_app.config import (
 )
 from wsgi_app.extensions import redis_client
 from wsgi_app.logging_setup import configure_logging
-from wsgi_app.redis_client import make_async_client
+from wsgi_app.redis_client import RedisTarget, make_async_client
 from wsgi_app.services.auth.request_auth import note_nonce_epoch
 from wsgi_app.trusted_proxies import parse_networks
 
@@ -164,7 +164,7 @@ class TornadoService:
         self.context = NativeContext(
             flask_app=flask_app,
             executor=self.native_executor,
-            redis=make_async_client(flask_app.config["REDIS_URL"]),
+            redis=make_async_client(RedisTarget.from_config(flask_app.config)),
             write_executor=self.executor,  # native sends: beside Flask, not ahead of woken polls
         )
         # A GET poll parks as one small object, not a RequestHandler (async_handlers.chat_poll).

@@ -4,7 +4,8 @@
 to its handler; ``tornado_server.py`` mounts ``native_routes(context)``
 ahead of the Flask container (every other path goes to Flask), calls
 ``start_native_services(context)`` once its loop runs (the chat wake-up
-listener, and the shutdown hook that answers waiting polls). Invariant: this
+listener, which follows a Sentinel-managed primary and voids the profile cache
+when the primary moves, and the shutdown hook that answers waiting polls). Invariant: this
 package imports ``wsgi_app`` (services, declarations, errors), never ``wsgi_app.api``,
 and nothing under ``wsgi_app`` imports it.
 """
@@ -18,6 +19,9 @@ from async_handlers.chat_poll import ChatPollHandler
 from async_handlers.chat_send import ChatSendHandler
 from async_handlers.nearby import NearbyListHandler
 from async_handlers.waiters import WakeListener, drain_waiters
+from wsgi_app.redis_client import RedisTarget, primary_locator
+from wsgi_app.services.auth.core import reset_epoch_commands
+from wsgi_app.services.profile import cache as profile_cache
 
 NATIVE_HANDLERS: list[tuple[str, type[NativeApiHandler]]] = [
     ("/api/time", ServerTimeHandler),
@@ -37,7 +41,24 @@ def start_native_services(context: NativeContext) -> None:
     the shutdown hook that answers every waiting poll, then stops the listener."""
     if context.listener is not None:
         return
-    listener = WakeListener(context.redis, context.waiters)
+    target = RedisTarget.from_config(context.flask_app.config)
+    listener = WakeListener(context.redis, context.waiters, primary_locator(target))
+
+    async def void_profile_cache() -> None:
+        # A cache invalidation the old primary acknowledged may not have reached the new one:
+        # a new epoch voids every row cached there (wsgi_app.services.profile.cache).
+        await context.redis.incr(profile_cache.EPOCH_KEY)
+
+    async def refuse_lost_nonces() -> None:
+        # Nonces the old primary stored may be gone: requests signed before now are refused
+        # (the same epoch rule as an emptied Redis, wsgi_app.services.auth.core).
+        async with context.redis.pipeline(transaction=False) as pipe:
+            for command in reset_epoch_commands():
+                pipe.execute_command(*command)
+            await pipe.execute()
+
+    listener.primary.on_primary_moved.append(void_profile_cache)
+    listener.primary.on_primary_moved.append(refuse_lost_nonces)
     context.listener = listener
     listener.start()
 

@@ -38,6 +38,7 @@ from wsgi_app.extensions import db
 from wsgi_app.failures import describe_failure, failure_spec
 from wsgi_app.http_common import REQUEST_ID_HEADER, cors_headers, log_access, request_id_from
 from wsgi_app.params import Param, merge_request_params, parse_params
+from wsgi_app.redis_client import RedisTarget
 from wsgi_app.services.auth.core import Caller, UserCaller
 
 log = logging.getLogger("datingtoday.native")
@@ -67,7 +68,8 @@ class NativeContext:
     redis_batch: RedisBatcher = field(init=False)
 
     def __post_init__(self) -> None:
-        self.redis_batch = RedisBatcher(self.redis, wire_for_url(self.flask_app.config["REDIS_URL"]))
+        lean_url = RedisTarget.from_config(self.flask_app.config).lean_wire_url()
+        self.redis_batch = RedisBatcher(self.redis, wire_for_url(lean_url) if lean_url else None)
         self.waiters.max_per_user = int(self.flask_app.config["LONGPOLL_MAX_PER_USER"])
 
     @cached_property

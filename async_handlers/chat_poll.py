@@ -27,7 +27,8 @@ already equals the user's latest message id (the Redis key the send path
 raises before it publishes, :func:`~wsgi_app.services.chat.events.latest_message_key`)
 parks without reading the database; a missing key means "unknown: read it". A
 poll woken for its user reads the database at once; the listener's catch-up
-wake after a reconnect (``RECHECK``) checks the key first. Timeouts are spread
+wake after a reconnect (``RECHECK``) checks the key first (after a Redis
+failover the keys are not trusted for their TTL: the database is read). Timeouts are spread
 (less up to ``TIMEOUT_JITTER_FRACTION``) so polls parked together do not come
 back together.
 """
@@ -223,7 +224,11 @@ class Poll:
                 return  # parked: no task, no frame until the next wake-up
 
     async def _cursor_is_latest(self, user_id: int, cursor: int) -> bool:
-        """True when Redis says nothing newer than ``cursor`` was sent (no key: unknown)."""
+        """True when Redis says nothing newer than ``cursor`` was sent (no key: unknown; and
+        never while the keys are untrusted after a failover, :mod:`async_handlers.primary_watch`)."""
+        listener = self.parking.context.listener
+        if listener is not None and not listener.primary.trusts_latest_keys():
+            return False
         try:
             (latest,) = await self.parking.context.redis_batch.run([("GET", latest_message_key(user_id))])
         except redis.RedisError:

@@ -18,6 +18,9 @@ cursor. So when the subscription breaks (Redis restarted, connection killed),
 the listener reconnects with backoff and, once subscribed again, wakes every
 waiter so each re-reads the database and picks up whatever was sent while
 the subscription was down. Nothing is lost; at worst it arrives a little late.
+Behind Redis Sentinel the listener also follows the primary (its
+:class:`~async_handlers.primary_watch.PrimaryWatch`): a subscription left on a
+demoted or cut-off primary is dropped and made again on the new one.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from async_handlers.primary_watch import PrimaryWatch
 from async_handlers.timeout_wheel import TimeoutWheel
 from wsgi_app import metrics
 from wsgi_app.config import require_test_suite
+from wsgi_app.redis_client import PrimaryLocator
 from wsgi_app.services.chat.events import user_id_from_payload, wake_channel
 
 log = logging.getLogger("datingtoday.waiters")
@@ -157,11 +162,14 @@ def _time_out(waiter: Waiter) -> None:
 
 
 class WakeListener:
-    """One pub/sub subscription per process, reconnecting with backoff."""
+    """One pub/sub subscription per process, reconnecting with backoff, following the primary."""
 
-    def __init__(self, redis: aioredis.Redis, registry: WaiterRegistry) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, registry: WaiterRegistry, primary: PrimaryLocator | None = None
+    ) -> None:
         self.redis = redis
         self.registry = registry
+        self.primary = PrimaryWatch(primary)
         self.channel = wake_channel(redis)
         self.subscribed = asyncio.Event()
         self.connect_count = 0
@@ -210,6 +218,7 @@ class WakeListener:
         await self._pubsub.subscribe(self.channel)
         last_traffic = time.monotonic()
         while not self._stopping:
+            await self.primary.check(self._pubsub.connection)  # raises PrimaryMoved: subscribe again
             message = await self._pubsub.get_message(timeout=LISTENER_READ_TIMEOUT_SECS)
             now = time.monotonic()
             if message is None:
@@ -221,6 +230,7 @@ class WakeListener:
             kind = message.get("type")
             if kind == "subscribe":
                 self.connect_count += 1
+                self.primary.note(self._pubsub.connection)
                 self.subscribed.set()
                 # Anything sent while we were not subscribed: let every waiter look again.
                 woken = self.registry.wake_all(RECHECK)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m deploy start|status|restart|stop|render|loadtest|ctl|nginx``.
+"""Command line: ``python -m deploy start|status|restart|stop|render|loadtest|ctl|nginx|cluster``.
 
 Settings come from the environment (``deploy/settings.py``: DT_PROCESSES,
 DT_FIRST_PORT, DT_NGINX_PORT, DT_RUN_DIR, ...); the processes inherit this
@@ -44,8 +44,13 @@ def _operate(stack: Stack, argv: list[str]) -> int:
         description=__doc__.split("\n\n")[0],
         epilog="ctl ARGS: supervisorctl ARGS on the stack's config; nginx ARGS: nginx ARGS on it",
     )
-    operations = ["start", "status", "restart", "stop", "render", "loadtest", *PASS_THROUGH]
+    operations = ["start", "status", "restart", "stop", "render", "loadtest", "cluster", *PASS_THROUGH]
     parser.add_argument("operation", choices=operations)
+    parser.add_argument(
+        "cluster_operation", nargs="?", choices=["up", "status", "faults", "faults-here", "down"],
+        help="cluster: simulated hosts in network namespaces (deploy/cluster.py)",
+    )  # fmt: skip
+    parser.add_argument("--short", action="store_true", help="cluster faults: the short CI version")
     parser.add_argument("--users", type=int, default=20, help="loadtest: simulated people")
     parser.add_argument("--spawn-rate", type=float, default=10, help="loadtest: people started per second")
     parser.add_argument("--run-time", default="60s", help="loadtest: how long (e.g. 30s, 5m)")
@@ -57,6 +62,10 @@ def _operate(stack: Stack, argv: list[str]) -> int:
         f"{loadtest.WARMUP_MARGIN_SECS:.0f} s; DT_LOADTEST_WARMUP_SECS)",
     )
     args = parser.parse_args(argv)
+    if args.operation == "cluster":
+        from deploy import cluster
+
+        return cluster.main(args.cluster_operation or "status", short=args.short)
     if args.operation == "start":
         stack.start()
         print(f"ready: {stack.base_url}")

@@ -54,12 +54,13 @@ def _fd_limit(wanted: int) -> int:
 
 def template_values(settings: StackSettings) -> dict[str, object]:
     failures = f"max_fails=1 fail_timeout={UPSTREAM_FAIL_TIMEOUT_SECS}s"
-    address = settings.bind_address
     servers = "\n".join(
-        f"        server {address}:{port} {failures} max_conns={settings.upstream_max_conns};"
-        for port in settings.ports
+        f"        server {address} {failures} max_conns={settings.upstream_max_conns};"
+        for address in settings.upstream_addresses
     )
-    poll_servers = "\n".join(f"        server {address}:{port} {failures};" for port in settings.ports)
+    poll_servers = "\n".join(
+        f"        server {address} {failures};" for address in settings.upstream_addresses
+    )
     return {
         "repo_dir": REPO_DIR,
         "run_dir": settings.run_dir,

@@ -10,6 +10,14 @@ Invariants: ports are ``first_port .. first_port + processes - 1``; the
 processes see ``os.environ`` overlaid with ``env`` (``env`` wins), so a real
 host passes DATABASE_URL, REDIS_URL and secrets in the environment of
 ``python -m deploy start`` and nothing secret is written to a rendered file.
+
+Past one host the topology is settings too, never code: ``app_hosts``
+(``DT_APP_HOSTS``) are the addresses of every app host, each running the same
+``processes`` on the same ports, and the edge nginx spreads over all of them
+(empty: this host's ``bind_address`` only, the one-host default);
+``redis_sentinels`` / ``redis_sentinel_master`` (``REDIS_SENTINELS``,
+``REDIS_SENTINEL_MASTER``: the app's own variables, :mod:`wsgi_app.config`)
+reach every process, which then finds the Redis primary through Sentinel.
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ def _env_int(name: str, default: int) -> int:
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return float(raw) if raw else default
+
+
+def _env_tuple(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
 
 def _default_nginx() -> str:
@@ -78,6 +90,11 @@ class StackSettings:
     poll_read_timeout_secs: float | None = None
     upstream_read_timeout_secs: float = DEFAULT_UPSTREAM_READ_TIMEOUT_SECS  # DT_UPSTREAM_READ_TIMEOUT_SECS
     env: dict[str, str] = field(default_factory=dict)  # extra environment of the processes
+    # DT_APP_HOSTS: every app host's address, comma-separated ("" = bind_address: one host).
+    app_hosts: tuple[str, ...] = ()
+    # REDIS_SENTINELS ("host:port,...") and REDIS_SENTINEL_MASTER: Redis behind Sentinel.
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = ""
 
     @classmethod
     def from_env(cls, **overrides: Any) -> StackSettings:
@@ -106,12 +123,21 @@ class StackSettings:
             upstream_read_timeout_secs=_env_float(
                 "DT_UPSTREAM_READ_TIMEOUT_SECS", cls.upstream_read_timeout_secs
             ),
+            app_hosts=_env_tuple("DT_APP_HOSTS"),
+            redis_sentinels=_env_tuple("REDIS_SENTINELS"),
+            redis_sentinel_master=os.environ.get("REDIS_SENTINEL_MASTER", ""),
         )
         return replace(base, **overrides)
 
     @property
     def ports(self) -> list[int]:
         return list(range(self.first_port, self.first_port + self.processes))
+
+    @property
+    def upstream_addresses(self) -> list[str]:
+        """``host:port`` of every process the edge nginx sends to: each app host's ports."""
+        hosts = self.app_hosts or (self.bind_address,)
+        return [f"{host}:{port}" for host in hosts for port in self.ports]
 
     @property
     def base_url(self) -> str:
@@ -158,10 +184,17 @@ class StackSettings:
 
     def process_env(self) -> dict[str, str]:
         """The environment supervisord (and so every process) starts with: nginx's read timeouts
-        included, so each process refuses a poll timeout nginx would cut (wsgi_app/timeouts.py)."""
+        included, so each process refuses a poll timeout nginx would cut (wsgi_app/timeouts.py),
+        and the Redis topology when Sentinel is configured."""
+        topology = {}
+        if self.redis_sentinels:
+            topology["REDIS_SENTINELS"] = ",".join(self.redis_sentinels)
+        if self.redis_sentinel_master:
+            topology["REDIS_SENTINEL_MASTER"] = self.redis_sentinel_master
         return {
             **os.environ,
             "LONGPOLL_TIMEOUT_SECS": f"{self.longpoll_timeout_secs:g}",
+            **topology,
             **self.env,
             "SHUTDOWN_DRAIN_SECS": str(self.drain_secs),
             "UPSTREAM_READ_TIMEOUT_SECS": f"{self.upstream_read_timeout_secs:g}",

@@ -23,9 +23,9 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from tests.helpers import ApiClient, FlaskTransport, HttpTransport, SignedInUser
-from tests.integration.services import RedisServer
+from tests.integration.services import RedisServer, SentinelGroup
 from wsgi_app import create_app
-from wsgi_app.config import TEST_SUITE_ENV, normalise_database_url
+from wsgi_app.config import DEFAULT_SENTINEL_MASTER, TEST_SUITE_ENV, normalise_database_url
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256, SIGN_METHOD_MD5_LEGACY
 from wsgi_app.services.auth import applications
@@ -325,3 +325,21 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def _module_sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    group = SentinelGroup(tmp_path_factory.mktemp("sentinel"), DEFAULT_SENTINEL_MASTER)
+    try:
+        group.start()
+        yield group
+    finally:
+        group.stop()
+
+
+@pytest.fixture
+def sentinel_group(_module_sentinel_group: SentinelGroup) -> SentinelGroup:
+    """A primary, two healthy replicas and three sentinels (failover tests; shared by a module's
+    tests, the nodes a test killed restarted as replicas before the next)."""
+    _module_sentinel_group.heal()
+    return _module_sentinel_group

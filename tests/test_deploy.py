@@ -49,6 +49,23 @@ def test_templates_render_completely_from_the_settings(settings: StackSettings) 
     assert f"alias {settings.upload_dir}/;" in nginx
 
 
+def test_the_topology_past_one_host_is_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The edge spreads over every app host's processes; the Redis topology reaches each process."""
+    monkeypatch.setenv("DT_APP_HOSTS", "10.213.0.21, 10.213.0.22")
+    monkeypatch.setenv("REDIS_SENTINELS", "10.213.0.31:26379,10.213.0.32:26379,10.213.0.33:26379")
+    monkeypatch.setenv("REDIS_SENTINEL_MASTER", "city")
+    settings = StackSettings.from_env(processes=2, first_port=8001, run_dir=tmp_path / "run")
+    assert settings.app_hosts == ("10.213.0.21", "10.213.0.22")
+    _, nginx_conf = render_all(settings)
+    servers = re.findall(r"server (\S+) max_fails=1 fail_timeout=2s;", nginx_conf.read_text())
+    assert servers == ["10.213.0.21:8001", "10.213.0.21:8002", "10.213.0.22:8001", "10.213.0.22:8002"]
+    env = settings.process_env()
+    assert env["REDIS_SENTINELS"] == "10.213.0.31:26379,10.213.0.32:26379,10.213.0.33:26379"
+    assert env["REDIS_SENTINEL_MASTER"] == "city"
+    monkeypatch.delenv("DT_APP_HOSTS")
+    assert StackSettings.from_env(processes=2).upstream_addresses == ["127.0.0.1:8001", "127.0.0.1:8002"]
+
+
 def test_nginx_logs_no_query_string_and_no_version(settings: StackSettings) -> None:
     _, nginx_conf = render_all(settings)
     nginx = nginx_conf.read_text()

@@ -29,6 +29,8 @@ from wsgi_app import timeouts
 from wsgi_app.db_connect import DB_POOL_TIMEOUT_SECS  # also bounds every MySQL connect
 
 EMBEDDED_REDIS_URL = "memory://"
+# The name Redis Sentinel monitors the primary under (REDIS_SENTINEL_MASTER; deploy's cluster uses it too).
+DEFAULT_SENTINEL_MASTER = "datingtoday"
 DEV_SECRET_KEY = "dev-only-secret-change-me"
 DEV_PAYMENT_PROVIDER_SECRET = "dev-only-payment-secret"
 MIN_SECRET_CHARS = 16
@@ -229,6 +231,11 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         ),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "REDIS_URL": os.environ.get("REDIS_URL") or EMBEDDED_REDIS_URL,
+        # Redis behind Sentinel: "host:port,..." of the sentinels (empty: REDIS_URL's host is the
+        # one Redis) and the master's name; REDIS_URL then gives only the database and password.
+        "REDIS_SENTINELS": _env_list("REDIS_SENTINELS"),
+        "REDIS_SENTINEL_MASTER": os.environ.get("REDIS_SENTINEL_MASTER") or DEFAULT_SENTINEL_MASTER,
+        "REDIS_SENTINEL_PASSWORD": os.environ.get("REDIS_SENTINEL_PASSWORD") or "",
         "WSGI_THREADS": wsgi_threads,
         # Request signing.
         "SIGN_WINDOW_SECS": _env_int("SIGN_WINDOW_SECS", 300),

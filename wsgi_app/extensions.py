@@ -19,7 +19,7 @@ from sqlalchemy import Table, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
-from wsgi_app.redis_client import make_sync_client
+from wsgi_app.redis_client import RedisTarget, make_sync_client
 
 
 class Base(DeclarativeBase):
@@ -59,7 +59,7 @@ class RedisStore:
     """A Flask extension holding this app's sync Redis client."""
 
     def init_app(self, app: Flask) -> None:
-        app.extensions["redis"] = make_sync_client(app.config["REDIS_URL"])
+        app.extensions["redis"] = make_sync_client(RedisTarget.from_config(app.config))
 
     @property
     def client(self) -> redis.Redis:
