@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 
 from deploy.settings import StackSettings
 
-REDIS_CONNECT_TIMEOUT_SECS = 3.0
 NGINX_INSTALL_HINT = "apt-get install nginx-light, or set DT_NGINX to its path"
 
 
@@ -106,7 +105,7 @@ def process_config(settings: StackSettings) -> dict[str, Any]:
 
 def check_settings(settings: StackSettings, config: dict[str, Any]) -> list[str]:
     from wsgi_app.config import InsecureConfigError, check_production_secrets, check_timeout_rule
-    from wsgi_app.redis_client import is_embedded
+    from wsgi_app.redis_client import RedisTarget
 
     problems = []
     for check in (check_production_secrets, check_timeout_rule):
@@ -114,7 +113,7 @@ def check_settings(settings: StackSettings, config: dict[str, Any]) -> list[str]
             check(config)
         except InsecureConfigError as err:  # TimeoutRuleError included
             problems.append(str(err))
-    if is_embedded(config["REDIS_URL"]) and settings.processes > 1:
+    if RedisTarget.from_config(config).embedded and settings.processes > 1:
         problems.append(
             f"REDIS_URL is {config['REDIS_URL']} (the in-process stand-in) but the stack runs "
             f"{settings.processes} processes: they need one shared Redis (REDIS_URL=redis://...)"
@@ -142,35 +141,44 @@ def check_database(config: dict[str, Any]) -> list[str]:
     return []
 
 
-def describe_redis_error(exc: Exception, url: str) -> str:
+def describe_redis_error(exc: Exception, target: Any) -> str:
     """One line, as ``describe_database_error`` gives for the database."""
     import redis
 
-    parts = urlsplit(url)
-    where = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+    if target.uses_sentinel:
+        where = (
+            "the primary "
+            + repr(target.master_name)
+            + " through the sentinels "
+            + ",".join(f"{host}:{port}" for host, port in target.sentinels)
+        )
+        setting = "REDIS_SENTINELS"
+    else:
+        parts = urlsplit(target.url)
+        where = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+        setting = "REDIS_URL"
     if isinstance(exc, redis.AuthenticationError):
-        return f"Redis at {where} refused the password: check REDIS_URL"
+        return f"Redis at {where} refused the password: check {setting}"
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        return f"cannot connect to Redis at {where}: is redis-server running? (REDIS_URL)"
+        return f"cannot connect to Redis at {where}: is redis-server running? ({setting})"
     reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-    return f"Redis error at {where}: {reason} (REDIS_URL)"
+    return f"Redis error at {where}: {reason} ({setting})"
 
 
 def check_redis(config: dict[str, Any]) -> list[str]:
+    """Reached through the app's own client factory (one URL, or Sentinel's primary)."""
     import redis
 
-    from wsgi_app.redis_client import is_embedded
+    from wsgi_app.redis_client import RedisTarget, make_sync_client
 
-    url = config["REDIS_URL"]
-    if is_embedded(url):
+    target = RedisTarget.from_config(config)
+    if target.embedded:
         return []
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECS, socket_timeout=REDIS_CONNECT_TIMEOUT_SECS
-    )
+    client = make_sync_client(target)
     try:
         client.ping()
     except redis.RedisError as exc:
-        return [describe_redis_error(exc, url)]
+        return [describe_redis_error(exc, target)]
     finally:
         client.close()
     return []
