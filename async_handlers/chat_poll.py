@@ -28,15 +28,15 @@ raises before it publishes, :func:`~wsgi_app.services.chat.events.latest_message
 parks without reading the database; a missing key means "unknown: read it". A
 poll woken for its user reads the database at once; the listener's catch-up
 wake after a reconnect (``RECHECK``) checks the key first (after a Redis
-failover the keys are not trusted for their TTL: the database is read). Timeouts are spread
-(less up to ``TIMEOUT_JITTER_FRACTION``) so polls parked together do not come
-back together.
+failover the keys are not trusted for their TTL: the database is read). Timeouts are
+spread by the registry's wheel (:meth:`~async_handlers.timeout_wheel.TimeoutWheel.spread_timeout`:
+the last tenth of the timeout, up to its last half where the wheel is crowded) so
+polls parked together do not come back together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -62,7 +62,6 @@ from wsgi_app.services.chat import messages as chat
 from wsgi_app.services.chat.events import latest_message_key
 
 PATH = "/api/chat/poll"
-TIMEOUT_JITTER_FRACTION = 0.1
 _AWAKE = "awake"  # Poll.reason while nothing has woken it
 
 
@@ -200,7 +199,10 @@ class Poll:
         timeout = float(context.flask_app.config["LONGPOLL_TIMEOUT_SECS"])
         if self.reason == GONE:
             return
-        context.waiters.park(self.user_id, self, timeout * (1.0 - TIMEOUT_JITTER_FRACTION * random.random()))
+        wheel = context.waiters.timeouts
+        context.waiters.park(
+            self.user_id, self, wheel.spread_timeout(asyncio.get_running_loop().time(), timeout)
+        )
         await self._look()
 
     async def _look(self) -> None:

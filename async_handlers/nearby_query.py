@@ -32,7 +32,9 @@ Invariants (the rules themselves live in :mod:`wsgi_app.services.location`):
 - the caller's cached state is used only at the version read with it
   (:mod:`wsgi_app.services.location.nearby_viewer`), so a move or a block is
   seen by the caller's next query;
-- nothing here blocks the loop: the database and the cell loader run on the pool.
+- nothing here blocks the loop: the database and the cell loader run on the pool;
+- a cell is read from the database by one pool job at a time per process: a page
+  missing a cell that is being loaded waits for that load (:func:`load_cells_once`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ Chosen = tuple[int, int, Cell]  # (band, user id, cell): one person of a page
 # cell at ~350 people).
 GUESS_MAX_CELLS = 4096
 _LAST_READ: dict[str, str] = {}
+# Cells being read from the database by a pool job of this process, and that job
+# (:func:`load_cells_once`); an entry lives only while its job runs.
+_LOADING: dict[Cell, asyncio.Future[dict[Cell, list[int]]]] = {}
 
 
 def prefetch_state(context: NativeContext, params: Mapping[str, str]) -> tuple[int, StateRead] | None:
@@ -103,20 +108,21 @@ async def find_page(
         else:
             state, version = (await context.redis_batch.run(nearby_viewer.read_commands(viewer_id)))[0]
         viewer = nearby_viewer.decode(viewer_id, state, version)
+    before: list[Command] = []  # sent with the first stage's cells (their answers unused)
     if viewer is None:  # the slow path: counted first, then the database
         await _run(context, [limit_command])
         limit_command = None
         viewer = await context.run_blocking(nearby.locate_viewer, viewer_id, latlng)
         if viewer is not None and cached:
-            await context.redis_batch.run([nearby_viewer.store_command(viewer, version, ttl_secs)])
+            before.append(nearby_viewer.store_command(viewer, version, ttl_secs))
     if viewer is None:
         return nearby.not_located()
     start = (page - 1) * page_count
     for attempt in range(2):
         ranking, chosen, cards = await _rank(
-            context, viewer, radius_km, ttl_secs, limit_command, start, page_count
+            context, viewer, radius_km, ttl_secs, limit_command, start, page_count, before, attempt == 0
         )
-        limit_command = None
+        limit_command, before = None, []
         data, stale_cells = await _page(context, ranking.total, chosen, start, page_count, ttl_secs, cards)
         if not stale_cells or attempt == 1 or not ttl_secs:
             break
@@ -180,35 +186,70 @@ async def _rank(
     limit_command: Command | None,
     start: int,
     page_count: int,
+    before: list[Command],
+    may_guess: bool,
 ) -> tuple[nearby_cells.CellRanking, list[Chosen], list[Any] | None]:
     """Stage by stage of bands: the cells' people from Redis (one ``MGET`` per stage, the first
-    with ``limit_command``), the cells not cached from the database (pool), until
-    ``MAX_CANDIDATES`` people or the radius. Returns the ranking, the page's people, and
-    their cards' ``MGET`` answer when :func:`_guess` read it with the first stage."""
+    with ``limit_command`` and the commands ``before``), the cells not cached from the database
+    (pool), until ``MAX_CANDIDATES`` people or the radius. Returns the ranking, the page's people,
+    and their cards' ``MGET`` answer when :func:`_guess` read it with the first stage (only
+    when ``may_guess``: not on a second ranking after a failed check)."""
     ranking = nearby_cells.CellRanking(viewer.excluded, radius_km, nearby.MAX_CANDIDATES)
     steps = nearby_cells.stages(radius_km)
     for index, (band_lo, band_hi) in enumerate(steps):
         stage = nearby_cells.stage(viewer.cell, band_lo, band_hi, radius_km)
         guess = None
-        if index == 0 and limit_command is not None and ttl_secs:
+        if index == 0 and may_guess and ttl_secs:
             guess = _guess(viewer, stage, radius_km, len(steps) == 1, start, page_count)
         extra = [nearby_cards.read_command([user_id for _, user_id, _ in guess[2]])] if guess else []
-        values, extra_answers = await _cached_cells(context, stage, ttl_secs, limit_command, extra)
-        limit_command = None
+        values, extra_answers = await _cached_cells(context, stage, ttl_secs, limit_command, before, extra)
+        limit_command, before = None, []
         if guess is not None and values == guess[0]:  # read as guessed: ranked as guessed
             return guess[1], guess[2], extra_answers[0]
         missing = [cell for cell, value in zip(stage.cells, values, strict=True) if value is None]
         if missing:
-            loaded = await context.run_blocking(nearby_cells.load_cells, missing)
+            loaded = await load_cells_once(context, missing)
             values = [loaded.get(cell, value) for cell, value in zip(stage.cells, values, strict=True)]
         elif ttl_secs:
             _remember(stage, values)
         ranking.add(stage.ring, values)
         if ranking.full:
             break
-    if limit_command is not None:  # no stage at all (a radius below every cell centre)
-        await _run(context, [limit_command])
+    if limit_command is not None or before:  # no stage at all (a radius below every cell centre)
+        await _run(context, [limit_command, *before])
     return ranking, ranking.page(start, page_count), None
+
+
+async def load_cells_once(context: NativeContext, cells: list[Cell]) -> dict[Cell, list[int]]:
+    """``cells`` from the database, each read by at most one pool job of this process at a time.
+
+    After a cold start every page misses cells, and neighbours miss the same ones: a page
+    waits for the load already under way for a cell instead of reading it again, and loads
+    only the rest (one query for them all, :func:`nearby_cells.load_cells`)."""
+    waits: dict[Cell, asyncio.Future[dict[Cell, list[int]]]] = {}
+    todo = []
+    for cell in cells:
+        under_way = _LOADING.get(cell)
+        if under_way is None:
+            todo.append(cell)
+        else:
+            waits[cell] = under_way
+    if todo:
+        job = asyncio.ensure_future(context.run_blocking(nearby_cells.load_cells, todo))
+        for cell in todo:
+            _LOADING[cell] = job
+            waits[cell] = job
+        job.add_done_callback(lambda done: _loaded(todo, done))
+    answers = {job: await asyncio.shield(job) for job in set(waits.values())}
+    return {cell: answers[job][cell] for cell, job in waits.items()}
+
+
+def _loaded(cells: list[Cell], job: asyncio.Future[dict[Cell, list[int]]]) -> None:
+    for cell in cells:
+        if _LOADING.get(cell) is job:
+            del _LOADING[cell]
+    if not job.cancelled():
+        job.exception()  # retrieved: each waiter raises it on its own
 
 
 def _guess(
@@ -240,12 +281,14 @@ async def _cached_cells(
     stage: nearby_cells.Stage,
     ttl_secs: int,
     limit_command: Command | None,
+    before: list[Command],
     extra: list[Command],
 ) -> tuple[list[Any], list[Any]]:
     """Each cell's cached people (text) or None, and the answers to ``extra`` (sent after the
-    cells' ``MGET``); the rate limit goes first."""
-    commands = [*(stage.reads if ttl_secs else ()), *extra]
+    cells' ``MGET``); the rate limit goes first, then ``before`` (answers dropped)."""
+    commands = [*before, *(stage.reads if ttl_secs else ()), *extra]
     answers = await _run(context, [limit_command, *commands]) if limit_command or commands else []
+    answers = answers[len(before) :]
     reads, extra_answers = answers[: len(answers) - len(extra)], answers[len(answers) - len(extra) :]
     if len(reads) == 1:
         return list(reads[0]), extra_answers

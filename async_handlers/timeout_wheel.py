@@ -13,17 +13,26 @@ Invariants (event-loop only):
   at once (nothing is kept for a removed item), and an empty wheel holds no
   bucket and no loop timer;
 * the wheel records an item's bucket on the item (``due``; 0: in no bucket),
-  so it needs no index of its own.
+  so it needs no index of its own;
+* :meth:`TimeoutWheel.spread_timeout` never answers more than the longest timeout
+  asked for, nor less than :data:`WIDEST_SPREAD_FRACTION` short of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import random
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 TICK_SECS = 0.2
+# A timeout is drawn from its last LATE_SPREAD_FRACTION; when that tick already holds more
+# than OVERLOAD_SHARE times its even share of the wheel, from its last WIDEST_SPREAD_FRACTION
+# too, and the less loaded of the two is taken (a burst of parks spreads; a steady flow stays late).
+LATE_SPREAD_FRACTION = 0.1
+WIDEST_SPREAD_FRACTION = 0.5
+OVERLOAD_SHARE = 2.0
 
 
 class Timed(Protocol):
@@ -44,6 +53,7 @@ class TimeoutWheel(Generic[T]):
         self._buckets: dict[int, dict[T, None]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._armed_at = 0
+        self._count = 0
 
     def add(self, item: T, deadline: float) -> None:
         """Put ``item`` in the bucket of ``deadline`` (taken out of any earlier one first)."""
@@ -56,6 +66,7 @@ class TimeoutWheel(Generic[T]):
                 self._arm(due)
         bucket[item] = None
         item.due = due
+        self._count += 1
 
     def remove(self, item: T) -> None:
         due, item.due = item.due, 0
@@ -63,6 +74,7 @@ class TimeoutWheel(Generic[T]):
         if bucket is None or item not in bucket:
             return
         del bucket[item]
+        self._count -= 1
         if not bucket:
             del self._buckets[due]
             if not self._buckets and self._timer is not None:
@@ -70,7 +82,27 @@ class TimeoutWheel(Generic[T]):
                 self._timer = None
 
     def __len__(self) -> int:
-        return sum(len(bucket) for bucket in self._buckets.values())
+        return self._count
+
+    def load_at(self, deadline: float) -> int:
+        """How many items expire in the tick of ``deadline``."""
+        return len(self._buckets.get(max(1, math.ceil(deadline / self.tick_secs)), ()))
+
+    def spread_timeout(self, now: float, longest_secs: float, rng: random.Random | None = None) -> float:
+        """A timeout for an item added at ``now``: late in ``[1 - LATE_SPREAD_FRACTION, 1]`` of
+        ``longest_secs`` while its tick holds no more than ``OVERLOAD_SHARE`` times an even
+        share of the wheel over that span; else the less loaded of it and a draw from
+        ``[1 - WIDEST_SPREAD_FRACTION, 1]``. Thousands of polls parked in the same seconds
+        (a restart, a reconnect) then time out over half a timeout instead of a tenth, and
+        later re-park where the wheel is thin, so timeouts do not come back in waves."""
+        draw = (rng or random).random
+        late = longest_secs * (1.0 - LATE_SPREAD_FRACTION * draw())
+        even_share = self._count * self.tick_secs / max(longest_secs, self.tick_secs)
+        late_load = self.load_at(now + late)
+        if late_load <= max(1.0, OVERLOAD_SHARE * even_share):
+            return late
+        wide = longest_secs * (1.0 - WIDEST_SPREAD_FRACTION * draw())
+        return wide if self.load_at(now + wide) < late_load else late
 
     def armed(self) -> bool:
         return self._timer is not None
@@ -86,6 +118,7 @@ class TimeoutWheel(Generic[T]):
         now = asyncio.get_running_loop().time()
         for due in sorted(due for due in self._buckets if due * self.tick_secs <= now):
             bucket = self._buckets.pop(due, None) or {}
+            self._count -= len(bucket)
             for item in bucket:
                 item.due = 0
                 self.expire(item)

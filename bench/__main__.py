@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="CI smoke: tiny and short")
     parser.add_argument("cases", nargs="*", metavar="case", help=f"default: all ({', '.join(CASES)})")
     args = parser.parse_args(argv)
+    common.ensure_bench_secrets()
     unknown = [name for name in args.cases if name not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")

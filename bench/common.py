@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import secrets
 import statistics
 import subprocess
 from collections import Counter
@@ -30,6 +31,21 @@ PLOTS_DIR = BENCH_DIR / "plots"
 RESULTS_PATH = BENCH_DIR / "results.md"
 QUICK_DIR = BENCH_DIR / "_quick"
 US_PER_MS = 1000.0
+BENCH_SECRET_BYTES = 32
+
+
+def ensure_bench_secrets() -> None:
+    """Give this process and every server it starts production-grade secrets for the run.
+
+    The app refuses to start without them outside ``DEV_MODE`` (``InsecureConfigError``),
+    and a bench measures the production configuration, so neither is asked of whoever runs
+    ``python -m bench``: random ones for this run where the environment sets none. Children
+    inherit the environment, so the bench's own app and its servers share them (tokens
+    signed by one are accepted by the other)."""
+    for name in ("SECRET_KEY", "PAYMENT_PROVIDER_SECRET"):
+        if not os.environ.get(name):
+            os.environ[name] = secrets.token_urlsafe(BENCH_SECRET_BYTES)
+    os.environ.pop("SMS_ECHO_CODE", None)
 
 
 def use_quick_output() -> None:
@@ -225,3 +241,14 @@ def process_tree_cpu_secs(pid: int) -> float:
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
         pending.extend(child_pids(current))
     return total
+
+
+def per_second(times: list[float], since: float) -> list[int]:
+    """How many of ``times`` (monotonic) fall in each whole second after ``since``."""
+    counts: list[int] = []
+    for at in times:
+        second = int(at - since)
+        if second >= 0:
+            counts.extend([0] * (second + 1 - len(counts)))
+            counts[second] += 1
+    return counts

@@ -97,7 +97,9 @@ def parse_cases(text: str) -> list[tuple[int, int, int, int]]:
 
 
 def main() -> None:
+    from bench.common import ensure_bench_secrets
 
+    ensure_bench_secrets()
     baseline = Path(os.environ["BENCH_NEARBY_BASELINE"])
     rounds = int(os.environ.get("BENCH_AB_ROUNDS", "4"))
     cases = parse_cases(os.environ.get("BENCH_AB_CASES", "2:1:16:4000"))

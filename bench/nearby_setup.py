@@ -33,6 +33,7 @@ CALLERS = 2000
 PAGE_COUNT = 20
 RADII_KM = (2, 5, 20)
 INSERT_BATCH = 20_000
+DEFAULT_NEARBY_DATABASE_URL = "mysql+pymysql://root@127.0.0.1:3306/dt_nb_bench"
 
 
 def bench_app(database_url: str, redis_url: str, tmp: Path) -> Any:
@@ -199,8 +200,10 @@ def signed_paths(creds: Any, callers: list[tuple[int, str]], count: int, radius:
     return out
 
 
-def load(port: int, concurrency: int, paths: list[str]) -> dict[str, Any]:
-    job = json.dumps({"host": "127.0.0.1", "port": port, "concurrency": concurrency, "paths": paths})
+def load(port: int, concurrency: int, paths: list[str], timeline: bool = False) -> dict[str, Any]:
+    job = json.dumps(
+        {"host": "127.0.0.1", "port": port, "concurrency": concurrency, "paths": paths, "timeline": timeline}
+    )
     out = subprocess.run(
         [sys.executable, "-m", "bench.http_loadgen"],
         input=job,
@@ -289,3 +292,8 @@ def sql_alternative(app: Any, radius_km: int, runs: int) -> list[float]:
             db.session.execute(text(f"{card_sql} FROM users WHERE id IN ({','.join(map(str, ids))})")).all()
             times.append((time.perf_counter() - started) * 1000)
         return times
+
+
+def load_timed(port: int, concurrency: int, paths: list[str]) -> dict[str, Any]:
+    """:func:`load`, with each request's end (``ends_s``, seconds since the start)."""
+    return load(port, concurrency, paths, timeline=True)

@@ -71,6 +71,9 @@ class Run:
     received_at: dict[int, float] = field(default_factory=dict)
     duplicates: int = 0
     crud_ms: list[float] = field(default_factory=list)
+    send_ms: list[float] = field(default_factory=list)
+    # when each poll came back empty (timed out) and was re-sent: the steady state's re-polls
+    repolled_at: list[float] = field(default_factory=list)
     parked_requests: int = 0
     stopping: bool = False
 

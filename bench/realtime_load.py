@@ -31,6 +31,7 @@ import sys
 import time
 from typing import Any
 
+from bench.common import per_second
 from bench.gc_watch import PauseLog, pause_delta, scrape_gc_pauses
 from bench.proc_stats import machine_busy_secs, proc_cpu_secs, proc_rss_kb
 from bench.realtime_client import Conn, Run
@@ -115,6 +116,8 @@ async def poller(
             run.count("poll", status, body)
             await asyncio.sleep(1)
             continue
+        if not body["data"]["list"]:
+            run.repolled_at.append(now)
         for message in body["data"]["list"]:
             if message["msg_id"] in run.received_at:
                 run.duplicates += 1
@@ -124,6 +127,7 @@ async def poller(
 
 
 async def send_one(run: Run, pool: asyncio.Queue[Conn], sender: dict[str, Any], peer: int, seq: int) -> None:
+    due = time.monotonic()  # a wait for a free connection counts: the sender waits too
     conn = await pool.get()
     path = "/api/chat/send"
     params = {
@@ -136,6 +140,7 @@ async def send_one(run: Run, pool: asyncio.Queue[Conn], sender: dict[str, Any], 
     }
     try:
         status, body = await conn.request("POST", path, run.signed("POST", path, params))
+        run.send_ms.append(1000 * (time.monotonic() - due))
         run.count("send", status, body)
         if status == 200:
             run.accepted_at[body["data"]["message"]["msg_id"]] = time.monotonic()
@@ -215,6 +220,16 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     }
     usage2 = resource.getrusage(resource.RUSAGE_SELF)
 
+    # Re-polls alone: one poll timeout's worth of the parked steady state, nothing sent.
+    idle_secs = float(plan.get("idle_secs", 0))
+    repolls0, cpu_idle0, idle_started = len(run.repolled_at), servers_cpu(pids), time.monotonic()
+    await asyncio.sleep(idle_secs)
+    idle = {
+        "secs": time.monotonic() - idle_started,
+        "repolls": len(run.repolled_at) - repolls0,
+        "cpu_secs": servers_cpu(pids) - cpu_idle0,
+    }
+
     send_pool: asyncio.Queue[Conn] = asyncio.Queue()
     crud_pool: asyncio.Queue[Conn] = asyncio.Queue()
     for i in range(SEND_CONNECTIONS):
@@ -238,6 +253,7 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
     own_gc.start()
     nginx_pids = plan.get("nginx_pids", [])
     cpu_send0, send_started = servers_cpu(pids), time.monotonic()
+    repolls_before_send = len(run.repolled_at)
     machine0, nginx0 = machine_busy_secs(), servers_cpu(nginx_pids)
     sends, cruds = await asyncio.gather(
         open_loop(
@@ -284,6 +300,10 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
             "nginx_cpu_secs": nginx_cpu,
             "wall_secs": time.monotonic() - send_started,  # with the grace wait: the CPU figures' window
         },
+        "idle": idle,
+        "send_ms": run.send_ms,
+        # re-polls per whole second of the send phase (from its start): waves show as peaks
+        "repolls_per_second": per_second(run.repolled_at[repolls_before_send:], send_started),
         "delivery_ms": delivery,
         "lost": sum(1 for m in run.accepted_at if m not in run.received_at),
         "duplicated": run.duplicates,

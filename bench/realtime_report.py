@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from bench.calibration import Calibration
 from bench.common import percentiles
 from bench.gc_watch import render_pauses
 
@@ -41,8 +42,15 @@ def render(probe: Probe, r: dict[str, Any]) -> str:
     window = send.get("wall_secs", 0.0)
     machine_row = _machine_row(send, gen["send"], window)
     kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
+    cal = Calibration(**r["calibration"]) if "calibration" in r else None
+    title = (
+        f"Headline, steady state: {probe.pollers:,} pollers on {r['procs']} process(es), "
+        f"timeout {r.get('poll_timeout_secs', 0):.0f} s, sends over {probe.send_secs:.0f} s"
+        if probe.steady
+        else "Short probe (best case: no poll times out while messages are sent)"
+    )
     lines = [
-        f"### {probe.pollers:,} pollers, {probe.rate:.0f} msg/s offered, {r['procs']} process(es) "
+        f"### {title}: {probe.pollers:,} pollers, {probe.rate:.0f} msg/s offered, {r['procs']} process(es) "
         f"{'behind nginx' if r['via'] == 'nginx' else 'direct'}, {r['backend']} "
         f"(load average {r['load_average']})",
         "",
@@ -65,6 +73,7 @@ def render(probe: Probe, r: dict[str, Any]) -> str:
         f"| CRUD reads beside it ({len(r['crud_ms'])}) | p50 {c['p50']:.1f} ms, p99 {c['p99']:.1f} ms |",
         f"| generator CPU (its own process) | park {gen_park:.0f}% of a core, send {gen_send:.0f}% of a "
         f"core, max RSS {r['generator_max_rss_kb'] / 1024:.0f} MB |",
+        *_steady_rows(r, cal, per_poll_ms),
         f"| answers by kind (status/code) | {kinds} |",
         f"| GC pauses in the send phase, wall clock (all threads wait) | "
         f"{render_pauses('servers', r.get('gc_pauses', {}).get('servers', {}))}; "
@@ -72,6 +81,37 @@ def render(probe: Probe, r: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _steady_rows(r: dict[str, Any], cal: Calibration | None, park_ms: float) -> list[str]:
+    """Calibration, the CPU of a park and of a re-poll in its units, send latency and the
+    re-polls' spread (a wave shows as a second far above the mean)."""
+    rows = []
+    if cal is not None:
+        rows.append(f"| calibration (same run, the first process) | {cal.text()} |")
+        rows.append(f"| park CPU per poll in /api/time units | {cal.units(park_ms):.1f} |")
+    idle = r.get("idle") or {}
+    if idle.get("repolls"):
+        repark_ms = 1000 * idle["cpu_secs"] / idle["repolls"]
+        units = f" = {cal.units(repark_ms):.1f} /api/time units" if cal else ""
+        rows.append(
+            f"| re-polls alone ({idle['secs']:.0f} s, nothing sent) | {idle['repolls']:,} re-polls "
+            f"({idle['repolls'] / idle['secs']:.0f}/s), {repark_ms:.2f} ms server CPU each{units} |"
+        )
+    if r.get("send_ms"):
+        p = percentiles(r["send_ms"])
+        rows.append(
+            f"| send round trip | p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms, max {p['max']:.0f} ms |"
+        )
+    seconds = r.get("repolls_per_second") or []
+    if seconds:
+        whole = seconds[:-1] or seconds
+        mean = sum(whole) / len(whole)
+        rows.append(
+            f"| re-polls during the sends, per second | mean {mean:.0f}, max {max(whole)}, "
+            f"max / mean {max(whole) / max(mean, 1e-9):.1f} |"
+        )
+    return rows
 
 
 def _machine_row(send: dict[str, Any], generator_secs: float, window_secs: float) -> str:

@@ -97,9 +97,48 @@ def test_a_mover_leaves_the_cached_old_cell_at_once(app: Flask, auth) -> None:
         assert nearby_cells.load_cells([old, new]) == {old: [mover.user_id], new: []}
         assert redis_client().get(nearby_cells.cell_key(old)) == str(mover.user_id)
         location.report_location(mover.user_id, 39.92, 116.4)
-        assert redis_client().get(nearby_cells.cell_key(old)) is None
-        assert redis_client().get(nearby_cells.cell_key(new)) is None
+        # edited in place, not dropped: no page rebuilds either cell from the database
+        assert redis_client().get(nearby_cells.cell_key(old)) == ""
+        assert redis_client().get(nearby_cells.cell_key(new)) == str(mover.user_id)
+        assert 0 < redis_client().ttl(nearby_cells.cell_key(new)) <= 300  # expiry kept
         assert nearby_cells.load_cells([old, new]) == {old: [], new: [mover.user_id]}
+
+
+def test_moves_edit_cached_cells_in_place_in_id_order(app: Flask, auth) -> None:
+    app.config["NEARBY_CELL_CACHE_SECS"] = 300
+    low, middle, high, mover = auth.login(), auth.login(), auth.login(), auth.login()
+    here, there = location.cell_of(39.9, 116.4), location.cell_of(39.92, 116.4)
+    with app.app_context():
+        for person in (low, middle, high):
+            location.report_location(person.user_id, 39.9, 116.4)
+        location.report_location(mover.user_id, 39.92, 116.4)
+        nearby_cells.load_cells([here, there])
+        key = nearby_cells.cell_key(here)
+        for person in (low, middle, high):  # the first, middle and last away and back (~2 km)
+            location.report_location(person.user_id, 39.92, 116.4)
+            assert str(person.user_id) not in str(redis_client().get(key)).split(",")
+            location.report_location(person.user_id, 39.9, 116.4)
+            assert redis_client().get(key) == ",".join(str(p.user_id) for p in (low, middle, high))
+        location.report_location(mover.user_id, 39.9, 116.4)
+        everyone = sorted(p.user_id for p in (low, middle, high, mover))
+        assert redis_client().get(key) == ",".join(map(str, everyone))
+        assert redis_client().get(nearby_cells.cell_key(there)) == ""
+        assert nearby_cells.load_cells([here, there]) == {here: everyone, there: []}  # as the rows say
+
+
+def test_a_hidden_mover_never_enters_a_cached_cell(app: Flask, auth) -> None:
+    app.config["NEARBY_CELL_CACHE_SECS"] = 300
+    hidden, shown = auth.login(), auth.login()
+    old, new = location.cell_of(39.9, 116.4), location.cell_of(39.92, 116.4)
+    with app.app_context():
+        location.report_location(hidden.user_id, 39.9, 116.4)
+        location.report_location(shown.user_id, 39.92, 116.4)
+        db.session.get_one(User, hidden.user_id).authority = AUTHORITY_HIDDEN
+        db.session.commit()
+        nearby_cells.load_cells([old, new])
+        location.report_location(hidden.user_id, 39.92, 116.4)
+        assert redis_client().get(nearby_cells.cell_key(new)) == str(shown.user_id)
+        assert redis_client().get(nearby_cells.cell_key(old)) == ""
 
 
 def test_cells_hold_only_fresh_people_visible_to_everyone(app: Flask, auth) -> None:
@@ -124,5 +163,5 @@ def test_a_stale_person_reporting_the_same_cell_again_is_back_at_once(app: Flask
         db.session.commit()
         assert nearby_cells.load_cells([cell]) == {cell: []}  # cached without them
         location.report_location(sleeper.user_id, 39.9001, 116.4001)  # the same cell, fresh again
-        assert redis_client().get(nearby_cells.cell_key(cell)) is None
+        assert redis_client().get(nearby_cells.cell_key(cell)) == str(sleeper.user_id)  # in place
         assert nearby_cells.load_cells([cell]) == {cell: [sleeper.user_id]}

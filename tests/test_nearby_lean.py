@@ -20,7 +20,8 @@ from tests.conftest import LiveServer
 from tests.helpers import ApiClient, SignedInUser, assert_native_answer
 from tests.test_nearby import HOME, latlng, listed, nearby, place
 from wsgi_app.errors import ApiError
-from wsgi_app.services.location import nearby_cells
+from wsgi_app.extensions import redis_client
+from wsgi_app.services.location import nearby_cells, nearby_viewer
 from wsgi_app.services.location.grid import cell_of
 
 PATH = "/api/user/nearby/list"
@@ -99,6 +100,29 @@ def test_a_warm_page_reads_its_cards_with_its_cells_and_answers_the_same(
     again = nearby(live_api, me, radius=1)
     # request check + caller state; rate limit + cells + the guessed page's cards
     assert (again.data, _batches(live_server) - before) == (first.data, 2)
+
+
+def test_a_first_page_of_a_session_takes_one_round_trip_more_than_a_repeat(
+    live_server: LiveServer, live_api: ApiClient, app: Flask, auth, cached: None
+) -> None:
+    """The caller's state not cached (a new session): the rate limit, then the database read,
+    then the state stored with the cells and the guessed cards, and the same page."""
+    me, near, also_near = auth.login(), auth.login(), auth.login()
+    place(app, near, HOME)
+    place(app, also_near, HOME)
+    first = nearby(live_api, me, latlng=latlng(HOME), radius=1)
+    assert nearby(live_api, me, radius=1).data == first.data  # cells read by this process: guessable
+    with app.app_context():
+        redis_client().delete(nearby_viewer.state_key(me.user_id))  # the state expired
+    before = _batches(live_server)
+    reply = nearby(live_api, me, radius=1)
+    # request check + state (missed); rate limit; state stored + cells + the guessed page's cards
+    assert (reply.data, _batches(live_server) - before) == (first.data, 3)
+    with app.app_context():
+        assert redis_client().get(nearby_viewer.state_key(me.user_id))  # stored for the next page
+    before = _batches(live_server)
+    assert nearby(live_api, me, radius=1).data == first.data
+    assert _batches(live_server) - before == 2
 
 
 def test_a_wrong_guess_is_never_answered(

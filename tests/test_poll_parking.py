@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import http.client
+import random
 import socket
+from collections import Counter
 from urllib.parse import urlencode
 
 from flask import Flask
@@ -176,3 +178,43 @@ def test_a_poll_that_finds_the_pools_shut_down_is_hung_up_for_nginx_to_resend(
     sock.close()
     assert wait_until(lambda: parking.detached == 0)
     assert context.waiters.count() == 0
+
+
+def test_polls_parked_in_a_burst_time_out_spread_and_a_steady_flow_stays_late() -> None:
+    """10,000 polls parked within 10 s (a restart, a reconnect) must not come back as a wave,
+    and polls arriving at the steady rate keep (almost) the whole timeout."""
+    timeout, parked = 50.0, 10_000
+    rng = random.Random(5)
+
+    def per_second(deadlines: list[float]) -> Counter[int]:
+        return Counter(int(deadline) for deadline in deadlines)
+
+    async def scenario() -> None:
+        burst: TimeoutWheel[Item] = TimeoutWheel(lambda item: None)
+        now = asyncio.get_running_loop().time()
+        deadlines = []
+        for index in range(parked):
+            at = now + 10.0 * index / parked
+            deadline = at + burst.spread_timeout(at, timeout, rng)
+            burst.add(Item(str(index)), deadline)
+            deadlines.append(deadline - now)
+        assert all(0.5 * timeout <= d - 10.0 * i / parked <= timeout for i, d in enumerate(deadlines))
+        # a tenth of a timeout alone would put 10,000 into ~15 s (~700 a second); spread: <= 2x even
+        even = parked / (timeout / 2 + 10.0)
+        assert max(per_second(deadlines).values()) <= 2.2 * even
+        assert len(burst) == parked
+
+        steady: TimeoutWheel[Item] = TimeoutWheel(lambda item: None)
+        rate = parked / timeout  # one re-park per poll per timeout
+        chosen = []
+        for index in range(3 * parked):  # three timeouts of a steady flow, expired as it goes
+            at = now + index / rate
+            for due in [due for due in steady._buckets if due * steady.tick_secs <= at]:
+                for entry in list(steady._buckets[due]):
+                    steady.remove(entry)
+            timeout_secs = steady.spread_timeout(at, timeout, rng)
+            steady.add(Item(f"s{index}"), at + timeout_secs)
+            chosen.append(timeout_secs)
+        assert sum(chosen) / len(chosen) >= 0.93 * timeout  # re-polls cost no more than they must
+
+    asyncio.run(scenario())

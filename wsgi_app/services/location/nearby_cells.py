@@ -14,11 +14,15 @@ Invariants:
   a whole, so no request pays for a rebuild and whatever another process wrote
   to the database (the ``seed-demo`` CLI) is what the next read sees.
 - With a real Redis, cells are cached as ``nearby:cell:{row}:{col}`` (ids as
-  decimal text, ``NEARBY_CELL_CACHE_SECS``). Every position write drops the
-  cached old and new cell after its commit, so a mover leaves the old cell at
-  once; the page check (``services.location.nearby_cards.page_json``, from cards
-  that are never older than a committed change) drops any cell whose listed
-  person is no longer there, hidden or stale. The embedded default's
+  decimal text, ``NEARBY_CELL_CACHE_SECS``). Every position write, after its
+  commit, edits the cached old and new cell in place (:mod:`.nearby_cell_edits`: out of one,
+  into the other, one atomic script), so a mover leaves the old cell at once and
+  no page rebuilds a cell from the database because someone moved; other changes
+  (visibility, deletion, the CLI's seeding) drop the cells they touch. A cell read
+  from the database before a move committed but stored after it may miss the
+  mover until it expires; the page check (``services.location.nearby_cards.page_json``,
+  from cards that are never older than a committed change) drops any cell whose
+  listed person is no longer there, hidden or stale. The embedded default's
   Redis stand-in lives in one process, so there nothing is cached at all.
 """
 
@@ -31,7 +35,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from flask import current_app
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, func, or_
 
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
@@ -66,6 +70,7 @@ BAND_STAGES: tuple[tuple[int, int], ...] = (
 # Ring lists up to this band are small (a few hundred cells) and memoised per caller cell.
 SMALL_STAGE_MAX_BAND = 10
 MGET_CHUNK_KEYS = 1000
+GROUP_CONCAT_SAFE_CHARS = 1_000_000  # under MariaDB's group_concat_max_len: a cell's text is whole
 
 # (band, cell, km between centres): one cell of a ring around a caller.
 RingCell = tuple[int, Cell, float]
@@ -179,16 +184,16 @@ def load_cells(cells: Sequence[Cell]) -> dict[Cell, list[int]]:
             )
         )
     fresh_since = utcnow() - timedelta(days=LOCATION_MAX_AGE_DAYS)
-    query = (
-        db.select(UserLocation.user_id, UserLocation.lat, UserLocation.lng)
-        .join(User, User.id == UserLocation.user_id)
-        .where(or_(*conditions), UserLocation.updated_at >= fresh_since, User.authority == AUTHORITY_EVERYONE)
-    )
+    listed = (or_(*conditions), UserLocation.updated_at >= fresh_since, User.authority == AUTHORITY_EVERYONE)
     people: dict[Cell, list[int]] = {cell: [] for cell in cells}
-    for user_id, lat, lng in db.session.connection().execute(query):  # Core: no ORM row objects
-        members = people.get(cell_of(lat, lng))
-        if members is not None:
-            members.append(user_id)
+    connection = db.session.connection()  # Core: no ORM row objects
+    grouped = connection.dialect.name == "mysql" and _load_grouped(connection, listed, people)
+    if not grouped:
+        query = db.select(UserLocation.user_id, UserLocation.lat, UserLocation.lng).join(User).where(*listed)
+        for user_id, lat, lng in connection.execute(query):
+            members = people.get(cell_of(lat, lng))
+            if members is not None:
+                members.append(user_id)
     for members in people.values():
         members.sort()
     ttl = cache_secs()
@@ -198,6 +203,25 @@ def load_cells(cells: Sequence[Cell]) -> dict[Cell, list[int]]:
                 pipe.set(cell_key(cell), encode(members), ex=ttl)
             pipe.execute()
     return people
+
+
+def _load_grouped(connection: Any, listed: tuple[Any, ...], people: dict[Cell, list[int]]) -> bool:
+    """MariaDB: one row per cell centre, its people as ``GROUP_CONCAT`` text (no per-person rows:
+    a cold start reads every cell); False, ``people`` untouched, if a text may have been cut."""
+    query = (
+        db.select(UserLocation.lat, UserLocation.lng, func.group_concat(UserLocation.user_id))
+        .join(User, User.id == UserLocation.user_id)
+        .where(*listed)
+        .group_by(UserLocation.lat, UserLocation.lng)
+    )
+    rows = connection.execute(query).all()
+    if any(len(text) >= GROUP_CONCAT_SAFE_CHARS for _, _, text in rows):
+        return False
+    for lat, lng, text in rows:
+        members = people.get(cell_of(lat, lng))
+        if members is not None:
+            members.extend(decode(text))
+    return True
 
 
 def invalidate(cells: Iterable[Cell]) -> None:

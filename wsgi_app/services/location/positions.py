@@ -11,9 +11,11 @@ so an attacker moving its own reported position around learns the cell at
 best, never a point inside it.
 
 The ``UserLocation`` row is the only copy. Nearby search reads it by grid
-cell (:mod:`wsgi_app.services.location.nearby_cells`); every write here, after its
-commit, drops the cached copies of the cells it touched, so a user who moves
-leaves the old cell at once, and of the mover's own nearby state
+cell (:mod:`wsgi_app.services.location.nearby_cells`); every move here, after its
+commit, edits the cached cells it leaves and enters in place (into a cell only
+when the mover is visible to everyone, as the database read would list them),
+so a user who moves leaves the old cell at once and no cell is rebuilt for it;
+it also drops the mover's own nearby state
 (:mod:`wsgi_app.services.location.nearby_viewer`). Nothing is ever rebuilt as a whole.
 """
 
@@ -24,13 +26,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import BindParameter, bindparam
 
 from wsgi_app import transactions
 from wsgi_app.errors import LATLNG_INVALID, LOCATION_REJECTED, RATE_LIMITED, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.location import UserLocation
+from wsgi_app.models.user import AUTHORITY_EVERYONE, User
 from wsgi_app.services import rate_limit
-from wsgi_app.services.location import nearby_cells, nearby_viewer
+from wsgi_app.services.location import nearby_cell_edits, nearby_cells, nearby_viewer
 from wsgi_app.services.location.grid import (  # noqa: F401  (re-exported: the location vocabulary)
     GRID_KM,
     Cell,
@@ -74,9 +78,9 @@ def current_position(user_id: int) -> GridPoint | None:
     return GridPoint(row.lat, row.lng) if row is not None else None
 
 
-def _check_jump(previous: UserLocation, new_point: GridPoint, now: datetime) -> None:
-    elapsed_hours = max(0.0, (now - previous.updated_at).total_seconds()) / 3600.0
-    moved_km = distance_km(GridPoint(previous.lat, previous.lng), new_point)
+def _check_jump(previous: GridPoint, previous_at: datetime, new_point: GridPoint, now: datetime) -> None:
+    elapsed_hours = max(0.0, (now - previous_at).total_seconds()) / 3600.0
+    moved_km = distance_km(previous, new_point)
     if moved_km > MAX_TRAVEL_SPEED_KMH * elapsed_hours + JUMP_SLACK_KM:
         raise ApiError(
             LOCATION_REJECTED,
@@ -89,39 +93,62 @@ def change_limits() -> Sequence[tuple[int, int]]:
     return limits
 
 
+# The user's stored position and whether nearby lists may show them, in one read (Core).
+_USER: BindParameter[int] = bindparam("user")
+_POSITION_AND_AUTHORITY = (
+    db.select(UserLocation.lat, UserLocation.lng, UserLocation.updated_at, User.authority)
+    .select_from(User)
+    .outerjoin(UserLocation, UserLocation.user_id == User.id)
+    .where(User.id == _USER)
+)
+
+
 def report_location(user_id: int, lat: float, lng: float) -> GridPoint:
     """Store the user's position (snapped), after the jump check and the change limit.
 
-    Commits, then drops the cached old and new cells. Reporting the cell already stored only
-    refreshes its time and costs nothing against the limit.
+    Commits, then moves the user between the cached old and new cells in place (only
+    into a cell when they are visible to everyone). Reporting the cell already stored
+    only refreshes its time and costs nothing against the limit.
     """
     point = snap_to_grid(lat, lng)
     now = utcnow()
-    row = db.session.get(UserLocation, user_id)
-    if row is not None and snap_to_grid(row.lat, row.lng) == point:
-        was_stale = row.updated_at < now - timedelta(days=nearby_cells.LOCATION_MAX_AGE_DAYS)
+    new_cell = cell_of(point.lat, point.lng)
+    found = db.session.connection().execute(_POSITION_AND_AUTHORITY, {"user": user_id}).first()
+    listed = found is not None and found.authority == AUTHORITY_EVERYONE
+    stored = GridPoint(found.lat, found.lng) if found is not None and found.lat is not None else None
+    stored_at: datetime = found.updated_at if found is not None and stored is not None else now
+    if stored is not None and snap_to_grid(stored.lat, stored.lng) == point:
+        was_stale = stored_at < now - timedelta(days=nearby_cells.LOCATION_MAX_AGE_DAYS)
         transactions.write_statement(
             db.update(UserLocation).where(UserLocation.user_id == user_id).values(updated_at=now),
             what="location refresh",
         )
-        if was_stale:  # cached cells left them out
-            nearby_cells.invalidate([cell_of(point.lat, point.lng)])
+        if was_stale and listed:  # cached cells left them out
+            nearby_cell_edits.move(user_id, [], [new_cell])
         return point
-    touched = [cell_of(point.lat, point.lng)]
-    if row is not None:
-        _check_jump(row, point, now)
-        touched.append(cell_of(row.lat, row.lng))
+    left = []
+    if stored is not None:
+        _check_jump(stored, stored_at, point, now)
+        left.append(cell_of(stored.lat, stored.lng))
     rate_limit.enforce(redis_client(), f"loc:change:{user_id}", change_limits(), "location changes")
+    if stored is not None:  # one UPDATE by id (the profile cache drops this user's card after the commit)
+        transactions.write_statement(
+            db.update(UserLocation)
+            .where(UserLocation.user_id == user_id)
+            .values(lat=point.lat, lng=point.lng, updated_at=now),
+            what="location",
+        )
+    else:
 
-    def store() -> None:
-        current = db.session.get(UserLocation, user_id)
-        if current is None:
-            db.session.add(UserLocation(user_id=user_id, lat=point.lat, lng=point.lng, updated_at=now))
-        else:
-            current.lat, current.lng, current.updated_at = point.lat, point.lng, now
+        def store() -> None:
+            current = db.session.get(UserLocation, user_id)
+            if current is None:
+                db.session.add(UserLocation(user_id=user_id, lat=point.lat, lng=point.lng, updated_at=now))
+            else:
+                current.lat, current.lng, current.updated_at = point.lat, point.lng, now
 
-    transactions.write(store, what="location")
-    nearby_cells.invalidate(touched)
+        transactions.write(store, what="location")
+    nearby_cell_edits.move(user_id, left, [new_cell] if listed else [])
     nearby_viewer.forget([user_id])
     return point
 
