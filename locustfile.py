@@ -5,14 +5,19 @@
     DT_APPKEY=... DT_APPSECRET=... .venv/bin/locust -f locustfile.py --headless \\
         -u 50 -r 10 --run-time 60s --host http://127.0.0.1:8080
 
-Three kinds of people (weights 6:3:1): ``Browser`` (hot list, nearby, profile
-views, an occasional profile update), ``Chatter`` (messages to a peer, with a
-long-poll loop of its own beside the tasks) and ``VipBuyer`` (products, an
-order, the provider's payment callback when ``DT_PAYMENT_SECRET`` is set, the
-VIP status). Every one signs in by SMS first: the server must echo codes
+Four kinds of people (weights 6:2:2:1): ``Browser`` (hot list, nearby, profile
+views, likes and passes of the people seen, an occasional profile update),
+``Chatter`` (an app of today: messages to a peer, with a ``chat/poll`` loop of
+its own beside the tasks), ``StreamChatter`` (the same with the event stream:
+an ``events/poll`` loop, typing before each message, read receipts, likes, the
+matches list) and ``VipBuyer`` (products, an order, the provider's payment
+callback when ``DT_PAYMENT_SECRET`` is set, the VIP status). A like answered
+with a daily-limit code (531, 532) is the product working, not a failure.
+Every one signs in by SMS first: the server must echo codes
 (``SMS_ECHO_CODE=1``) and allow many sign-ins from one address (``SMS_IP_PER_*``).
 A 429 is reported as "rate limited (429)", never as something else.
-The host must be a loopback address: this file refuses any other.
+The host must be a loopback address: this file refuses any other. ``DT_ONE_OF_EACH=1``
+(with ``-u 4``): exactly one person of each kind, for a smoke run.
 
 The run fails (exit status 1, the reason logged) when a precondition fails (the server does
 not echo SMS codes: every sign-in would stop) or when a kind of person made no request at
@@ -49,6 +54,9 @@ APPSECRET = os.environ.get("DT_APPSECRET", "")
 SIGN_METHOD = os.environ.get("DT_SIGN_METHOD", SIGN_METHOD_HMAC_SHA256)
 PAYMENT_SECRET = os.environ.get("DT_PAYMENT_SECRET", "")
 POLL_NAME = "/api/chat/poll"
+EVENTS_POLL_NAME = "/api/events/poll"
+LIKE_LIMIT_CODES = (531, 532)  # like_limit_reached, super_like_limit_reached
+TYPING_MIN_INTERVAL_SECS = 3.0
 POLL_TIMEOUT_SECS = 90
 _phones = itertools.count(random.randrange(10_000_000, 90_000_000))
 _chatters: list[int] = []  # user ids of signed-in Chatters: their peers
@@ -164,9 +172,11 @@ class SignedInPerson(HttpUser):
         user_catch = kw.pop("catch_response", False)
         send: dict[str, Any] = {"params": signed} if method == "GET" else {"data": signed}
         with self.client.request(method, path, catch_response=True, **send, **kw) as response:
-            if response.status_code == 429:
+            if user_catch:
+                pass  # the caller judges it
+            elif response.status_code == 429:
                 response.failure("rate limited (429)")
-            elif not user_catch:
+            else:
                 _judge(response)
         return response
 
@@ -208,11 +218,28 @@ class SignedInPerson(HttpUser):
         for person in reply.get("data", {}).get("list", [])[:1]:
             self.call("GET", "/api/user/show", {"peerId": person["user_id"]}, name="/api/user/show?peerId")
 
+    def like_someone(self, people: list[dict[str, Any]]) -> None:
+        """Like (most), pass or super-like one of the people a list showed."""
+        if not people:
+            return
+        kind = random.choices(["like", "pass", "super"], weights=[70, 25, 5])[0]
+        params = {"peerId": random.choice(people)["user_id"], "kind": kind}
+        with self.call("POST", "/api/like/send", params, catch_response=True) as reply:
+            if _json(reply).get("code") in LIKE_LIMIT_CODES:
+                reply.success()  # the daily limit: expected, with its own code
+            else:
+                _judge(reply)
+
 
 class Browser(SignedInPerson):
-    """Hot and nearby people, profile views, now and then an update of one's own profile."""
+    """Hot and nearby people, profile views, likes, now and then an update of one's own profile."""
 
     weight = 6
+
+    @task(2)
+    def like_from_hot_list(self) -> None:
+        reply = _json(self.call("GET", "/api/user/hot/list", {"page": 1, "pageCount": 10}))
+        self.like_someone(reply.get("data", {}).get("list") or [])
 
     @task(5)
     def hot_list(self) -> None:
@@ -234,7 +261,7 @@ class Browser(SignedInPerson):
 class Chatter(SignedInPerson):
     """Writes to other chatters while its own long-poll loop waits for their messages."""
 
-    weight = 3
+    weight = 2
 
     def on_start(self) -> None:
         super().on_start()
@@ -259,12 +286,57 @@ class Chatter(SignedInPerson):
         peers = [uid for uid in _chatters if uid != self.user_id]
         if not peers:
             return
-        params = {"peerId": random.choice(peers), "clientMsgId": secrets.token_hex(8), "content": "你好"}
+        peer = random.choice(peers)
+        self.before_sending(peer)
+        params = {"peerId": peer, "clientMsgId": secrets.token_hex(8), "content": "你好"}
         self.call("POST", "/api/chat/send", params)
+
+    def before_sending(self, peer: int) -> None:
+        """What the app does before a message goes out (nothing, in an app of today)."""
 
     @task(1)
     def contacts(self) -> None:
         self.call("GET", "/api/contacts/list")
+
+
+class StreamChatter(Chatter):
+    """A chatter on the event stream: ``events/poll`` instead of ``chat/poll``, typing before it
+    sends (at most once per conversation every 3 s, as the app does), receipts, likes, matches."""
+
+    weight = 2
+
+    def on_start(self) -> None:
+        self.typed_at: dict[int, float] = {}
+        super().on_start()
+
+    def poll_loop(self) -> None:
+        reply = self.call("GET", EVENTS_POLL_NAME)
+        self.cursor = _json(reply).get("data", {}).get("cursor") or 0
+        while True:
+            reply = self.call("GET", EVENTS_POLL_NAME, {"cursor": self.cursor}, timeout=POLL_TIMEOUT_SECS)
+            data = _json(reply).get("data") or {}
+            self.cursor = data.get("cursor", self.cursor)
+            senders = {e["payload"]["sender_id"] for e in data.get("events", []) if e["type"] == "message"}
+            for sender in senders:
+                self.call("POST", "/api/chat/read", {"peerId": sender})
+            if reply.status_code != 200:
+                gevent.sleep(1.0)
+
+    def before_sending(self, peer: int) -> None:
+        """Typing first, at most once per conversation every 3 s."""
+        now = gevent.get_hub().loop.now()
+        if now - self.typed_at.get(peer, -TYPING_MIN_INTERVAL_SECS) >= TYPING_MIN_INTERVAL_SECS:
+            self.typed_at[peer] = now
+            self.call("POST", "/api/chat/typing", {"peerId": peer, "state": "start"})
+
+    @task(2)
+    def like_nearby(self) -> None:
+        reply = _json(self.call("GET", "/api/user/nearby/list"))
+        self.like_someone(reply.get("data", {}).get("list") or [])
+
+    @task(1)
+    def matches(self) -> None:
+        self.call("GET", "/api/match/list")
 
 
 class VipBuyer(SignedInPerson):
@@ -301,6 +373,12 @@ class VipBuyer(SignedInPerson):
     @task(2)
     def vip_status(self) -> None:
         self.call("GET", "/api/vip/status")
+
+
+if os.environ.get("DT_ONE_OF_EACH"):  # a smoke run: exactly one person of each kind (run with -u 4)
+    for _kind in (Browser, Chatter, StreamChatter, VipBuyer):
+        _kind.fixed_count = 1
+    del _kind  # locust takes every User class it finds in the module
 
 
 def _json(response: Any) -> dict[str, Any]:

@@ -64,6 +64,8 @@ from async_handlers.admission import Admission, MeteredExecutor
 from async_handlers.base import NativeContext
 from async_handlers.chat_poll import PATH as POLL_PATH
 from async_handlers.chat_poll import PollParking
+from async_handlers.events_poll import PATH as EVENTS_POLL_PATH
+from async_handlers.events_poll import EventPollStart
 from async_handlers.lean_get import LeanPath
 from async_handlers.nearby import PATH as NEARBY_PATH
 from async_handlers.nearby import answer as nearby_answer
@@ -190,7 +192,11 @@ class TornadoService:
             ]
         )
         nearby = LeanPath(self.context, NEARBY_PATH, nearby_answer, lambda: self.draining)
-        fast_paths = {POLL_PATH: self.parking.start, NEARBY_PATH: nearby.start}
+        fast_paths = {
+            POLL_PATH: self.parking.start,
+            EVENTS_POLL_PATH: EventPollStart(self.parking).start,
+            NEARBY_PATH: nearby.start,
+        }
         return PathDispatch(native_re, native_router, container, fast_paths, self.admission)
 
     def listen(self, port: int, address: str = "127.0.0.1") -> HTTPServer:

@@ -17,6 +17,7 @@ from typing import Any
 from async_handlers.base import NativeApiHandler, NativeContext, ServerTimeHandler
 from async_handlers.chat_poll import ChatPollHandler
 from async_handlers.chat_send import ChatSendHandler
+from async_handlers.events_poll import EventsPollHandler
 from async_handlers.nearby import NearbyListHandler
 from async_handlers.waiters import WakeListener, drain_waiters
 from wsgi_app.redis_client import RedisTarget, primary_locator
@@ -26,6 +27,7 @@ from wsgi_app.services.profile import cache as profile_cache
 NATIVE_HANDLERS: list[tuple[str, type[NativeApiHandler]]] = [
     ("/api/time", ServerTimeHandler),
     ("/api/chat/poll", ChatPollHandler),
+    ("/api/events/poll", EventsPollHandler),
     ("/api/user/nearby/list", NearbyListHandler),
     # Also a Flask route: only non-multipart sends come here (see native_endpoints.NATIVE_FAST_PATHS).
     ("/api/chat/send", ChatSendHandler),

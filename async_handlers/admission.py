@@ -13,7 +13,7 @@ jobs queued on it and not yet started, times the recent mean run time of a job,
 over its threads (:class:`MeteredExecutor`). Each request class has its own
 wait budget on that estimate:
 
-- ``poll`` (``GET /api/chat/poll``): never shed. A parked poll costs a small
+- ``poll`` (``GET /api/chat/poll``, ``GET /api/events/poll``): never shed. A parked poll costs a small
   object and no thread; refusing it would only make the client poll again.
 - ``read`` (every other GET/HEAD): budget :data:`READ_WAIT_BUDGET_SECS`. Cheap,
   and what people look at: still admitted while writes are already refused.
@@ -57,6 +57,7 @@ from typing import Any, TypeVar
 from tornado import httputil
 
 from async_handlers.chat_poll import PATH as POLL_PATH
+from async_handlers.events_poll import PATH as EVENTS_POLL_PATH
 from wsgi_app import errors, metrics
 from wsgi_app.http_common import SECURITY_HEADERS
 
@@ -86,6 +87,9 @@ SHED_LOG_INTERVAL_SECS = 10.0
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+POLL_PATHS = frozenset({POLL_PATH, EVENTS_POLL_PATH})
+
+
 class RequestClass(enum.Enum):
     POLL = "poll"
     READ = "read"
@@ -93,7 +97,7 @@ class RequestClass(enum.Enum):
 
 
 def classify(method: str, path: str) -> RequestClass:
-    if path == POLL_PATH:
+    if path in POLL_PATHS:
         return RequestClass.POLL
     return RequestClass.READ if method in READ_METHODS else RequestClass.WRITE
 

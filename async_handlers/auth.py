@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from async_handlers.presence import note_active
 from wsgi_app.errors import APPKEY_UNKNOWN, ApiError
 from wsgi_app.services.auth import applications, tokens
 from wsgi_app.services.auth import core as auth_core
@@ -43,6 +44,8 @@ async def authenticate_async(
         assert plan.token_hash is not None
         user_id = await context.run_blocking(tokens.lookup_in_database, plan.token_hash)
         caller = auth_core.judge_user(plan, user_id)
+    if caller.user_id is not None:
+        note_active(context, caller.user_id)
     return caller
 
 

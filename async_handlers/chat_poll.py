@@ -102,6 +102,8 @@ class PollParking:
 class Poll:
     """A poll from its request check to its answer; while parked, all that is kept of it."""
 
+    path = PATH  # the path it answers (metrics, access log); a subclass answers another
+
     __slots__ = (
         "parking",
         "stream",
@@ -270,8 +272,10 @@ class Poll:
         stream.set_close_callback(None)
         headers = {**answer_headers(self.parking.context, self.origin, self.request_id), **extra}
         elapsed = time.time() - self.started
-        metrics.observe_request(PATH, "GET", status, spec.code if spec else None, elapsed)
-        log_access("GET", PATH, status, 1000.0 * elapsed, self.request_id, self.remote_ip, self.user_id, spec)
+        metrics.observe_request(self.path, "GET", status, spec.code if spec else None, elapsed)
+        log_access(
+            "GET", self.path, status, 1000.0 * elapsed, self.request_id, self.remote_ip, self.user_id, spec
+        )
         write_answer(
             stream,
             status,

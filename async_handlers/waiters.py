@@ -13,6 +13,12 @@ Waiting polls per user and process are capped (``LONGPOLL_MAX_PER_USER``): a
 new poll beyond the cap answers the oldest one at once (``docs/api.md``), so
 one token cannot hold thousands of connections here.
 
+The channel carries three kinds of wake-up (:func:`wsgi_app.services.events.producer.parse_wake`):
+a new message (its waiters are woken with ``None``: read now), another durable
+event (``EVENT``: a chat poll checks its latest-message key first, an event
+poll reads), and an ephemeral event (typing, presence) carried whole, handed to
+the user's waiters that take one (:meth:`WaiterRegistry.deliver`: event polls).
+
 Wake-ups only say "look again": polls read messages from the database by
 cursor. So when the subscription breaks (Redis restarted, connection killed),
 the listener reconnects with backoff and, once subscribed again, wakes every
@@ -37,7 +43,8 @@ from async_handlers.timeout_wheel import TimeoutWheel
 from wsgi_app import metrics
 from wsgi_app.config import require_test_suite
 from wsgi_app.redis_client import PrimaryLocator
-from wsgi_app.services.chat.events import user_id_from_payload, wake_channel
+from wsgi_app.services.chat.events import wake_channel
+from wsgi_app.services.events.producer import parse_wake
 
 log = logging.getLogger("datingtoday.waiters")
 
@@ -53,6 +60,10 @@ TIMED_OUT = "timed-out"
 EVICTED = "evicted"
 GONE = "gone"
 RECHECK = "recheck"
+# A durable event other than a message was stored for the user (a chat poll checks its key first).
+EVENT = "event"
+# An ephemeral event was handed to the waiter (``push``): answer it.
+EPHEMERAL = "ephemeral"
 
 
 class Waiter(Protocol):
@@ -140,6 +151,15 @@ class WaiterRegistry:
         woken = sum(waiter.wake(reason) for waiter in list(self._by_user.get(user_id, ())))
         metrics.WAKEUPS.inc(woken)
         return woken
+
+    def deliver(self, user_id: int, event: dict[str, Any]) -> int:
+        """Hand an ephemeral event to the user's waiters that take one (``push``: event polls)."""
+        delivered = 0
+        for waiter in list(self._by_user.get(user_id, ())):
+            push = getattr(waiter, "push", None)
+            if push is not None:
+                delivered += bool(push(event))
+        return delivered
 
     def wake_all(self, reason: str | None = None) -> int:
         return sum(self.wake_user(user_id, reason) for user_id in list(self._by_user))
@@ -237,9 +257,13 @@ class WakeListener:
                 log.info("wake listener subscribed to %s (woke %d waiters)", self.channel, woken)
             elif kind == "message":
                 self.wakeups_received += 1
-                user_id = user_id_from_payload(message.get("data") or "")
-                if user_id is not None:
-                    self.registry.wake_user(user_id)
+                wake = parse_wake(message.get("data") or "")
+                if wake is None:
+                    continue
+                if wake.ephemeral is not None:
+                    self.registry.deliver(wake.user_id, wake.ephemeral)
+                else:
+                    self.registry.wake_user(wake.user_id, None if wake.message else EVENT)
 
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

@@ -25,6 +25,7 @@ CASES: dict[str, str] = {
     "realtime": "bench.realtime",
     "nearby": "bench.nearby",
     "stack": "bench.stack",
+    "events": "bench.events",
 }
 
 

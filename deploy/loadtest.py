@@ -4,7 +4,7 @@ Runs ``locustfile.py`` (the realistic mix) through nginx for ``--run-time`` and
 judges the result. The command fails (exit status 1) when:
 
 - locust itself failed: a precondition of the locust file (the server does not echo SMS
-  codes, so nobody can sign in) or a kind of person (Browser, Chatter, VipBuyer) that made
+  codes, so nobody can sign in) or a kind of person (Browser, Chatter, StreamChatter, VipBuyer) that made
   no request; the reason locust gives is printed. An empty run never passes;
 - any request failed, over the whole run (a 429 is listed as "rate limited (429)");
 - an endpoint's p95 is over its limit in the steady state: the requests after a stated
@@ -35,11 +35,12 @@ from deploy.settings import REPO_DIR, StackSettings
 
 P95_LIMIT_MS = 1000  # every endpoint but the long-poll (DT_LOADTEST_P95_MS)
 POLL_NAME = "/api/chat/poll"
+POLL_NAMES = frozenset({POLL_NAME, "/api/events/poll"})  # the long-polls: judged by the server's wait
 POLL_MARGIN_SECS = 10.0
 WARMUP_MARGIN_SECS = 5.0  # beyond the spawn time: the last people's sign-in and first calls
 MIN_STEADY_SECS = 10.0  # a run shorter than warm-up + this has no steady state to judge
-# locustfile.py's kinds of person weigh 6:3:1: fewer people than the sum leaves one out.
-MIN_USERS = 10
+# locustfile.py's kinds of person weigh 6:2:2:1: fewer people than the sum leaves one out.
+MIN_USERS = 11
 APP_NAME = "loadtest"
 APP_RECORD = "loadtest-app.json"  # in the run directory, owner-only
 
@@ -111,7 +112,7 @@ def judge(
             name = row["Name"]
             if name == "Aggregated":
                 continue
-            limit = poll_limit_ms if name == POLL_NAME else default_limit_ms
+            limit = poll_limit_ms if name in POLL_NAMES else default_limit_ms
             failed = int(row["Failure Count"])
             total += int(row["Request Count"])
             after = steady_by_key.get((row["Type"], name))
@@ -154,7 +155,9 @@ def run(
         configured = env.get("DT_LOADTEST_WARMUP_SECS")
         warmup_secs = float(configured) if configured else users / spawn_rate + WARMUP_MARGIN_SECS
     if users < MIN_USERS:
-        return Verdict(False, f"--users must be at least {MIN_USERS}: the mix is 6:3:1, fewer leave one out")
+        return Verdict(
+            False, f"--users must be at least {MIN_USERS}: the mix is 6:2:2:1, fewer leave one out"
+        )
     if run_secs(run_time) < warmup_secs + MIN_STEADY_SECS:
         return Verdict(
             False,

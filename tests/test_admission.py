@@ -17,6 +17,7 @@ from tests.helpers import ApiClient, SignedInUser
 
 def test_classes() -> None:
     assert classify("GET", "/api/chat/poll") is RequestClass.POLL
+    assert classify("GET", "/api/events/poll") is RequestClass.POLL  # a long-poll too: never shed
     assert classify("GET", "/api/user/show") is RequestClass.READ
     assert classify("HEAD", "/api/user/nearby/list") is RequestClass.READ
     assert classify("POST", "/api/chat/send") is RequestClass.WRITE

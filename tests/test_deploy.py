@@ -133,7 +133,7 @@ def test_loadtest_verdict_fails_on_a_failure_or_a_slow_steady_state(tmp_path: Pa
 def test_loadtest_refuses_a_run_that_cannot_judge_anything(tmp_path: Path) -> None:
     settings = StackSettings.from_env(run_dir=tmp_path)
     too_few = loadtest.run(4, 10, "60s", settings)
-    assert not too_few.ok and "at least 10" in too_few.report
+    assert not too_few.ok and f"at least {loadtest.MIN_USERS}" in too_few.report
     too_short = loadtest.run(20, 10, "10s", settings)
     assert not too_short.ok and "no steady state" in too_short.report
 
@@ -141,7 +141,7 @@ def test_loadtest_refuses_a_run_that_cannot_judge_anything(tmp_path: Path) -> No
 def test_min_users_covers_every_kind_of_person_of_the_locust_file() -> None:
     locustfile = (Path(__file__).resolve().parent.parent / "locustfile.py").read_text()
     weights = [int(w) for w in re.findall(r"^    weight = (\d+)$", locustfile, re.M)]
-    assert len(weights) == 3 and sum(weights) // min(weights) == loadtest.MIN_USERS
+    assert len(weights) == 4 and sum(weights) // min(weights) == loadtest.MIN_USERS
 
 
 def test_a_rolling_restart_stops_the_next_process_only_once_nginx_takes_the_last_back(

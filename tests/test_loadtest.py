@@ -25,7 +25,13 @@ def test_loadtest_fails_with_locusts_reason_when_nobody_can_sign_in(
     spawn_server, server_env: dict[str, str], tmp_path: Path
 ) -> None:
     server = spawn_server(SMS_ECHO_CODE="0", SMS_IP_PER_HOUR="10000", SMS_IP_PER_DAY="10000")
-    verdict = loadtest.run(10, 10, "13s", _settings(server.port, server_env, tmp_path), warmup_secs=2)
+    verdict = loadtest.run(
+        loadtest.MIN_USERS,
+        loadtest.MIN_USERS,
+        "13s",
+        _settings(server.port, server_env, tmp_path),
+        warmup_secs=2,
+    )
     assert not verdict.ok
     assert verdict.report.startswith("FAIL: locust exited 1: sign-in needs SMS_ECHO_CODE=1 on the server")
 
@@ -38,7 +44,12 @@ def test_loadtest_passes_on_a_server_that_signs_people_in(
     env = {**server_env, "LONGPOLL_TIMEOUT_SECS": "1"}
     # The p95 limit is loose: this 2-core machine is shared; the limit's rule is tested in test_deploy.
     verdict = loadtest.run(
-        10, 10, "14s", _settings(server.port, env, tmp_path), p95_limit_ms=10_000, warmup_secs=3
+        loadtest.MIN_USERS,
+        loadtest.MIN_USERS,
+        "14s",
+        _settings(server.port, env, tmp_path),
+        p95_limit_ms=10_000,
+        warmup_secs=3,
     )
     assert verdict.ok, verdict.report
     assert "after a warm-up of 3 s" in verdict.report

@@ -10,6 +10,7 @@ from tests.conftest import REPO_ROOT
 from wsgi_app.services.auth.applications import AppCredentials
 
 LOCUST_RUN_SECS = 6
+USERS = 4  # one of each kind of person (DT_ONE_OF_EACH)
 
 
 def test_locustfile_runs_without_failures(spawn_server, creds: AppCredentials) -> None:
@@ -20,12 +21,13 @@ def test_locustfile_runs_without_failures(spawn_server, creds: AppCredentials) -
         "DT_APPSECRET": creds.secret,
         "DT_SIGN_METHOD": creds.sign_method,
         "PYTHONPATH": str(REPO_ROOT),
+        "DT_ONE_OF_EACH": "1",
     }
     result = subprocess.run(
         [
             sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "locustfile.py"), "--headless",
-            "-u", "10", "-r", "10", "--run-time", f"{LOCUST_RUN_SECS}s", "--host", server.base_url,
-            "--only-summary", "--stop-timeout", "5",
+            "-u", str(USERS), "-r", str(USERS), "--run-time", f"{LOCUST_RUN_SECS}s",
+            "--host", server.base_url, "--only-summary", "--stop-timeout", "5",
         ],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=90,
     )  # fmt: skip
@@ -33,6 +35,7 @@ def test_locustfile_runs_without_failures(spawn_server, creds: AppCredentials) -
     assert result.returncode == 0, output[-3000:]
     for endpoint in ("/api/auth/login", "/api/user/update", "/api/chat/poll", "/api/user/nearby/list"):
         assert endpoint in output  # every simulated person calls these on start
+    assert "/api/events/poll" in output  # a StreamChatter's first call after signing in
 
 
 def test_locustfile_refuses_a_non_loopback_host(creds: AppCredentials) -> None:

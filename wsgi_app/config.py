@@ -302,6 +302,15 @@ def config_from_env(instance_path: str) -> dict[str, Any]:
         "CHAT_MEDIA_ACCEL_PATH": os.environ.get("CHAT_MEDIA_ACCEL_PATH", ""),
         "CHAT_MEDIA_DAILY_QUOTA_BYTES": _env_int("CHAT_MEDIA_DAILY_QUOTA_BYTES", 100 * 1024 * 1024),
         "CHAT_SEND_LIMITS": [(60, 60), (2000, 86400)],
+        # The event stream: durable events kept this long (a cursor older gets EVENTS_RESYNC).
+        "EVENT_RETENTION_SECS": _env_int("EVENT_RETENTION_DAYS", 7) * 86400,
+        # A typing indicator shows this long after the last "start" without a refresh.
+        "TYPING_EXPIRES_SECS": _env_int("TYPING_EXPIRES_SECS", 15),
+        # Likes per day (UTC): like + super-like together, and super-likes alone; VIP gets more.
+        "LIKES_PER_DAY": _env_int("LIKES_PER_DAY", 50),
+        "LIKES_PER_DAY_VIP": _env_int("LIKES_PER_DAY_VIP", 500),
+        "SUPER_LIKES_PER_DAY": _env_int("SUPER_LIKES_PER_DAY", 1),
+        "SUPER_LIKES_PER_DAY_VIP": _env_int("SUPER_LIKES_PER_DAY_VIP", 5),
         # (count, window seconds) pairs: moves per user, nearby pages per user.
         "LOCATION_CHANGE_LIMITS": [(20, 3600), (100, 86400)],
         "NEARBY_QUERY_LIMITS": [(30, 60), (600, 86400)],

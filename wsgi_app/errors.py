@@ -78,6 +78,11 @@ NOT_AN_IMAGE = _spec(514, 415, "not_an_image", "the file is not a supported imag
 PAYMENT_SIGN_INVALID = _spec(515, 401, "payment_sign_invalid", "payment callback signature invalid")
 LOCATION_REJECTED = _spec(516, 400, "location_rejected", "location change rejected")
 PAYMENT_MISMATCH = _spec(530, 400, "payment_mismatch", "payment does not match the order")
+# The event stream and the features feeding it (docs/api.md, "Events").
+LIKE_LIMIT_REACHED = _spec(531, 429, "like_limit_reached", "no likes left today")
+SUPER_LIKE_LIMIT_REACHED = _spec(532, 429, "super_like_limit_reached", "no super-likes left today")
+EVENTS_RESYNC = _spec(533, 410, "events_resync", "cursor too old: rebuild state, then poll without a cursor")
+RECALL_WINDOW_PASSED = _spec(534, 409, "recall_window_passed", "too late to recall this message")
 
 
 def all_error_specs() -> list[ErrorSpec]:

@@ -20,6 +20,7 @@ from wsgi_app.declarations import PAGINATION, EndpointSpec
 from wsgi_app.errors import (
     BLOCKED,
     CONFLICT,
+    EVENTS_RESYNC,
     LATLNG_INVALID,
     LOCATION_REJECTED,
     NOT_AN_IMAGE,
@@ -32,6 +33,8 @@ from wsgi_app.errors import (
 from wsgi_app.params import Param
 from wsgi_app.services.chat import messages as chat
 from wsgi_app.services.chat import schemas as chat_schemas
+from wsgi_app.services.events import schemas as event_schemas
+from wsgi_app.services.events import stream as event_stream
 from wsgi_app.services.location import nearby
 from wsgi_app.services.location import schemas as location_schemas
 
@@ -64,6 +67,29 @@ CHAT_POLL = EndpointSpec(
     "same cursor. Loss-free and exactly once across reconnects, restarts and processes "
     "as long as the client sends back the cursor it got.",
     tags=("chat",),
+)
+
+EVENTS_POLL_PARAMS = (
+    Param(
+        "cursor",
+        "integer",
+        minimum=0,
+        description="the highest event id you have (per device); omit it once to get the current cursor",
+    ),
+    Param("limit", "integer", default=50, minimum=1, maximum=event_stream.MAX_EVENT_BATCH),
+)
+EVENTS_POLL = EndpointSpec(
+    summary="Wait for your events (messages, receipts, recalls, visits, VIP, likes, matches, typing...)",
+    params=EVENTS_POLL_PARAMS,
+    errors=(PARAM_INVALID, EVENTS_RESYNC),
+    data_schema=event_schemas.EVENTS_POLL_SCHEMA,
+    description="Returns at once with your durable events after cursor (oldest first, at most limit), "
+    "otherwise waits up to about 50 s for one, or for an ephemeral event (typing, presence: id null, "
+    "never stored, delivered only to a waiting poll). Each device keeps its own cursor; every durable "
+    "event is answered exactly once per cursor across reconnects, process restarts and Redis outages. "
+    "A cursor older than the kept events (EVENT_RETENTION_DAYS, 7) gets 533 events_resync: rebuild "
+    "state and poll without a cursor. See docs/api.md, Events.",
+    tags=("events",),
 )
 
 NEARBY_PARAMS = (
@@ -131,6 +157,7 @@ CHAT_SEND = EndpointSpec(
 NATIVE_ENDPOINTS: tuple[tuple[str, str, EndpointSpec], ...] = (
     ("/api/time", "GET", SERVER_TIME),
     ("/api/chat/poll", "GET", CHAT_POLL),
+    ("/api/events/poll", "GET", EVENTS_POLL),
     ("/api/user/nearby/list", "GET", NEARBY_LIST),
 )
 NATIVE_PATHS = frozenset(path for path, _, _ in NATIVE_ENDPOINTS)

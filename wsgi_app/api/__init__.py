@@ -13,6 +13,7 @@ from wsgi_app.api import (
     health,
     labels,
     location,
+    matching,
     metrics,
     openapi,
     payment,
@@ -36,6 +37,7 @@ AREAS = (
     openapi,
     chat,
     location,
+    matching,
     metrics,
     docs,
 )
@@ -45,3 +47,4 @@ def register_blueprints(app: Flask) -> None:
     for module in AREAS:
         app.register_blueprint(module.bp)
     app.register_blueprint(chat.contacts_bp)
+    app.register_blueprint(matching.matches_bp)

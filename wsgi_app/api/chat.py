@@ -16,14 +16,16 @@ from flask import Blueprint, Response, current_app, request, send_file
 from wsgi_app import native_endpoints
 from wsgi_app.api.endpoint import endpoint
 from wsgi_app.declarations import PAGINATION
-from wsgi_app.errors import BLOCKED, OBJECT_NOT_FOUND, USER_NOT_FOUND
+from wsgi_app.errors import BLOCKED, OBJECT_NOT_FOUND, RATE_LIMITED, RECALL_WINDOW_PASSED, USER_NOT_FOUND
 from wsgi_app.openapi.document import MEDIA_TYPES_KEY, RAW_BODY_MARKER
 from wsgi_app.params import Param
 from wsgi_app.services.auth.request_auth import UserCaller
 from wsgi_app.services.chat import contacts as chat_contacts
 from wsgi_app.services.chat import media as chat_media
 from wsgi_app.services.chat import messages as chat
+from wsgi_app.services.chat import recall as chat_recall
 from wsgi_app.services.chat import schemas as chat_schemas
+from wsgi_app.services.chat import typing as chat_typing
 from wsgi_app.services.profile.photos import IMAGE_FORMATS
 
 bp = Blueprint("chat", __name__, url_prefix="/api/chat")
@@ -107,10 +109,75 @@ def history(
             "unread_count": {"type": "integer"},
         },
     },
-    description="The sender sees read_at on those messages in its history.",
+    description="While both of you have read receipts on (POST /api/user/privacy), the sender sees "
+    "read_at on those messages in its history and gets a read event (GET /api/events/poll) at once; "
+    "a person with them off neither sends nor sees them.",
 )
 def mark_read(caller: UserCaller, peer_id: int, up_to_id: int | None = None) -> dict[str, Any]:
     return chat_contacts.mark_read(caller.user_id, peer_id, up_to_id)
+
+
+@bp.route("/recall", methods=["POST"])
+@endpoint(
+    summary="Take back a message you sent (within 2 minutes)",
+    params=[Param("msgId", "integer", required=True, minimum=1, description="the message's msg_id")],
+    errors=[OBJECT_NOT_FOUND, RECALL_WINDOW_PASSED],
+    data_schema={
+        "type": "object",
+        "required": ["msg_id", "peer_id"],
+        "properties": {"msg_id": {"type": "integer"}, "peer_id": {"type": "integer"}},
+    },
+    description="The message disappears from both sides' history, the contacts list and chat/poll; "
+    "its media file is deleted; both sides (every device) get a recall event. 511 for a message "
+    "that is not yours (or already recalled), 534 after 2 minutes.",
+)
+def recall(caller: UserCaller, msg_id: int) -> dict[str, Any]:
+    return chat_recall.recall(caller.user_id, msg_id)
+
+
+TYPING_SCHEMA = {
+    "type": "object",
+    "required": ["peer_id", "state", "expires_in"],
+    "properties": {
+        "peer_id": {"type": "integer"},
+        "state": {"type": "string", "enum": list(chat_typing.STATES)},
+        "expires_in": {"type": "integer", "description": "seconds the indicator shows without a refresh"},
+    },
+}
+
+
+@bp.route("/typing", methods=["POST"])
+@endpoint(
+    summary="Tell the peer you started or stopped typing (a typing event, never stored)",
+    params=[PEER_ID, Param("state", required=True, enum=chat_typing.STATES)],
+    errors=[USER_NOT_FOUND, BLOCKED, RATE_LIMITED],
+    data_schema=TYPING_SCHEMA,
+    description="Delivered at once to the peer's waiting event polls (best effort). At most one start "
+    "(and one stop) per conversation every 3 s (429 with Retry-After beyond): send start again every "
+    "few seconds while typing; the peer shows it for 15 s after the last start unless a stop comes.",
+)
+def typing_send(caller: UserCaller, peer_id: int, state: str) -> dict[str, Any]:
+    return chat_typing.send_typing(caller.user_id, peer_id, state)
+
+
+@bp.route("/typing", methods=["GET"])
+@endpoint(
+    summary="Whether the peer is typing to you now",
+    params=[PEER_ID],
+    errors=[USER_NOT_FOUND, BLOCKED],
+    data_schema={
+        "type": "object",
+        "required": ["peer_id", "typing", "expires_in"],
+        "properties": {
+            "peer_id": {"type": "integer"},
+            "typing": {"type": "boolean"},
+            "expires_in": {"type": "integer"},
+        },
+    },
+    description="For a device that connects while the peer types; expires 15 s after the last start.",
+)
+def typing_state(caller: UserCaller, peer_id: int) -> dict[str, Any]:
+    return chat_typing.is_typing(caller.user_id, peer_id)
 
 
 @contacts_bp.route("/list", methods=["GET"])

@@ -12,8 +12,9 @@ from wsgi_app.errors import NICKNAME_INVALID, PARAM_INVALID, USER_NOT_FOUND
 from wsgi_app.params import Param
 from wsgi_app.services.auth.request_auth import UserCaller
 from wsgi_app.services.profile import access as profile_access
-from wsgi_app.services.profile import hot_list
+from wsgi_app.services.profile import hot_list, privacy
 from wsgi_app.services.profile import schemas as profile_schemas
+from wsgi_app.services.profile.schemas import PRESENCE_SCHEMA
 
 bp = Blueprint("users", __name__, url_prefix="/api/user")
 
@@ -89,3 +90,80 @@ def settings(caller: UserCaller) -> dict[str, Any]:
 )
 def hot(caller: UserCaller, page: int, page_count: int) -> dict[str, Any]:
     return hot_list.hot_page(caller.user_id, page, page_count)
+
+
+PRIVACY_SCHEMA = {
+    "type": "object",
+    "required": ["read_receipts", "presence_hidden"],
+    "properties": {
+        "read_receipts": {"type": "boolean", "description": "send and see read receipts (default on)"},
+        "presence_hidden": {"type": "boolean", "description": "hide your presence and see no one's"},
+    },
+}
+
+
+@bp.route("/privacy", methods=["GET"])
+@endpoint(summary="Your read-receipt and presence privacy switches", data_schema=PRIVACY_SCHEMA)
+def privacy_show(caller: UserCaller) -> dict[str, Any]:
+    return privacy.privacy_data(caller.user_id)
+
+
+@bp.route("/privacy", methods=["POST"])
+@endpoint(
+    summary="Turn read receipts and presence on or off (only the switches sent change)",
+    params=[
+        Param(
+            "readReceipts", "integer", minimum=0, maximum=1, description="0: you neither send nor see them"
+        ),
+        Param(
+            "presenceHidden",
+            "integer",
+            minimum=0,
+            maximum=1,
+            description="1: nobody sees yours, you see none",
+        ),
+    ],
+    data_schema=PRIVACY_SCHEMA,
+)
+def privacy_update(
+    caller: UserCaller, read_receipts: int | None = None, presence_hidden: int | None = None
+) -> dict[str, Any]:
+    return privacy.update_privacy(
+        caller.user_id,
+        None if read_receipts is None else bool(read_receipts),
+        None if presence_hidden is None else bool(presence_hidden),
+    )
+
+
+@bp.route("/presence", methods=["GET"])
+@endpoint(
+    summary='"Online now" or "active N minutes ago" of the people a page shows (up to 50)',
+    params=[
+        Param(
+            "userIds",
+            required=True,
+            max_length=600,
+            pattern=r"[0-9]{1,10}(,[0-9]{1,10}){0,49}",
+            description="comma-separated user ids (of a hot, nearby, visitor or match page)",
+        )
+    ],
+    data_schema={
+        "type": "object",
+        "required": ["list"],
+        "properties": {
+            "list": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["user_id", "presence"],
+                    "properties": {"user_id": {"type": "integer"}, "presence": PRESENCE_SCHEMA},
+                },
+            }
+        },
+    },
+    description="Online now = active (a waiting poll, a request) in the last 2.5 minutes; written at "
+    "most once a minute. People blocked either way and unknown ids are left out; presence is null "
+    "when either of you hides it.",
+)
+def presence_list(caller: UserCaller, user_ids: str) -> dict[str, Any]:
+    return privacy.presence_of(caller.user_id, [int(part) for part in user_ids.split(",")])

@@ -102,6 +102,7 @@ def _admin(action: Callable[[], T]) -> T:
 
 def init_app(app: Flask) -> None:
     from wsgi_app.cli import database as cli_db
+    from wsgi_app.cli import events as cli_events
     from wsgi_app.cli import social as cli_social
     from wsgi_app.cli import vip as cli_vip
 
@@ -109,3 +110,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(apps_cli)
     cli_vip.init_app(app)
     cli_social.init_app(app)
+    app.cli.add_command(cli_events.events_cli)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wsgi_app.extensions import Model
@@ -36,6 +36,13 @@ class User(Model):
     avatar: Mapped[str | None] = mapped_column(String(255))
     authority: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=AUTHORITY_EVERYONE)
     vip_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Privacy (``/api/user/privacy``): read receipts sent and seen; presence shown and seen.
+    read_receipts: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="1")
+    presence_hidden: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="0")
+    # Last sign of life (a waiting poll, a request), written at most once a minute.
+    last_active_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The VIP expiry already announced as a ``vip`` event (the expiry job's bookmark).
+    vip_expiry_announced_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

@@ -15,7 +15,9 @@ import json
 from typing import Any
 
 from wsgi_app.services.chat import schemas as chat_schemas
+from wsgi_app.services.events import schemas as event_schemas
 from wsgi_app.services.location import schemas as location_schemas
+from wsgi_app.services.matching import schemas as matching_schemas
 from wsgi_app.services.profile import schemas as profile_schemas
 from wsgi_app.services.social import schemas as social_schemas
 from wsgi_app.services.vip import schemas as vip_schemas
@@ -43,6 +45,16 @@ def named_schemas() -> dict[str, dict[str, Any]]:
         "ProductList": vip_schemas.PRODUCT_LIST_SCHEMA,
         "Order": vip_schemas.ORDER_SCHEMA,
         "OrderPage": vip_schemas.ORDER_PAGE_SCHEMA,
+        "Presence": profile_schemas.PRESENCE_SCHEMA,
+        "Event": event_schemas.EVENT_SCHEMA,
+        "EventPage": event_schemas.EVENTS_POLL_SCHEMA,
+        "MatchPage": matching_schemas.MATCH_PAGE_SCHEMA,
+        "LikePage": matching_schemas.RECEIVED_PAGE_SCHEMA,
+        **{
+            f"{kind.capitalize()}Event": payload
+            for kind, payload in event_schemas.EVENT_PAYLOADS.items()
+            if payload is not chat_schemas.MESSAGE_SCHEMA
+        },
     }
 
 

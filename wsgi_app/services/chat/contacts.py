@@ -18,8 +18,9 @@ from wsgi_app.extensions import db
 from wsgi_app.models.chat import Contact, Message
 from wsgi_app.models.user import User
 from wsgi_app.raw_statements import RawStatement
+from wsgi_app.services.events import producer as event_producer
 from wsgi_app.services.social.blocks import blocked_either_way_clause
-from wsgi_app.timeutil import utcnow
+from wsgi_app.timeutil import format_wire_datetime, utcnow
 
 
 def peer_summary(user: User) -> dict[str, Any]:
@@ -60,20 +61,40 @@ def bump_contacts(sender_id: int, recipient_id: int, message_id: int, sent_at: d
     _BUMP_STATEMENTS[db.session.get_bind().dialect.name].run(params)
 
 
+def receipts_on(user_a: int, user_b: int) -> bool:
+    """Read receipts flow between two people only while both have them on (a person who turns
+    them off neither sends nor sees them)."""
+    flags = (
+        db.session.execute(db.select(User.read_receipts).where(User.id.in_([user_a, user_b]))).scalars().all()
+    )
+    return len(flags) == len({user_a, user_b}) and all(flags)
+
+
 def mark_read(user_id: int, peer_id: int, up_to_id: int | None) -> dict[str, int]:
-    """Mark ``peer_id``'s messages to ``user_id`` read (all, or up to ``up_to_id``); commits."""
+    """Mark ``peer_id``'s messages to ``user_id`` read (all, or up to ``up_to_id``); commits.
+    While both have read receipts on, ``peer_id`` gets a ``read`` event in the same transaction."""
     condition = (Message.recipient_id == user_id) & (Message.sender_id == peer_id) & Message.read_at.is_(None)
+    marking = condition if up_to_id is None else condition & (Message.id <= up_to_id)
 
     def work() -> tuple[int, int]:
+        now = utcnow().replace(microsecond=0)
+        newest_marked = db.session.execute(db.select(func.max(Message.id)).where(marking)).scalar()
         marked = cast(  # an UPDATE's result is a CursorResult
             CursorResult[Any],
             db.session.execute(
                 update(Message)
-                .where(condition if up_to_id is None else condition & (Message.id <= up_to_id))
-                .values(read_at=utcnow())
+                .where(marking)
+                .values(read_at=now)
                 .execution_options(synchronize_session=False)
             ),
         ).rowcount
+        if marked and newest_marked is not None and receipts_on(user_id, peer_id):
+            payload = {
+                "peer_id": user_id,
+                "up_to_msg_id": int(newest_marked),
+                "read_at": format_wire_datetime(now),
+            }
+            event_producer.append(peer_id, "read", payload)
         unread = db.session.execute(
             db.select(func.count()).select_from(Message).where(condition)
         ).scalar_one()

@@ -41,11 +41,13 @@ from wsgi_app import transactions
 from wsgi_app.errors import BLOCKED, CONFLICT, PARAM_INVALID, USER_NOT_FOUND, ApiError
 from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.chat import Message
+from wsgi_app.models.user import User
 from wsgi_app.services import rate_limit
 from wsgi_app.services.chat import contacts as chat_contacts
 from wsgi_app.services.chat import events as chat_events
 from wsgi_app.services.chat import media as chat_media
 from wsgi_app.services.chat import send_statements as statements
+from wsgi_app.services.events import producer as event_producer
 from wsgi_app.services.profile.profiles import get_user
 from wsgi_app.services.social.blocks import (
     blocked_either_way_clause,
@@ -170,6 +172,7 @@ class _Send:
             )
         message_id = statements.INSERT_MESSAGE.insert(values)
         chat_contacts.bump_contacts(sender_id, peer_id, message_id, values["created_at"])
+        event_producer.append(peer_id, "message", ref_id=message_id)
         return message_id, False
 
 
@@ -252,8 +255,9 @@ def history(user_id: int, peer_id: int, before_id: int | None, page_count: int) 
         rows.extend(db.session.execute(query.order_by(Message.id.desc()).limit(page_count + 1)).scalars())
     rows.sort(key=lambda m: m.id, reverse=True)
     page, has_more = rows[:page_count], len(rows) > page_count
+    receipts = chat_contacts.receipts_on(user_id, peer_id)
     return {
-        "list": [message_data(m) for m in page],
+        "list": [_seen_by(user_id, message_data(m), receipts) for m in page],
         "has_more": has_more,
         "next_before_id": page[-1].id if has_more else None,
     }
@@ -286,14 +290,24 @@ def messages_after(user_id: int, cursor: int | None, limit: int) -> dict[str, An
     }
 
 
+def _seen_by(viewer_id: int, message: dict[str, Any], receipts: bool) -> dict[str, Any]:
+    """``message`` as ``viewer_id`` sees it: no read time on their own messages without read receipts."""
+    if not receipts and message["sender_id"] == viewer_id:
+        message["read_at"] = None
+    return message
+
+
 def contacts_page(user_id: int, page: int, page_count: int) -> dict[str, Any]:
     total, rows = chat_contacts.list_contacts(user_id, page, page_count)
+    own_receipts = bool(db.session.execute(db.select(User.read_receipts).where(User.id == user_id)).scalar())
     return {
         "total": total,
         "list": [
             {
                 "peer": chat_contacts.peer_summary(peer),
-                "last_message": message_data(message) if message is not None else None,
+                "last_message": _seen_by(user_id, message_data(message), own_receipts and peer.read_receipts)
+                if message is not None
+                else None,
                 "unread_count": contact.unread_count,
             }
             for contact, peer, message in rows

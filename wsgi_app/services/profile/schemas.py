@@ -26,6 +26,16 @@ PROFILE_SCHEMA: dict[str, Any] = {
         "phone": {"type": "string", "description": "only when showing yourself"},
     },
 }
+PRESENCE_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "description": "null when either of you hides presence (POST /api/user/privacy)",
+    "required": ["online", "last_active_at", "active_minutes_ago"],
+    "properties": {
+        "online": {"type": "boolean", "description": "active in the last 2.5 minutes"},
+        "last_active_at": {"type": ["string", "null"]},
+        "active_minutes_ago": {"type": ["integer", "null"]},
+    },
+}
 # The contract fixes the profile's fields (phone only for yourself); the rest of your
 # own account (e-mail, visibility, VIP) is read through ``/api/user/settings``.
 SELF_PROFILE_SCHEMA: dict[str, Any] = PROFILE_SCHEMA

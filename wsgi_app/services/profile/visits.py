@@ -17,9 +17,12 @@ from wsgi_app import transactions
 from wsgi_app.extensions import db
 from wsgi_app.models.social import Visit
 from wsgi_app.models.user import User
+from wsgi_app.services.chat.contacts import peer_summary
+from wsgi_app.services.events import producer as event_producer
 from wsgi_app.services.profile.profiles import profile_data
 from wsgi_app.services.profile.visibility import profile_visible_clause
-from wsgi_app.services.social.blocks import blocked_either_way_clause
+from wsgi_app.services.social.blocks import blocked_either_way_clause, is_blocked_between
+from wsgi_app.services.vip.status import is_vip
 from wsgi_app.timeutil import format_wire_datetime, utcnow
 
 # The visit upsert as text, built once: SQLAlchemy does not cache compiled upserts.
@@ -38,22 +41,52 @@ _VISIT_STATEMENTS = {
     for dialect, sql in _VISIT_SQL.items()
 }
 _VISIT_STATEMENTS["mariadb"] = _VISIT_STATEMENTS["mysql"]
+_REPEAT_UNREAD = transactions.single_statement(
+    text(
+        "UPDATE visits SET visit_count = visit_count + 1, last_visited_at = :now "
+        "WHERE visitor_id = :visitor AND visited_id = :visited AND is_read = 0"
+    ).bindparams(bindparam("now", type_=DateTime()))
+)
 
 
 def record_visit(visitor_id: int, visited_id: int, now: datetime | None = None) -> None:
     """Fold one view into the pair's row (never for yourself), committed at once.
 
     One atomic upsert on SQLite and MariaDB (``ON CONFLICT`` / ``ON DUPLICATE
-    KEY``), so parallel first visits of one pair neither fail nor deadlock. It
-    runs as a single autocommitted statement (``transactions.write_statement``):
-    no ``BEGIN``/``COMMIT`` round trips, and its row lock lasts only as long as
-    the statement, so viewers of one profile do not queue behind each other.
+    KEY``), so parallel first visits of one pair neither fail nor deadlock. A
+    repeat view of a visitor the owner has not read yet (the common case) is one
+    autocommitted ``UPDATE ... WHERE is_read = 0`` (``transactions.write_statement``:
+    its row lock lasts only as long as the statement). When it finds no such row,
+    the view makes the visitor new to the owner (the first, or the first since
+    the owner read the list): the upsert and the owner's ``visit`` event
+    (:func:`_visit_payload`) are one transaction.
     """
     if visitor_id == visited_id:
         return
     statement = _VISIT_STATEMENTS[db.session.get_bind().dialect.name]
     params = {"visitor": visitor_id, "visited": visited_id, "now": now or utcnow()}
-    transactions.write_statement(statement, params, what="visit")
+    if transactions.write_statement(_REPEAT_UNREAD, params, what="visit").rowcount:
+        return  # already new to the owner: nothing to tell
+
+    def work() -> None:
+        db.session.execute(statement, params)
+        event_producer.append(visited_id, "visit", _visit_payload(visitor_id, visited_id))
+
+    transactions.write(work, what="visit")
+
+
+def _visit_payload(visitor_id: int, owner_id: int) -> dict[str, Any]:
+    """The ``visit`` event: the new-visitor count; who, for a VIP owner who may see the visitor
+    (the rules of the list itself: :func:`visitor_page`)."""
+    payload: dict[str, Any] = {"new_visitors": summary(owner_id)["new_visitors"]}
+    owner = db.session.get(User, owner_id)
+    if owner is not None and is_vip(owner):
+        visitor = db.session.execute(
+            db.select(User).where(User.id == visitor_id, profile_visible_clause(owner_id))
+        ).scalar_one_or_none()
+        if visitor is not None and not is_blocked_between(owner_id, visitor_id):
+            payload["visitor"] = peer_summary(visitor)
+    return payload
 
 
 def _visible_visitor_clause(owner_id: int) -> ColumnElement[bool]:

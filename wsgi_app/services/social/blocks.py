@@ -1,5 +1,8 @@
 """Blocks between users. A block works both ways: neither sees the other anywhere.
 
+A block ends a match between the two (both get an ``unmatch`` event) and drops
+their likes both ways, in the block's own transaction.
+
 Blocking and unblocking share one rate limit per user (``BLOCK_CHANGE_LIMITS``):
 toggling a block is a way to flicker in and out of someone's lists and
 to load the database, not something a person does hundreds of times a day.
@@ -22,6 +25,7 @@ from wsgi_app.models.social import Block
 from wsgi_app.models.user import User
 from wsgi_app.services import rate_limit
 from wsgi_app.services.location import nearby_viewer
+from wsgi_app.services.matching import ending
 from wsgi_app.timeutil import format_wire_datetime
 
 
@@ -78,10 +82,15 @@ def block(blocker_id: int, peer_id: int) -> None:
     exists = db.session.get(Block, (blocker_id, peer_id))
     if exists is not None:
         return
+
+    def work() -> None:
+        db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id))
+        db.session.flush()
+        ending.end_match(blocker_id, peer_id)  # blocking undoes a match, for both
+        ending.forget_likes(blocker_id, peer_id)
+
     with contextlib.suppress(IntegrityError):  # a concurrent identical block won; same outcome
-        transactions.write(
-            lambda: db.session.add(Block(blocker_id=blocker_id, blocked_id=peer_id)), what="block"
-        )
+        transactions.write(work, what="block")
     nearby_viewer.forget([blocker_id, peer_id])  # their cached nearby exclusions
 
 

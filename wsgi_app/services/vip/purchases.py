@@ -26,6 +26,7 @@ from wsgi_app.extensions import db, redis_client
 from wsgi_app.models.user import User
 from wsgi_app.models.vip import Order, Product
 from wsgi_app.services import rate_limit
+from wsgi_app.services.events import producer as event_producer
 from wsgi_app.services.vip.payments import STATUS_PAID, PaymentNotice, get_provider
 from wsgi_app.services.vip.schemas import ORDER_STATUSES
 from wsgi_app.services.vip.status import is_vip
@@ -187,6 +188,13 @@ def _extend_vip(user_id: int, days: int, now: datetime) -> None:
     current = user.vip_expires_at
     start = current if current is not None and current > now else now
     user.vip_expires_at = start + timedelta(days=days)
+    user.vip_expiry_announced_at = None  # the new deadline's expiry is announced when it comes
+    payload = {
+        "is_vip": True,
+        "vip_expires_at": format_wire_datetime(user.vip_expires_at),
+        "reason": "purchase",
+    }
+    event_producer.append(user_id, "vip", payload)
 
 
 def apply_payment(notice: PaymentNotice) -> dict[str, Any]:
