@@ -124,12 +124,10 @@ def check_production_secrets(config: dict[str, Any]) -> None:
         )
 
 
-# Set by Flask's command line (``flask --app wsgi_app ...``) before it calls the factory.
-FLASK_CLI_ENV = "FLASK_RUN_FROM_CLI"
+FLASK_CLI_ENV = "FLASK_RUN_FROM_CLI"  # set by `flask --app wsgi_app ...` before it calls the factory
 
 
-def running_flask_cli() -> bool:
-    """True inside ``flask --app wsgi_app ...`` (where a refusal is one line, not a traceback)."""
+def running_flask_cli() -> bool:  # there a refusal is one line, not a traceback
     return os.environ.get(FLASK_CLI_ENV) == "true"
 
 
