@@ -18,20 +18,32 @@ Every one signs in by SMS first: the server must echo codes
 A 429 is reported as "rate limited (429)", never as something else.
 The host must be a loopback address: this file refuses any other. ``DT_ONE_OF_EACH=1``
 (with ``-u 4``): exactly one person of each kind, for a smoke run.
+
+The run fails (exit status 1, the reason logged) when a precondition fails (the server does
+not echo SMS codes: every sign-in would stop) or when a kind of person made no request at
+all: an empty run never passes. With ``DT_LOADTEST_WARMUP_SECS`` the requests after that
+many seconds are also counted apart (the steady state, without the sign-in burst of the
+spawn) and written as JSON to ``DT_LOADTEST_STEADY_JSON``: ``python -m deploy loadtest``
+judges p95 on them.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import logging
 import os
 import random
 import secrets
-from typing import Any
+import time
+from collections import Counter
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import gevent
 from locust import HttpUser, between, events, task
 from locust.exception import StopUser
+from locust.stats import RequestStats
 
 from wsgi_app.models.application import SIGN_METHOD_HMAC_SHA256
 from wsgi_app.services.auth.signing import sign_params
@@ -49,6 +61,47 @@ POLL_TIMEOUT_SECS = 90
 _phones = itertools.count(random.randrange(10_000_000, 90_000_000))
 _chatters: list[int] = []  # user ids of signed-in Chatters: their peers
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+WARMUP_SECS = float(os.environ.get("DT_LOADTEST_WARMUP_SECS") or 0)
+STEADY_JSON = os.environ.get("DT_LOADTEST_STEADY_JSON", "")
+log = logging.getLogger("locustfile")
+
+
+class RunRecord:
+    """Requests per kind of person, the steady state's stats, and a precondition that failed."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.started = time.monotonic()
+        self.requests_by_class: Counter[str] = Counter()
+        self.steady = RequestStats()
+        self.precondition_failed = ""
+
+    def note(
+        self, user_class: str, method: str, name: str, response_time: float, length: int, failed: Any
+    ) -> None:
+        self.requests_by_class[user_class] += 1
+        if time.monotonic() - self.started < WARMUP_SECS:
+            return
+        self.steady.log_request(method, name, int(response_time), length or 0)
+        if failed:
+            self.steady.log_error(method, name, failed)
+
+    def steady_summary(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "method": entry.method,
+                "name": entry.name,
+                "requests": entry.num_requests,
+                "failures": entry.num_failures,
+                "p95_ms": entry.get_response_time_percentile(0.95) if entry.num_requests else 0,
+            }
+            for entry in self.steady.entries.values()
+        ]
+
+
+run_record = RunRecord()
 
 
 @events.test_start.add_listener
@@ -58,6 +111,45 @@ def _refuse_non_loopback(environment: Any, **_: Any) -> None:
         raise SystemExit(f"locustfile.py only targets loopback, not {host!r}")
     if not APPKEY or not APPSECRET:
         raise SystemExit("set DT_APPKEY and DT_APPSECRET (flask --app wsgi_app apps create)")
+    run_record.reset()
+
+
+@events.request.add_listener
+def _count_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response_length: int,
+    exception: Any,
+    context: Any,
+    **_: Any,
+) -> None:
+    user_class = (context or {}).get("user_class", "other")
+    run_record.note(user_class, request_type, name, response_time, response_length, exception)
+
+
+@events.quitting.add_listener
+def _fail_an_empty_run(environment: Any, **_: Any) -> None:
+    """Exit status 1 when a precondition failed or a kind of person made no request."""
+    problems = [run_record.precondition_failed] if run_record.precondition_failed else []
+    for user_class in environment.user_classes:
+        if not run_record.requests_by_class[user_class.__name__]:
+            problems.append(f"{user_class.__name__} made no request")
+    for problem in problems:
+        log.error("run failed: %s", problem)
+    if problems:
+        environment.process_exit_code = 1
+    if STEADY_JSON:
+        with open(STEADY_JSON, "w") as f:
+            json.dump(
+                {
+                    "warmup_secs": WARMUP_SECS,
+                    "requests_by_class": dict(run_record.requests_by_class),
+                    "problems": problems,
+                    "steady": run_record.steady_summary(),
+                },
+                f,
+            )
 
 
 class SignedInPerson(HttpUser):
@@ -65,6 +157,9 @@ class SignedInPerson(HttpUser):
 
     abstract = True
     wait_time = between(0.5, 2.0)
+
+    def context(self) -> dict[str, Any]:
+        return {"user_class": type(self).__name__}  # every request event names its kind of person
 
     def call(self, method: str, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
         plain = {k: str(v) for k, v in (params or {}).items()}
@@ -93,9 +188,14 @@ class SignedInPerson(HttpUser):
         sent = self.call("POST", "/api/auth/sendsms", {"phone": self.phone})
         if sent.status_code == 429:
             raise StopUser()  # reported as "rate limited (429)": raise SMS_IP_PER_* on the server
-        code = _json(sent).get("data", {}).get("code")
+        answer = _json(sent)
+        code = answer.get("data", {}).get("code")
+        if sent.status_code in (401, 403):
+            self.stop_the_run(f"the server refuses the application (DT_APPKEY/DT_APPSECRET): {answer}")
+        if sent.status_code != 200:
+            raise StopUser()  # counted as a failure of /api/auth/sendsms
         if not code:
-            raise SystemExit(f"sign-in needs SMS_ECHO_CODE=1 on the server: {_json(sent)}")
+            self.stop_the_run(f"sign-in needs SMS_ECHO_CODE=1 on the server: {answer}")
         latlng = f"{39.9 + random.uniform(-0.2, 0.2):.5f},{116.4 + random.uniform(-0.2, 0.2):.5f}"
         login = self.call("POST", "/api/auth/login", {"phone": self.phone, "code": code, "latlng": latlng})
         data = _json(login).get("data") or {}
@@ -106,6 +206,12 @@ class SignedInPerson(HttpUser):
         # A new device asks for the current chat cursor (answered at once), then opens nearby.
         self.cursor = _json(self.call("GET", POLL_NAME)).get("data", {}).get("cursor") or 0
         self.nearby()
+
+    def stop_the_run(self, reason: str) -> NoReturn:
+        """Nobody can sign in: the run stops and fails with ``reason``."""
+        run_record.precondition_failed = reason
+        gevent.spawn(self.environment.runner.quit)
+        raise StopUser()
 
     def nearby(self) -> None:
         reply = _json(self.call("GET", "/api/user/nearby/list"))

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import re
@@ -210,7 +211,7 @@ class TornadoService:
         self.parking.server = self.server
         self.server.add_sockets(bind_sockets(port, address, backlog=listen_backlog()))
         start_native_services(self.context)
-        metrics.process_started()
+        metrics.process_started(port)
         self.sampler = PeriodicCallback(self.sample_metrics, METRICS_SAMPLE_MS)
         self.sampler.start()
         self.admission.start()
@@ -291,7 +292,18 @@ async def serve(args: argparse.Namespace, settings: ServerSettings) -> None:
     with flask_app.app_context():
         note_nonce_epoch(redis_client())  # a Redis that lost its memory is noticed before listening
     service = TornadoService(flask_app)
-    service.listen(args.port, args.address)
+    try:
+        service.listen(args.port, args.address)
+    except OSError as err:
+        if err.errno != errno.EADDRINUSE:
+            raise
+        log.error(
+            "%s:%d is already in use (is another server, e.g. a second ./scripts/run.sh, running?): "
+            "stop it or choose another port with PORT=... or --port",
+            args.address,
+            args.port,
+        )
+        raise SystemExit(2) from None
     frozen = freeze_startup_objects()
     metrics.watch_gc_pauses()
     loop = asyncio.get_running_loop()

@@ -5,9 +5,14 @@
     python -m datingtoday_client GET /api/user/show userId=1 token=...
     python -m datingtoday_client POST /api/photo/upload userId=1 token=... photo=@face.jpg
     python -m datingtoday_client GET /api/health          # unsigned: no credentials needed
+    CODE=$(python -m datingtoday_client POST /api/auth/sendsms phone=13800138000 --field data.code)
+    export DT_TOKEN=$(python -m datingtoday_client POST /api/auth/login phone=13800138000 code=$CODE \\
+        --field data.token)
+    python -m datingtoday_client GET /api/user/show        # as that user (Authorization: Bearer $DT_TOKEN)
 
 ``name=value`` pairs become parameters (query string for GET, form body
-otherwise); ``name=@path`` uploads a file. Prints the JSON answer; exits 0
+otherwise); ``name=@path`` uploads a file. ``--field data.token`` prints one value of the
+answer instead (repeat it for several, one per line). Prints the JSON answer; exits 0
 on a 2xx/3xx, 1 on an API error, 2 when the server cannot be reached (one line
 on stderr). Standard library only, so it starts in tens of milliseconds.
 """
@@ -25,10 +30,17 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
-from datingtoday_client import is_unsigned
+from datingtoday_client import UNSIGNED_PATHS, is_unsigned
 from datingtoday_client.signing import SIGN_METHOD_HMAC_SHA256, SIGN_METHODS, sign_params
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+ENVIRONMENT_HELP = f"""environment:
+  DT_APPKEY       the calling application's appkey (from `flask --app wsgi_app apps create`)
+  DT_APPSECRET    its appsecret (required with DT_APPKEY for every signed path)
+  DT_SIGN_METHOD  hmac-sha256 (default) or md5-legacy: the application's sign method
+  DT_BASE_URL     the server, default {DEFAULT_BASE_URL}
+  DT_TOKEN        a sign-in token: sent as Authorization: Bearer on signed calls (acts as that user)
+Unsigned paths (no credentials needed): {", ".join(sorted(UNSIGNED_PATHS))}."""
 TIMEOUT_SECS = 70  # above the server's 50 s long-poll wait
 
 
@@ -60,20 +72,24 @@ def build_request(
     appkey: str | None,
     secret: str | None,
     sign_method: str,
+    token: str | None = None,
 ) -> urllib.request.Request:
     signed = dict(params)
+    headers = {"Authorization": f"Bearer {token}"} if token and not is_unsigned(path) else {}
     if appkey and secret and not is_unsigned(path):
         signed = sign_params(
             params, appkey=appkey, secret=secret, sign_method=sign_method, http_method=method, path=path
         )
     url = base_url.rstrip("/") + path
     if method == "GET" and not files:
-        return urllib.request.Request(f"{url}?{urlencode(signed)}" if signed else url, method=method)
+        return urllib.request.Request(
+            f"{url}?{urlencode(signed)}" if signed else url, method=method, headers=headers
+        )
     if files:
         body, ctype = encode_multipart(signed, files)
     else:
         body, ctype = urlencode(signed).encode(), "application/x-www-form-urlencoded"
-    return urllib.request.Request(url, data=body, method=method, headers={"Content-Type": ctype})
+    return urllib.request.Request(url, data=body, method=method, headers={**headers, "Content-Type": ctype})
 
 
 def _parse_pairs(parser: argparse.ArgumentParser, items: list[str]) -> tuple[dict[str, str], dict[str, Path]]:
@@ -91,10 +107,22 @@ def _parse_pairs(parser: argparse.ArgumentParser, items: list[str]) -> tuple[dic
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m datingtoday_client") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__.split("\n\n")[0],
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("method", type=str.upper)
     parser.add_argument("path")
     parser.add_argument("params", nargs="*", help="name=value, or name=@file to upload")
+    parser.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="print only this value of the answer (a dotted path: data.token); repeatable",
+    )
     args = parser.parse_args(argv)
     appkey, secret = os.environ.get("DT_APPKEY"), os.environ.get("DT_APPSECRET")
     if not is_unsigned(args.path) and (not appkey or not secret):
@@ -108,6 +136,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m datingtoday_clien
         request = build_request(
             args.method, args.path, params, files,
             base_url=base_url, appkey=appkey, secret=secret, sign_method=sign_method,
+            token=os.environ.get("DT_TOKEN"),
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECS) as response:
             status, payload = response.status, response.read()
@@ -118,7 +147,38 @@ def main(argv: list[str] | None = None, prog: str = "python -m datingtoday_clien
         print(f"error: cannot reach {base_url}{args.path}: {reason}", file=sys.stderr)
         return 2
     try:
-        print(json.dumps(json.loads(payload), ensure_ascii=False, indent=2))
+        answer = json.loads(payload)
+        text = json.dumps(answer, ensure_ascii=False, indent=2)
     except ValueError:
-        print(payload.decode("utf-8", "replace"))
+        answer, text = None, payload.decode("utf-8", "replace")
+    if args.field:
+        if status >= 400 or answer is None:
+            print(f"error: {status}: {text.strip()[:500]}", file=sys.stderr)
+            return 1
+        try:
+            text = "\n".join(_field(answer, path) for path in args.field)
+        except LookupError as err:
+            print(
+                f"error: the answer has no {err.args[0]}: {json.dumps(answer, ensure_ascii=False)}",
+                file=sys.stderr,
+            )
+            return 1
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # piped into `head` (or similar) that stopped reading: not an error
+        # Python flushes stdout again at exit; pointing it at /dev/null keeps that quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if status < 400 else 1
+
+
+def _field(answer: object, path: str) -> str:
+    """The value at a dotted path (``data.token``, ``data.list.0.msg_id``), as text."""
+    value = answer
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise LookupError(path)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

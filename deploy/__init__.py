@@ -2,7 +2,8 @@
 
 ``StackSettings`` (``deploy.settings``) is the one place ports, process count and
 paths come from; ``Stack`` (``deploy.stack``) starts, inspects, restarts and
-stops; ``python -m deploy start|status|restart|stop|render`` is the command line.
+stops; ``deploy.preflight`` checks before a start; ``python -m deploy
+start|status|restart|stop|render|loadtest|ctl|nginx`` is the command line.
 """
 
 from deploy import loadtest

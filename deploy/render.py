@@ -89,12 +89,34 @@ def template_values(settings: StackSettings) -> dict[str, object]:
     }
 
 
-def render_all(settings: StackSettings) -> tuple[Path, Path]:
-    """Write both rendered configs (and the directories they name) into the run directory;
-    refuses (:class:`deploy.settings.TimeoutConfigError`) a configuration nginx would cut."""
+RENDERED_FILES = ("supervisord.conf", "nginx.conf")
+
+
+def render_texts(settings: StackSettings) -> dict[str, str]:
+    """Both configs as ``settings`` renders them now, by file name (nothing written); refuses
+    (:class:`deploy.settings.TimeoutConfigError`) a configuration nginx would cut."""
     problems = settings.timeout_problems()
     if problems:
         raise TimeoutConfigError("refusing to render: " + "; ".join(problems))
+    values = template_values(settings)
+    return {name: render_text((REPO_DIR / name).read_text(), values) for name in RENDERED_FILES}
+
+
+def render_all(settings: StackSettings) -> tuple[Path, Path]:
+    """Write both rendered configs (and the directories they name) into the run directory;
+    refuses (:class:`deploy.settings.TimeoutConfigError`) a configuration nginx would cut."""
+    texts = render_texts(settings)  # checks first: nothing is written for a refused configuration
+    prepare_run_dir(settings)
+    outputs = []
+    for name, text in texts.items():
+        target = settings.run_dir / name
+        target.write_text(text)
+        outputs.append(target)
+    return outputs[0], outputs[1]
+
+
+def prepare_run_dir(settings: StackSettings) -> None:
+    """The directories the configs name, and nginx's error pages."""
     for directory in (settings.run_dir, settings.log_dir, settings.nginx_prefix):
         directory.mkdir(parents=True, exist_ok=True)
     for name in NGINX_TEMP_DIRS:
@@ -108,11 +130,3 @@ def render_all(settings: StackSettings) -> tuple[Path, Path]:
     error_dir.chmod(0o755)
     for spec in NGINX_ERROR_SPECS:
         (error_dir / f"{spec.code}.json").write_text(errors.dumps_envelope(errors.error_body(spec)))
-    values = template_values(settings)
-    outputs = []
-    for name in ("supervisord.conf", "nginx.conf"):
-        text = render_text((REPO_DIR / name).read_text(), values)
-        target = settings.run_dir / name
-        target.write_text(text)
-        outputs.append(target)
-    return outputs[0], outputs[1]

@@ -1,12 +1,17 @@
 """The whole stack on one host: supervisord (the Tornado processes) and nginx in front.
 
     stack = Stack(StackSettings.from_env())
-    stack.start()            # render configs, start supervisord and nginx, wait until ready
+    stack.start()            # preflight, render configs, start supervisord and nginx, wait until ready
     stack.status()           # per process: supervisor state, pid, health; nginx
+    stack.prepare_restart()  # re-render from the current settings: what applies, or StackError
     stack.rolling_restart()  # one process at a time, each ready before the next
     stack.stop()
+    stack.supervisorctl(["status"]), stack.nginx_command(["-s", "reload"])  # on the stack's configs
 
-Invariants: a process counts as started only when ``GET /api/health`` on its own
+Invariants: ``start`` checks first (``deploy.preflight``: programs, ports, settings,
+database, Redis) and starts nothing when a check fails; when a later step fails it
+stops what it started (supervisord and its processes, nginx), so a failed start leaves
+no process behind. A process counts as started only when ``GET /api/health`` on its own
 port answers 200; ``start`` returns only when every process and nginx answer;
 ``rolling_restart`` never has more than one process out of service, for its
 supervisor nor for nginx (it stops one, starts it, waits for its health and then
@@ -31,7 +36,8 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from deploy.render import render_all
+from deploy import preflight, settings_record
+from deploy.render import prepare_run_dir, render_all, render_texts
 from deploy.settings import UPSTREAM_FAIL_TIMEOUT_SECS, StackSettings
 
 GROUP = "datingtoday"
@@ -40,6 +46,8 @@ HEALTH_TIMEOUT_SECS = 2.0
 POLL_INTERVAL_SECS = 0.1
 NGINX_QUIT_WAIT_SECS = 10.0
 REJOIN_MARGIN_SECS = 0.5  # beyond nginx's fail_timeout, before the next process stops
+FULL_RESTART_HINT = "apply it with `python -m deploy stop`, then `python -m deploy start`"
+LOG_LINE_MAX_CHARS = 300  # of a process's last log line, quoted when it did not become ready
 
 
 class StackError(RuntimeError):
@@ -116,19 +124,81 @@ class Stack:
         pid = _read_pid(self.settings.nginx_prefix / "nginx.pid")
         return pid if pid and _pid_alive(pid) else 0
 
-    def _nginx(self, *args: str) -> None:
+    def _nginx_argv(self) -> list[str]:
+        """nginx on the stack's rendered config and prefix (never the system's)."""
         conf = self.settings.run_dir / "nginx.conf"
         prefix = self.settings.nginx_prefix
-        cmd = [self.settings.nginx_bin, "-p", f"{prefix}/", "-c", str(conf), "-e", f"{prefix}/logs/error.log"]
-        result = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=30)
+        return [
+            self.settings.nginx_bin,
+            "-p",
+            f"{prefix}/",
+            "-c",
+            str(conf),
+            "-e",
+            f"{prefix}/logs/error.log",
+        ]
+
+    def _nginx(self, *args: str) -> None:
+        try:
+            result = subprocess.run([*self._nginx_argv(), *args], capture_output=True, text=True, timeout=30)
+        except OSError as err:
+            raise StackError(f"nginx {' '.join(args) or 'start'} failed: {err}") from None
         if result.returncode != 0:
             raise StackError(f"nginx {' '.join(args) or 'start'} failed: {result.stderr.strip()}")
 
+    def _rendered(self, name: str) -> Path:
+        path = self.settings.run_dir / name
+        if not path.exists():
+            raise StackError(
+                f"no {path}: no stack was started with these settings (DT_RUN_DIR); python -m deploy start"
+            )
+        return path
+
+    def supervisorctl(self, args: list[str]) -> int:
+        """``supervisorctl`` on the stack's rendered config; its exit status."""
+        conf = self._rendered("supervisord.conf")
+        return subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(conf), *args]
+        ).returncode
+
+    def nginx_command(self, args: list[str]) -> int:
+        """``nginx ARGS`` (``-s reload``, ``-t``, ...) on the stack's rendered config; its exit status."""
+        self._rendered("nginx.conf")
+        try:
+            return subprocess.run([*self._nginx_argv(), *args]).returncode
+        except OSError as err:
+            raise StackError(f"nginx: {err}") from None
+
     # -- operations -----------------------------------------------------------------
     def start(self) -> None:
-        """Render the configs, start supervisord and nginx, return when all answer."""
+        """Check, render the configs, start supervisord and nginx, return when all answer.
+
+        Raises StackError (one line per cause) before starting anything when a check fails;
+        after a later failure, stops whatever this call started before raising."""
+        supervisord_was_running, nginx_was_running = bool(self.supervisord_pid()), bool(self.nginx_pid())
+        problems = preflight.check(self.settings, stack_running=supervisord_was_running or nginx_was_running)
+        if problems:
+            raise StackError("\n".join(problems))
+        try:
+            self._start(supervisord_was_running, nginx_was_running)
+        except BaseException as exc:  # KeyboardInterrupt too: never leave a half-started stack
+            self._undo_start(stop_supervisord=not supervisord_was_running, stop_nginx=not nginx_was_running)
+            if isinstance(exc, StackError | subprocess.SubprocessError | OSError):
+                raise StackError(f"{exc} (stopped what this start had started)") from None
+            raise
+
+    def _undo_start(self, *, stop_supervisord: bool, stop_nginx: bool) -> None:
+        for wanted, stop in ((stop_supervisord, self._stop_supervisord), (stop_nginx, self._stop_nginx)):
+            if not wanted:
+                continue
+            try:
+                stop()
+            except (StackError, OSError) as err:  # still try the other part
+                print(f"warning: while undoing the start: {err}", file=sys.stderr)
+
+    def _start(self, supervisord_was_running: bool, nginx_was_running: bool) -> None:
         supervisor_conf, _ = render_all(self.settings)
-        if not self.supervisord_pid():
+        if not supervisord_was_running:
             # Files of processes that no longer exist would be summed into /metrics forever.
             shutil.rmtree(self.settings.metrics_dir, ignore_errors=True)
             self.settings.metrics_dir.mkdir(parents=True)
@@ -138,15 +208,61 @@ class Stack:
                 check=True,
                 timeout=30,
             )
+            settings_record.write(self.settings)
         else:
             self._rpc().startAllProcesses(False)
-        self._wait_until(self._all_processes_ready, "every process answering /api/health")
+        self._wait_until(
+            self._all_processes_ready, "every process answering /api/health", explain=self._not_ready_report
+        )
         self._nginx("-t", "-q")
-        if self.nginx_pid():
+        if nginx_was_running:
             self._nginx("-s", "reload")
         else:
             self._nginx()
         self._wait_until(lambda: health_ok(self.base_url + HEALTH_PATH), "nginx answering /api/health")
+
+    def prepare_restart(self) -> list[str]:
+        """Re-render the configs from the current settings before a rolling restart.
+
+        Returns what was done, one line each (nginx.conf re-rendered and reloaded, or
+        unchanged). Raises StackError, changing nothing, when a change cannot reach a running
+        stack one process at a time: the processes' own settings (they keep the environment
+        supervisord started with) or supervisord.conf (ports, process count, interpreter)."""
+        if not self.supervisord_pid():
+            raise StackError("the stack is not running here: python -m deploy start")
+        changed = settings_record.changed_since_start(self.settings)
+        if changed:
+            raise StackError(
+                f"{', '.join(changed)} changed since `deploy start`: the processes keep the environment "
+                f"supervisord started with; {FULL_RESTART_HINT}"
+            )
+        texts = render_texts(self.settings)
+        running_supervisor = self._rendered("supervisord.conf").read_text()
+        if _meaningful(texts["supervisord.conf"]) != _meaningful(running_supervisor):
+            raise StackError(
+                "supervisord.conf renders differently now (a DT_* setting changed: "
+                f"{_first_difference(running_supervisor, texts['supervisord.conf'])}); {FULL_RESTART_HINT}"
+            )
+        notes = [
+            "re-rendered from the current settings: supervisord.conf and the processes' settings unchanged"
+        ]
+        nginx_conf = self._rendered("nginx.conf")
+        old_nginx = nginx_conf.read_text()
+        if _meaningful(texts["nginx.conf"]) == _meaningful(old_nginx):
+            notes.append("nginx.conf unchanged")
+            return notes
+        prepare_run_dir(self.settings)
+        nginx_conf.write_text(texts["nginx.conf"])
+        try:
+            self._nginx("-t", "-q")
+            self._nginx("-s", "reload")
+        except StackError:
+            nginx_conf.write_text(old_nginx)
+            raise
+        notes.append(
+            f"nginx.conf re-rendered ({_first_difference(old_nginx, texts['nginx.conf'])}) and reloaded"
+        )
+        return notes
 
     def status(self) -> dict[str, Any]:
         processes: list[ProcessStatus] = []
@@ -198,6 +314,10 @@ class Stack:
 
     def stop(self) -> None:
         """Stop the processes (each drains), then nginx; a no-op for parts not running."""
+        self._stop_supervisord()
+        self._stop_nginx()
+
+    def _stop_supervisord(self) -> None:
         pid = self.supervisord_pid()
         if pid:
             try:
@@ -205,6 +325,8 @@ class Stack:
             except (OSError, xmlrpc.client.Fault):
                 os.kill(pid, signal.SIGTERM)
             self._wait_until(lambda: not _pid_alive(pid), "supervisord exiting", self._stop_timeout())
+
+    def _stop_nginx(self) -> None:
         pid = self.nginx_pid()
         if pid:
             os.kill(pid, signal.SIGQUIT)  # graceful: finish what is in flight
@@ -221,9 +343,45 @@ class Stack:
     def _all_processes_ready(self) -> bool:
         return all(health_ok(self.process_url(port) + HEALTH_PATH) for port in self.settings.ports)
 
-    def _wait_until(self, condition: Any, what: str, timeout_secs: float | None = None) -> None:
+    def _not_ready_report(self) -> str:
+        """Each process not answering /api/health, with the last line of its log."""
+        parts = []
+        for port in self.settings.ports:
+            if health_ok(self.process_url(port) + HEALTH_PATH):
+                continue
+            log_path = self.settings.log_dir / f"{GROUP}-{port}.log"
+            parts.append(f"{self.process_name(port)}: {_last_line(log_path) or 'nothing logged'}")
+        return "; ".join(parts)
+
+    def _wait_until(
+        self, condition: Any, what: str, timeout_secs: float | None = None, explain: Any = None
+    ) -> None:
         deadline = time.monotonic() + (timeout_secs or self.settings.ready_timeout_secs)
         while not condition():
             if time.monotonic() > deadline:
-                raise StackError(f"timed out waiting for {what} (logs: {self.settings.log_dir})")
+                detail = f": {explain()}" if explain is not None else ""
+                raise StackError(f"timed out waiting for {what}{detail} (logs: {self.settings.log_dir})")
             time.sleep(POLL_INTERVAL_SECS)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - 8192))
+            lines = [line for line in f.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:LOG_LINE_MAX_CHARS] if lines else ""
+
+
+def _meaningful(config: str) -> list[str]:
+    """A rendered config's lines without comments and blank lines (a comment changes nothing)."""
+    return [line.strip() for line in config.splitlines() if line.strip() and line.strip()[0] not in "#;"]
+
+
+def _first_difference(old: str, new: str) -> str:
+    """The first line that differs, as ``old -> new`` (stripped), for a one-line message."""
+    for before, after in zip(_meaningful(old), _meaningful(new), strict=False):
+        if before != after:
+            return f"{before!r} -> {after!r}"
+    return "lines added or removed"

@@ -33,6 +33,12 @@ from wsgi_app.services.auth.applications import AppCredentials
 from wsgi_app.services.auth.core import NONCE_EPOCH_KEY
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Slow tests of processes, the browser or the deploy tooling whose outcome does not depend on the
+# database and Redis under test: run in the embedded run, skipped in the MariaDB+Redis run of .ci/run.
+once_per_ci_run = pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL")),
+    reason="independent of the database and Redis under test: the embedded run covers it",
+)
 # Development secrets are allowed only in development mode; every app and process of the suite is one.
 os.environ["DEV_MODE"] = "1"
 # The suite and every server it starts may call ..._for_testing helpers (wsgi_app.config.require_test_suite).

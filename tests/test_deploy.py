@@ -98,20 +98,50 @@ def test_rendered_nginx_config_is_valid(settings: StackSettings) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_loadtest_verdict_fails_on_a_failure_or_a_slow_endpoint(tmp_path: Path) -> None:
+def test_loadtest_verdict_fails_on_a_failure_or_a_slow_steady_state(tmp_path: Path) -> None:
     stats, failures = tmp_path / "stats.csv", tmp_path / "failures.csv"
     header = "Type,Name,Request Count,Failure Count,95%\n"
     failures.write_text("Method,Name,Error,Occurrences\n")
-    stats.write_text(header + "GET,/api/user/show,10,0,120\nGET,/api/chat/poll,5,0,5100\n")
-    assert loadtest.judge(stats, failures, poll_limit_ms=15000, default_limit_ms=1000).ok
-    stats.write_text(header + "GET,/api/user/show,10,0,1200\n")
-    assert not loadtest.judge(stats, failures, poll_limit_ms=15000, default_limit_ms=1000).ok
-    stats.write_text(header + "GET,/api/chat/poll,5,0,16000\n")
-    assert not loadtest.judge(stats, failures, poll_limit_ms=15000, default_limit_ms=1000).ok
-    stats.write_text(header + "POST,/api/chat/send,10,1,100\n")
+
+    def steady(name: str, p95: float, method: str = "GET") -> dict:
+        return {"method": method, "name": name, "requests": 5, "failures": 0, "p95_ms": p95}
+
+    def verdict(rows: str, after: list[dict]) -> loadtest.Verdict:
+        stats.write_text(header + rows)
+        return loadtest.judge(
+            stats, failures, after, poll_limit_ms=15000, default_limit_ms=1000, warmup_secs=7
+        )
+
+    rows = "GET,/api/user/show,10,0,2500\nGET,/api/chat/poll,5,0,5100\n"
+    # The whole run's p95 (2500, the spawn burst) is not the verdict: the steady state's is.
+    good = verdict(rows, [steady("/api/user/show", 120), steady("/api/chat/poll", 5100)])
+    assert good.ok and "after a warm-up of 7 s" in good.report
+    assert not verdict(rows, [steady("/api/user/show", 1200), steady("/api/chat/poll", 5100)]).ok
+    assert not verdict(rows, [steady("/api/user/show", 120), steady("/api/chat/poll", 16000)]).ok
+    # Called only during the warm-up (sign-in): listed, not judged on p95; failures always count.
+    only_warmup = verdict("POST,/api/auth/login,10,0,2500\n", [])
+    assert only_warmup.ok and "warm-up only" in only_warmup.report
+    assert not verdict("POST,/api/auth/login,10,1,100\n", []).ok
     failures.write_text("Method,Name,Error,Occurrences\nPOST,/api/chat/send,rate limited (429),1\n")
-    verdict = loadtest.judge(stats, failures, poll_limit_ms=15000, default_limit_ms=1000)
-    assert not verdict.ok and "rate limited (429)" in verdict.report
+    limited = verdict("POST,/api/chat/send,10,1,100\n", [steady("/api/chat/send", 100, "POST")])
+    assert not limited.ok and "rate limited (429)" in limited.report
+    failures.write_text("Method,Name,Error,Occurrences\n")
+    empty = verdict("", [])
+    assert not empty.ok and "no request was made" in empty.report
+
+
+def test_loadtest_refuses_a_run_that_cannot_judge_anything(tmp_path: Path) -> None:
+    settings = StackSettings.from_env(run_dir=tmp_path)
+    too_few = loadtest.run(4, 10, "60s", settings)
+    assert not too_few.ok and f"at least {loadtest.MIN_USERS}" in too_few.report
+    too_short = loadtest.run(20, 10, "10s", settings)
+    assert not too_short.ok and "no steady state" in too_short.report
+
+
+def test_min_users_covers_every_kind_of_person_of_the_locust_file() -> None:
+    locustfile = (Path(__file__).resolve().parent.parent / "locustfile.py").read_text()
+    weights = [int(w) for w in re.findall(r"^    weight = (\d+)$", locustfile, re.M)]
+    assert len(weights) == 4 and sum(weights) // min(weights) == loadtest.MIN_USERS
 
 
 def test_a_rolling_restart_stops_the_next_process_only_once_nginx_takes_the_last_back(
@@ -143,3 +173,13 @@ def test_a_rolling_restart_stops_the_next_process_only_once_nginx_takes_the_last
     for before, after in zip(stops, stops[1:], strict=False):
         waited = sum(float(secs) for kind, secs in events[before:after] if kind == "sleep")
         assert waited >= UPSTREAM_FAIL_TIMEOUT_SECS, events
+
+
+def test_a_restart_compares_configs_without_their_comments() -> None:
+    """A comment added to a template must not make a running stack's restart refuse."""
+    from deploy.stack import _first_difference, _meaningful
+
+    running = "; old comment\n[program:x]\nstartsecs=1\n"
+    assert _meaningful(running) == _meaningful("; a new comment\n\n[program:x]\n  startsecs=1\n")
+    assert _meaningful(running) != _meaningful("[program:x]\nstartsecs=3\n")
+    assert _first_difference(running, "[program:x]\nstartsecs=3\n") == "'startsecs=1' -> 'startsecs=3'"

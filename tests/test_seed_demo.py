@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import func, or_
 
 from wsgi_app.demo.seed import DEMO_PHONE_PREFIX
@@ -98,3 +100,35 @@ def test_seeded_users_show_up_in_the_api(app, api, auth):
             db.select(func.count(Visit.id)).where(Visit.visited_id == top["user_id"])
         ).scalar_one()
     assert top_visitors == most_visited[1]
+
+
+def test_every_demo_photo_and_avatar_url_serves_an_image(app, client):
+    """The rows name files that exist: the app (or nginx) serves each, as a real JPEG of the
+    size the row says; deleting one person's demo photo leaves everyone else's."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    run_seed(app, 60, seed=3)
+    with app.app_context():
+        photos = list(db.session.execute(db.select(Photo)).scalars())
+        avatars = [u.avatar for u in db.session.execute(db.select(User)).scalars() if u.avatar]
+        prefix = app.config["UPLOAD_URL_PATH"].rstrip("/") + "/"
+    assert photos and avatars
+    urls = {prefix + photo.filename for photo in photos} | set(avatars)
+    sizes = {prefix + photo.filename: (photo.size_bytes, photo.width, photo.height) for photo in photos}
+    for url in urls:
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        image = Image.open(BytesIO(answer.data))
+        assert image.format == "JPEG"
+        if url in sizes:
+            assert sizes[url] == (len(answer.data), *image.size)
+    first, second = photos[0], next(p for p in photos if p.user_id != photos[0].user_id)
+    with app.app_context():
+        from wsgi_app.services.profile import photos as photo_service
+        from wsgi_app.services.upload_files import upload_path
+
+        photo_service.delete_photo(first.user_id, first.id)
+        assert not os.path.exists(upload_path(first.filename))
+        assert os.path.exists(upload_path(second.filename))

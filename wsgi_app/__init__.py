@@ -7,6 +7,7 @@ on a thread pool, beside the native handlers of ``async_handlers``).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +26,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from wsgi_app.api.hooks import register_hooks
     from wsgi_app.api.request_class import ApiRequest
     from wsgi_app.config import (
+        InsecureConfigError,
         check_production_secrets,
         check_timeout_rule,
         config_from_env,
         instance_path_from_env,
+        running_flask_cli,
     )
     from wsgi_app.database import tune_engine
     from wsgi_app.extensions import db, migrate, redis_store
@@ -41,8 +44,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config_from_env(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)
-    check_production_secrets(app.config)
-    check_timeout_rule(app.config)
+    try:
+        check_production_secrets(app.config)
+        check_timeout_rule(app.config)
+    except InsecureConfigError as err:  # TimeoutRuleError included
+        if running_flask_cli():  # `flask --app wsgi_app ...`: one line, no traceback
+            print(f"Error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
     os.makedirs(app.instance_path, exist_ok=True)
     os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

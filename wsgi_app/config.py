@@ -124,6 +124,13 @@ def check_production_secrets(config: dict[str, Any]) -> None:
         )
 
 
+FLASK_CLI_ENV = "FLASK_RUN_FROM_CLI"  # set by `flask --app wsgi_app ...` before it calls the factory
+
+
+def running_flask_cli() -> bool:  # there a refusal is one line, not a traceback
+    return os.environ.get(FLASK_CLI_ENV) == "true"
+
+
 def with_bounded_waits(url: str, options: dict[str, Any]) -> dict[str, Any]:
     """MySQL engine options with a bounded pool wait (connects: ``wsgi_app.db_connect``)."""
     return options if url.startswith("sqlite") else {**options, "pool_timeout": DB_POOL_TIMEOUT_SECS}

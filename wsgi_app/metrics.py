@@ -15,6 +15,9 @@ Invariants:
   live processes only (``livesum``); a stopping process removes its files
   (``mark_process_dead``), and a start removes the files of processes that are
   gone (killed without clean-up).
+- ``dt_process_starts_total{port}`` counts starts per process slot; with the multiprocess
+  directory a dead process's count stays in the sum, so a restart shows as a rise (the
+  alert rules in ``deploy/prometheus/`` use it).
 - Garbage-collector pauses (``watch_gc_pauses``, the Tornado server's) are noted
   by a ``gc`` callback into a plain queue and observed at the next sample, never
   inside the callback: a collection can start while this thread holds
@@ -96,6 +99,11 @@ GC_PAUSE = Histogram(
     "Garbage-collector pauses (every thread of the process waits), by generation",
     ["generation"],
     buckets=GC_PAUSE_BUCKETS_SECS,
+)
+PROCESS_STARTS = Counter(
+    "dt_process_starts_total",
+    "Server processes started, by listening port (one process slot each): a rise is a restart",
+    ["port"],
 )
 GC_CPU = Counter(
     "dt_gc_cpu_seconds",
@@ -185,8 +193,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def process_started() -> None:
-    """Drop the live-gauge files of processes that are gone (killed without clean-up)."""
+def process_started(port: int | None = None) -> None:
+    """Count this start under its port (a dead process's count stays in the host's sum, so
+    the sum rises on every restart) and drop the live-gauge files of processes that are gone
+    (killed without clean-up)."""
+    if port is not None:
+        PROCESS_STARTS.labels(str(port)).inc()
     directory = multiprocess_dir()
     if directory is None:
         return

@@ -4,6 +4,7 @@ enable, rotate-secret) and housekeeping; ``db prepare`` lives in :mod:`.database
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -27,9 +28,25 @@ apps_cli = AppGroup("apps", help="Manage the applications allowed to call the AP
     default=SIGN_METHOD_HMAC_SHA256,
     show_default=True,
 )
-def create_app_command(name: str, sign_method: str) -> None:
-    """Create an application and print its credentials as JSON."""
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["json", "env"]),
+    default="json",
+    show_default=True,
+    help="env: `export DT_APPKEY=... DT_APPSECRET=... DT_SIGN_METHOD=...` for the signing client",
+)
+def create_app_command(name: str, sign_method: str, output_format: str) -> None:
+    """Create an application and print its credentials (JSON, or shell exports with --format env)."""
     creds = applications.create_application(name, sign_method)
+    if output_format == "env":
+        exports = {
+            "DT_APPKEY": creds.appkey,
+            "DT_APPSECRET": creds.secret,
+            "DT_SIGN_METHOD": creds.sign_method,
+        }
+        click.echo("export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in exports.items()))
+        return
     click.echo(
         json.dumps(
             {

@@ -1,7 +1,8 @@
 """Bulk fake data for demos and load tests (``flask --app wsgi_app seed-demo --users N``).
 
 Rows go in with Core ``executemany`` inserts, one transaction per batch, never
-one ORM object per row: profiles, photo metadata (rows only, no files), labels,
+one ORM object per row: profiles, photos (rows, each with a generated portrait file:
+:mod:`wsgi_app.demo.avatars`), labels,
 snapped locations around a few cities, visits skewed towards a popular few,
 and short conversations (messages plus both sides' contacts).
 
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func
 
+from wsgi_app.demo import avatars
 from wsgi_app.demo.data import CHAT_LINES, CITIES, GIVEN, SURNAMES
 from wsgi_app.extensions import db
 from wsgi_app.models.chat import Contact, Message
@@ -31,6 +34,7 @@ from wsgi_app.services.location import nearby_cells
 from wsgi_app.services.location.grid import Cell, cell_of
 from wsgi_app.services.profile import cache as profile_cache
 from wsgi_app.services.profile import hot_list, labels
+from wsgi_app.services.upload_files import upload_url
 from wsgi_app.timeutil import utcnow
 
 DEMO_PHONE_PREFIX = "100"
@@ -83,6 +87,8 @@ class DemoSeeder:
         self.known_ids: list[int] = []  # demo users of this run, visit targets
         self.report = SeedReport()
         self.touched_cells: set[Cell] = set()  # cached nearby cells to drop once committed
+        self.upload_folder = current_app.config["UPLOAD_FOLDER"]
+        self.portraits = avatars.palette(self.upload_folder)
 
     def _user_row(self, number: int) -> dict[str, Any]:
         rng = self.rng
@@ -115,7 +121,7 @@ class DemoSeeder:
             [f"demo-{secrets.token_hex(12)}.jpg" for _ in range(self.rng.randint(0, 4))] for _ in rows
         ]
         for row, names in zip(rows, photo_names, strict=True):
-            row["avatar"] = "/uploads/" + names[0] if names else None
+            row["avatar"] = upload_url(names[0]) if names else None
         db.session.execute(User.__table__.insert(), rows)
         id_by_phone = dict(
             db.session.execute(
@@ -138,15 +144,16 @@ class DemoSeeder:
         rows = []
         for user_id, names in zip(ids, photo_names, strict=True):
             for position, filename in enumerate(names):
-                width = self.rng.choice((720, 1080))
+                portrait = self.rng.choice(self.portraits)
+                avatars.place(portrait, self.upload_folder, filename)
                 rows.append(
                     {
                         "user_id": user_id,
                         "filename": filename,
                         "content_type": "image/jpeg",
-                        "size_bytes": self.rng.randint(80_000, 900_000),
-                        "width": width,
-                        "height": width * 4 // 3,
+                        "size_bytes": portrait.size_bytes,
+                        "width": portrait.width,
+                        "height": portrait.height,
                         "position": position,
                         "created_at": self.now,
                     }

@@ -8,6 +8,8 @@ from alembic import context
 from flask import current_app
 from sqlalchemy.engine import Engine
 
+from wsgi_app.logging_setup import make_formatter
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -16,6 +18,10 @@ config = context.config
 # This line sets up loggers basically.
 if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
+    # alembic.ini gives the handlers its plain format; LOG_FORMAT=json (read once, into the app's
+    # config) makes Alembic's lines JSON objects like every other line of the service.
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(make_formatter(current_app.config["LOG_FORMAT"]))
 logger = logging.getLogger("alembic.env")
 
 
